@@ -1,0 +1,301 @@
+import { z } from 'zod';
+
+import { OfferError } from '../errors.js';
+
+/**
+ * The one place that reads `process.env`. Every variable is documented with its default
+ * here and in the README's configuration table; the Helm chart sets exactly these.
+ */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const OFFSET_RESETS = ['earliest', 'latest'] as const;
+const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
+  true: true,
+  false: false,
+  '1': true,
+  '0': false,
+  yes: true,
+  no: false,
+};
+// ClickHouse identifiers are interpolated into DDL and INSERT statements, so only plain
+// names are accepted: no quoting rules to get wrong.
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+const text = (fallback: string) => z.string().trim().default(fallback);
+const required = () =>
+  z.string({ error: 'is required' }).trim().min(1, { error: 'must not be empty' });
+const integer = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .default(String(fallback))
+    .transform((value, ctx) => {
+      const parsed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+      if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a whole number from ${min} to ${max}`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+const flag = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .default(String(fallback))
+    .transform((value, ctx) => {
+      const parsed = BOOLEAN_WORDS[value.toLowerCase()];
+      if (parsed === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be one of true, false, 1, 0, yes, no' });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+const oneOf = <T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  z
+    .string()
+    .trim()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const lowered = value.toLowerCase();
+      if (!(values as readonly string[]).includes(lowered)) {
+        ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')}` });
+        return z.NEVER;
+      }
+      return lowered as T[number];
+    });
+const identifier = (fallback: string) =>
+  text(fallback).refine((value) => IDENTIFIER.test(value), {
+    error: 'must be a plain identifier: letters, digits and _, not starting with a digit',
+  });
+const url = (protocols: readonly string[]) =>
+  required().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+const brokerList = () =>
+  required().transform((value, ctx) => {
+    const brokers = value
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter((broker) => broker.length > 0);
+    if (brokers.length === 0 || !brokers.every((broker) => /^[^\s:]+:\d{1,5}$/.test(broker))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a comma-separated list of host:port, e.g. kafka-0:9092,kafka-1:9092',
+      });
+      return z.NEVER;
+    }
+    return brokers;
+  });
+
+const kafkaShape = {
+  KAFKA_BROKERS: brokerList(),
+  KAFKA_CLIENT_ID: text('realtime-offers'),
+  KAFKA_TOPIC: text('streaming-user-registration'),
+};
+
+const clickhouseShape = {
+  CLICKHOUSE_URL: url(['http:', 'https:']),
+  CLICKHOUSE_USER: text('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  CLICKHOUSE_DATABASE: identifier('default'),
+  CLICKHOUSE_TABLE: identifier('personal_offer'),
+  CLICKHOUSE_REQUEST_TIMEOUT_MS: integer(30_000, 1_000, 600_000),
+};
+
+const serviceSchema = z
+  .object({
+    ...kafkaShape,
+    KAFKA_GROUP_ID: text('realtime-offers'),
+    KAFKA_DLQ_TOPIC: z.string().trim().optional(),
+    KAFKA_OFFSET_RESET: oneOf(OFFSET_RESETS, 'earliest'),
+    KAFKA_PARTITIONS_CONCURRENCY: integer(12, 1, 1_000),
+    KAFKA_MAX_BYTES_PER_PARTITION: integer(1_048_576, 1_024, 104_857_600),
+    KAFKA_SESSION_TIMEOUT_MS: integer(30_000, 6_000, 300_000),
+    KAFKA_HEARTBEAT_INTERVAL_MS: integer(3_000, 100, 60_000),
+    MESSAGE_MAX_BYTES: integer(65_536, 256, 10_485_760),
+    BATCH_MAX_MESSAGES: integer(5_000, 1, 100_000),
+    ...clickhouseShape,
+    CLICKHOUSE_CREATE_TABLE: flag(false),
+    CLICKHOUSE_INSERT_WINDOW_MS: integer(200, 0, 60_000),
+    CLICKHOUSE_INSERT_MAX_ROWS: integer(50_000, 1, 1_000_000),
+    CLICKHOUSE_DEDUPLICATION_TOKEN: flag(false),
+    REDIS_URL: url(['redis:', 'rediss:']),
+    REDIS_KEY_PREFIX: z.string().default(''),
+    REDIS_TTL_SECONDS: integer(0, 0, 315_360_000),
+    MODEL_PATH: text('model/offer_model.onnx'),
+    MODEL_THREADS: integer(1, 0, 64),
+    SINK_RETRY_INITIAL_MS: integer(100, 1, 60_000),
+    SINK_RETRY_MAX_MS: integer(5_000, 1, 600_000),
+    HTTP_HOST: text('0.0.0.0'),
+    HTTP_PORT: integer(8080, 0, 65_535),
+    LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
+    SHUTDOWN_GRACE_MS: integer(25_000, 0, 3_600_000),
+  })
+  // Cross-field rules: one message per broken rule, named after the variable to change.
+  .superRefine((env, ctx) => {
+    if (env.KAFKA_HEARTBEAT_INTERVAL_MS >= env.KAFKA_SESSION_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KAFKA_HEARTBEAT_INTERVAL_MS'],
+        message: `must be lower than KAFKA_SESSION_TIMEOUT_MS (${env.KAFKA_SESSION_TIMEOUT_MS})`,
+      });
+    }
+    if (env.SINK_RETRY_INITIAL_MS > env.SINK_RETRY_MAX_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SINK_RETRY_INITIAL_MS'],
+        message: `must not exceed SINK_RETRY_MAX_MS (${env.SINK_RETRY_MAX_MS})`,
+      });
+    }
+    if (env.KAFKA_DLQ_TOPIC !== undefined && env.KAFKA_DLQ_TOPIC === env.KAFKA_TOPIC) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KAFKA_DLQ_TOPIC'],
+        message: 'must differ from KAFKA_TOPIC',
+      });
+    }
+  });
+
+const senderSchema = z.object(kafkaShape);
+const migrateSchema = z.object(clickhouseShape);
+
+export interface KafkaConnectionConfig {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly topic: string;
+}
+
+export interface ClickHouseConnectionConfig {
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  readonly table: string;
+  readonly requestTimeoutMs: number;
+}
+
+export interface ServiceConfig {
+  readonly kafka: KafkaConnectionConfig & {
+    readonly groupId: string;
+    readonly dlqTopic: string;
+    readonly fromBeginning: boolean;
+    readonly partitionsConcurrency: number;
+    readonly maxBytesPerPartition: number;
+    readonly sessionTimeoutMs: number;
+    readonly heartbeatIntervalMs: number;
+  };
+  readonly messageMaxBytes: number;
+  readonly batchMaxMessages: number;
+  readonly clickhouse: ClickHouseConnectionConfig & {
+    readonly createTable: boolean;
+    readonly insertWindowMs: number;
+    readonly insertMaxRows: number;
+    readonly deduplicationToken: boolean;
+  };
+  readonly redis: {
+    readonly url: string;
+    readonly keyPrefix: string;
+    readonly ttlSeconds: number;
+  };
+  readonly model: { readonly path: string; readonly threads: number };
+  readonly sinkRetry: { readonly initialMs: number; readonly maxMs: number };
+  readonly http: { readonly host: string; readonly port: number };
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly shutdownGraceMs: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function parse<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
+  // Empty strings count as unset so that `FOO=` in an env file falls back to the default,
+  // the way Helm renders an empty value.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(
+      ([name, value]) => value !== undefined && (value !== '' || name.endsWith('_PASSWORD')),
+    ),
+  );
+  const result = schema.safeParse(present);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = issue.path.map(String).join('.');
+    const value = present[name];
+    const shown =
+      value === undefined ? 'unset' : name.endsWith('PASSWORD') ? 'set' : JSON.stringify(value);
+    return `  ${name} (${shown}): ${issue.message}`;
+  });
+  throw new OfferError('CONFIG_INVALID', `Invalid configuration:\n${lines.join('\n')}`, {
+    retriable: false,
+  });
+}
+
+function kafkaConnection(env: z.output<typeof senderSchema>): KafkaConnectionConfig {
+  return { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, topic: env.KAFKA_TOPIC };
+}
+
+function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseConnectionConfig {
+  return {
+    url: env.CLICKHOUSE_URL,
+    user: env.CLICKHOUSE_USER,
+    password: env.CLICKHOUSE_PASSWORD,
+    database: env.CLICKHOUSE_DATABASE,
+    table: env.CLICKHOUSE_TABLE,
+    requestTimeoutMs: env.CLICKHOUSE_REQUEST_TIMEOUT_MS,
+  };
+}
+
+/** Configuration of the `consume` command (the service). Throws CONFIG_INVALID. */
+export function loadServiceConfig(env: Env = process.env): ServiceConfig {
+  const e = parse(serviceSchema, env);
+  return Object.freeze({
+    kafka: Object.freeze({
+      ...kafkaConnection(e),
+      groupId: e.KAFKA_GROUP_ID,
+      dlqTopic:
+        e.KAFKA_DLQ_TOPIC && e.KAFKA_DLQ_TOPIC !== '' ? e.KAFKA_DLQ_TOPIC : `${e.KAFKA_TOPIC}.dlq`,
+      fromBeginning: e.KAFKA_OFFSET_RESET === 'earliest',
+      partitionsConcurrency: e.KAFKA_PARTITIONS_CONCURRENCY,
+      maxBytesPerPartition: e.KAFKA_MAX_BYTES_PER_PARTITION,
+      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: e.KAFKA_HEARTBEAT_INTERVAL_MS,
+    }),
+    messageMaxBytes: e.MESSAGE_MAX_BYTES,
+    batchMaxMessages: e.BATCH_MAX_MESSAGES,
+    clickhouse: Object.freeze({
+      ...clickhouseConnection(e),
+      createTable: e.CLICKHOUSE_CREATE_TABLE,
+      insertWindowMs: e.CLICKHOUSE_INSERT_WINDOW_MS,
+      insertMaxRows: e.CLICKHOUSE_INSERT_MAX_ROWS,
+      deduplicationToken: e.CLICKHOUSE_DEDUPLICATION_TOKEN,
+    }),
+    redis: Object.freeze({
+      url: e.REDIS_URL,
+      keyPrefix: e.REDIS_KEY_PREFIX,
+      ttlSeconds: e.REDIS_TTL_SECONDS,
+    }),
+    model: Object.freeze({ path: e.MODEL_PATH, threads: e.MODEL_THREADS }),
+    sinkRetry: Object.freeze({ initialMs: e.SINK_RETRY_INITIAL_MS, maxMs: e.SINK_RETRY_MAX_MS }),
+    http: Object.freeze({ host: e.HTTP_HOST, port: e.HTTP_PORT }),
+    logLevel: e.LOG_LEVEL,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+  });
+}
+
+/** Configuration of the `send` and `topics` commands: only the Kafka connection. */
+export function loadKafkaConfig(env: Env = process.env): KafkaConnectionConfig {
+  return Object.freeze(kafkaConnection(parse(senderSchema, env)));
+}
+
+/** Configuration of the `migrate` command: only the ClickHouse connection. */
+export function loadClickHouseConfig(env: Env = process.env): ClickHouseConnectionConfig {
+  return Object.freeze(clickhouseConnection(parse(migrateSchema, env)));
+}
