@@ -101,6 +101,8 @@ const kafkaShape = {
   KAFKA_BROKERS: brokerList(),
   KAFKA_CLIENT_ID: text('realtime-offers'),
   KAFKA_TOPIC: text('streaming-user-registration'),
+  KAFKA_DLQ_TOPIC: z.string().trim().optional(),
+  KAFKA_GROUP_ID: text('realtime-offers'),
 };
 
 const clickhouseShape = {
@@ -115,8 +117,6 @@ const clickhouseShape = {
 const serviceSchema = z
   .object({
     ...kafkaShape,
-    KAFKA_GROUP_ID: text('realtime-offers'),
-    KAFKA_DLQ_TOPIC: z.string().trim().optional(),
     KAFKA_OFFSET_RESET: oneOf(OFFSET_RESETS, 'earliest'),
     KAFKA_PARTITIONS_CONCURRENCY: integer(12, 1, 1_000),
     KAFKA_MAX_BYTES_PER_PARTITION: integer(1_048_576, 1_024, 104_857_600),
@@ -173,6 +173,9 @@ export interface KafkaConnectionConfig {
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly topic: string;
+  /** Dead-letter topic; `<topic>.dlq` unless KAFKA_DLQ_TOPIC is set. */
+  readonly dlqTopic: string;
+  readonly groupId: string;
 }
 
 export interface ClickHouseConnectionConfig {
@@ -186,8 +189,6 @@ export interface ClickHouseConnectionConfig {
 
 export interface ServiceConfig {
   readonly kafka: KafkaConnectionConfig & {
-    readonly groupId: string;
-    readonly dlqTopic: string;
     readonly fromBeginning: boolean;
     readonly partitionsConcurrency: number;
     readonly maxBytesPerPartition: number;
@@ -239,7 +240,14 @@ function parse<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
 }
 
 function kafkaConnection(env: z.output<typeof senderSchema>): KafkaConnectionConfig {
-  return { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, topic: env.KAFKA_TOPIC };
+  const dlqTopic = env.KAFKA_DLQ_TOPIC ?? '';
+  return {
+    brokers: env.KAFKA_BROKERS,
+    clientId: env.KAFKA_CLIENT_ID,
+    topic: env.KAFKA_TOPIC,
+    dlqTopic: dlqTopic === '' ? `${env.KAFKA_TOPIC}.dlq` : dlqTopic,
+    groupId: env.KAFKA_GROUP_ID,
+  };
 }
 
 function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseConnectionConfig {
@@ -259,9 +267,6 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
   return Object.freeze({
     kafka: Object.freeze({
       ...kafkaConnection(e),
-      groupId: e.KAFKA_GROUP_ID,
-      dlqTopic:
-        e.KAFKA_DLQ_TOPIC && e.KAFKA_DLQ_TOPIC !== '' ? e.KAFKA_DLQ_TOPIC : `${e.KAFKA_TOPIC}.dlq`,
       fromBeginning: e.KAFKA_OFFSET_RESET === 'earliest',
       partitionsConcurrency: e.KAFKA_PARTITIONS_CONCURRENCY,
       maxBytesPerPartition: e.KAFKA_MAX_BYTES_PER_PARTITION,

@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+
+import { ClickHouseError, createClient, type ClickHouseClient } from '@clickhouse/client';
+
+import type { ClickHouseConnectionConfig } from '../config/config.js';
+import { OfferError } from '../errors.js';
+import type { OfferRecord } from './offer-record.js';
+
+export interface ClickHouseSinkOptions {
+  readonly database: string;
+  readonly table: string;
+  /** How long a write waits for others to share its INSERT. 0 still merges writes of one tick. */
+  readonly windowMs: number;
+  /** An INSERT is sent at once when this many rows are waiting. */
+  readonly maxRows: number;
+  /** Send `insert_deduplication_token` (current ClickHouse; effective on replicated tables). */
+  readonly deduplicationToken: boolean;
+}
+
+/** Where a write's rows came from: used for the deduplication token. */
+export interface RowOrigin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly firstOffset: string;
+  readonly lastOffset: string;
+}
+
+interface PendingWrite {
+  readonly records: readonly OfferRecord[];
+  readonly origin: RowOrigin;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+// Server error types that no retry can fix: the table or a column is missing, the
+// credentials are wrong, or the rows do not fit the schema.
+const PERMANENT_ERROR_TYPES = new Set([
+  'UNKNOWN_TABLE',
+  'UNKNOWN_DATABASE',
+  'NO_SUCH_COLUMN_IN_TABLE',
+  'UNKNOWN_IDENTIFIER',
+  'AUTHENTICATION_FAILED',
+  'REQUIRED_PASSWORD',
+  'WRONG_PASSWORD',
+  'UNKNOWN_USER',
+  'ACCESS_DENIED',
+  'READONLY',
+  'TYPE_MISMATCH',
+  'CANNOT_PARSE_INPUT_ASSERTION_FAILED',
+  'INCORRECT_DATA',
+  'UNKNOWN_SETTING',
+]);
+
+export function toClickHouseFailure(error: unknown, action: string): OfferError {
+  if (error instanceof OfferError) return error;
+  const permanent =
+    error instanceof ClickHouseError &&
+    error.type !== undefined &&
+    PERMANENT_ERROR_TYPES.has(error.type);
+  const detail = error instanceof Error ? error.message : String(error);
+  return new OfferError('CLICKHOUSE_FAILED', `ClickHouse ${action} failed: ${detail}`, {
+    retriable: !permanent,
+    cause: error,
+  });
+}
+
+export function createClickHouseClient(config: ClickHouseConnectionConfig): ClickHouseClient {
+  return createClient({
+    url: config.url,
+    username: config.user,
+    password: config.password,
+    database: config.database,
+    request_timeout: config.requestTimeoutMs,
+    // Failed requests are retried by the pipeline, which also pauses consumption.
+    keep_alive: { enabled: true },
+  });
+}
+
+/**
+ * Writes offers to ClickHouse in few, large INSERTs. Concurrent writes (one per partition
+ * batch) that arrive within `windowMs` share one INSERT; each caller's promise settles
+ * with that INSERT, so a caller commits its offsets only after its rows are stored.
+ */
+export class ClickHouseOfferSink {
+  readonly #client: ClickHouseClient;
+  readonly #options: ClickHouseSinkOptions;
+  #pending: PendingWrite[] = [];
+  #pendingRows = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(client: ClickHouseClient, options: ClickHouseSinkOptions) {
+    this.#client = client;
+    this.#options = options;
+  }
+
+  write(records: readonly OfferRecord[], origin: RowOrigin): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ records, origin, resolve, reject });
+      this.#pendingRows += records.length;
+      if (this.#pendingRows >= this.#options.maxRows) {
+        this.#flush();
+      } else {
+        this.#timer ??= setTimeout(() => {
+          this.#flush();
+        }, this.#options.windowMs);
+      }
+    });
+  }
+
+  /** Sends what is waiting now, without waiting for the window to end. */
+  flushNow(): void {
+    this.#flush();
+  }
+
+  async ping(): Promise<boolean> {
+    const result = await this.#client.ping();
+    return result.success;
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const writes = this.#pending;
+    if (writes.length === 0) return;
+    this.#pending = [];
+    this.#pendingRows = 0;
+    void this.#insert(writes);
+  }
+
+  async #insert(writes: readonly PendingWrite[]): Promise<void> {
+    const { database, table } = this.#options;
+    try {
+      await this.#client.insert({
+        table: `${database}.${table}`,
+        format: 'JSONEachRow',
+        values: writes.flatMap((write) => write.records),
+        ...(this.#options.deduplicationToken
+          ? { clickhouse_settings: { insert_deduplication_token: deduplicationToken(writes) } }
+          : {}),
+      });
+    } catch (error) {
+      const failure = toClickHouseFailure(error, `insert into ${database}.${table}`);
+      for (const write of writes) write.reject(failure);
+      return;
+    }
+    for (const write of writes) write.resolve();
+  }
+}
+
+/**
+ * The same offset ranges always give the same token, so a retried INSERT of exactly those
+ * rows is dropped by servers that deduplicate. A redelivery that merges with other
+ * partitions' rows gets another token; ReplacingMergeTree still collapses its rows.
+ */
+export function deduplicationToken(writes: readonly { origin: RowOrigin }[]): string {
+  const ranges = writes
+    .map(
+      ({ origin }) =>
+        `${origin.topic}/${origin.partition}/${origin.firstOffset}-${origin.lastOffset}`,
+    )
+    .sort();
+  return createHash('sha256').update(ranges.join(',')).digest('hex');
+}

@@ -1,0 +1,81 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const SINKS = ['clickhouse', 'redis', 'dlq'] as const;
+export type SinkName = (typeof SINKS)[number];
+
+export const STAGES = ['decode', 'score', 'clickhouse', 'redis', 'dlq', 'commit', 'batch'] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** The service's Prometheus metrics, on their own registry (no global state). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+  const metrics = {
+    registry,
+    consumed: new Counter({
+      name: 'offers_messages_consumed_total',
+      help: 'Kafka messages taken from the input topic.',
+      labelNames: ['topic'] as const,
+      registers: [registry],
+    }),
+    scored: new Counter({
+      name: 'offers_scored_total',
+      help: 'Registrations scored and acknowledged by both sinks.',
+      registers: [registry],
+    }),
+    deadLettered: new Counter({
+      name: 'offers_dead_lettered_total',
+      help: 'Messages written to the dead-letter topic, by rejection reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    sinkErrors: new Counter({
+      name: 'offers_sink_errors_total',
+      help: 'Failed sink writes, by sink and whether a retry can help.',
+      labelNames: ['sink', 'retriable'] as const,
+      registers: [registry],
+    }),
+    sinkRetries: new Counter({
+      name: 'offers_sink_retries_total',
+      help: 'Sink writes attempted again after a failure.',
+      labelNames: ['sink'] as const,
+      registers: [registry],
+    }),
+    sinkUp: new Gauge({
+      name: 'offers_sink_up',
+      help: '1 while the sink accepts writes, 0 after a failed write until one succeeds.',
+      labelNames: ['sink'] as const,
+      registers: [registry],
+    }),
+    fetchPaused: new Gauge({
+      name: 'offers_fetch_paused',
+      help: '1 while fetching is paused because a sink is down.',
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'offers_batch_size',
+      help: 'Messages per processed chunk of a Kafka batch.',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+      registers: [registry],
+    }),
+    stageSeconds: new Histogram({
+      name: 'offers_stage_duration_seconds',
+      help: 'Time per pipeline stage per chunk, retries included.',
+      labelNames: ['stage'] as const,
+      buckets: seconds,
+      registers: [registry],
+    }),
+    endToEndSeconds: new Histogram({
+      name: 'offers_end_to_end_latency_seconds',
+      help: 'From the Kafka message timestamp to both sinks acknowledging the offer.',
+      buckets: seconds,
+      registers: [registry],
+    }),
+  };
+  for (const sink of SINKS) metrics.sinkUp.set({ sink }, 1);
+  metrics.fetchPaused.set(0);
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
