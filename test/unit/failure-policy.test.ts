@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { OfferError } from '../../src/errors.js';
+import { backoffDelay, decideFailure } from '../../src/pipeline/failure-policy.js';
+import { toClickHouseFailure } from '../../src/sinks/clickhouse-sink.js';
+import { toRedisFailure } from '../../src/sinks/redis-sink.js';
+import { ClickHouseError } from '@clickhouse/client';
+import { ReplyError } from 'ioredis';
+
+describe('decideFailure', () => {
+  it('retries retriable errors, abandons aborted work, stops on the rest', () => {
+    assert.equal(decideFailure(new OfferError('REDIS_FAILED', 'x', { retriable: true })), 'retry');
+    assert.equal(decideFailure(new OfferError('ABORTED', 'x', { retriable: false })), 'abandon');
+    assert.equal(
+      decideFailure(new OfferError('CLICKHOUSE_FAILED', 'x', { retriable: false })),
+      'fatal',
+    );
+    assert.equal(decideFailure(new TypeError('bug')), 'fatal');
+  });
+
+  it('classifies ClickHouse errors by server error type', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), {
+      code: 'ECONNREFUSED',
+    });
+    assert.equal(toClickHouseFailure(refused, 'insert').retriable, true);
+    const overloaded = new ClickHouseError({
+      message: 'Too many parts',
+      code: '252',
+      type: 'TOO_MANY_PARTS',
+    });
+    assert.equal(toClickHouseFailure(overloaded, 'insert').retriable, true);
+    const missing = new ClickHouseError({
+      message: 'Table default.x does not exist',
+      code: '60',
+      type: 'UNKNOWN_TABLE',
+    });
+    const failure = toClickHouseFailure(missing, 'insert');
+    assert.equal(failure.retriable, false);
+    assert.equal(failure.code, 'CLICKHOUSE_FAILED');
+    assert.equal(failure.cause, missing);
+  });
+
+  it('classifies Redis errors: connection problems and LOADING retry, script bugs do not', () => {
+    assert.equal(toRedisFailure(new Error('Connection is closed.'), 'write').retriable, true);
+    assert.equal(
+      toRedisFailure(new ReplyError('LOADING Redis is loading'), 'write').retriable,
+      true,
+    );
+    assert.equal(
+      toRedisFailure(new ReplyError('WRONGTYPE Operation against a key'), 'write').retriable,
+      false,
+    );
+  });
+});
+
+describe('backoffDelay', () => {
+  it('doubles from the initial delay up to the cap, jittered in the upper half', () => {
+    const lowest = () => 0;
+    const highest = () => 1;
+    assert.equal(backoffDelay(0, 100, 5_000, highest), 100);
+    assert.equal(backoffDelay(0, 100, 5_000, lowest), 50);
+    assert.equal(backoffDelay(3, 100, 5_000, highest), 800);
+    assert.equal(backoffDelay(10, 100, 5_000, highest), 5_000);
+    assert.equal(backoffDelay(1_000, 100, 5_000, lowest), 2_500);
+  });
+});
