@@ -58,13 +58,13 @@ const oneOf = <T extends readonly [string, ...string[]]>(values: T, fallback: T[
     .string()
     .trim()
     .default(fallback)
-    .transform((value, ctx) => {
+    .transform((value, ctx): T[number] => {
       const lowered = value.toLowerCase();
       if (!(values as readonly string[]).includes(lowered)) {
         ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')}` });
         return z.NEVER;
       }
-      return lowered as T[number];
+      return lowered;
     });
 const identifier = (fallback: string) =>
   text(fallback).refine((value) => IDENTIFIER.test(value), {

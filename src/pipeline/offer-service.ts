@@ -80,7 +80,6 @@ export async function startOfferService(
   const producer = kafka.producer();
   await producer.connect();
 
-  let consumer: RegistrationConsumer | undefined;
   let joined = false;
   let stopping = false;
   let resolveStopped: (code: number) => void = () => undefined;
@@ -88,11 +87,44 @@ export async function startOfferService(
     resolveStopped = resolve;
   });
 
+  const consumer: RegistrationConsumer = kafka.consumer(
+    {
+      groupId: config.kafka.groupId,
+      topic: config.kafka.topic,
+      fromBeginning: config.kafka.fromBeginning,
+      partitionsConcurrency: config.kafka.partitionsConcurrency,
+      maxBytesPerPartition: config.kafka.maxBytesPerPartition,
+      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+      heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
+    },
+    {
+      onGroupJoin: (memberId, partitions) => {
+        joined = true;
+        logger.info({ memberId, partitions }, 'joined consumer group');
+      },
+      onRebalancing: () => {
+        logger.info('consumer group is rebalancing');
+      },
+      onCrash: (error, willRestart) => {
+        if (willRestart) {
+          logger.warn({ err: errorMessage(error) }, 'kafka consumer crashed; it restarts itself');
+          joined = false;
+          return;
+        }
+        logger.fatal({ err: errorMessage(error) }, 'kafka consumer crashed and will not restart');
+        void stop('kafka consumer crashed', 1);
+      },
+    },
+  );
   const health = new SinkHealth({
     metrics,
     logger,
-    onAnyDown: () => consumer?.pauseFetching(),
-    onAllUp: () => consumer?.resumeFetching(),
+    onAnyDown: () => {
+      consumer.pauseFetching();
+    },
+    onAllUp: () => {
+      consumer.resumeFetching();
+    },
   });
 
   const http: RunningHttpServer = await startHttpServer({
@@ -132,7 +164,7 @@ export async function startOfferService(
       try {
         // Waits for running batches, which commit as they finish; the ClickHouse window
         // timer still fires, so no write waits for more rows that will never come.
-        await consumer?.stop();
+        await consumer.stop();
       } catch (error) {
         logger.error({ err: errorMessage(error) }, 'consumer did not stop cleanly');
         code = 1;
@@ -175,35 +207,6 @@ export async function startOfferService(
     },
   });
 
-  consumer = kafka.consumer(
-    {
-      groupId: config.kafka.groupId,
-      topic: config.kafka.topic,
-      fromBeginning: config.kafka.fromBeginning,
-      partitionsConcurrency: config.kafka.partitionsConcurrency,
-      maxBytesPerPartition: config.kafka.maxBytesPerPartition,
-      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-      heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
-    },
-    {
-      onGroupJoin: (memberId, partitions) => {
-        joined = true;
-        logger.info({ memberId, partitions }, 'joined consumer group');
-      },
-      onRebalancing: () => {
-        logger.info('consumer group is rebalancing');
-      },
-      onCrash: (error, willRestart) => {
-        if (willRestart) {
-          logger.warn({ err: errorMessage(error) }, 'kafka consumer crashed; it restarts itself');
-          joined = false;
-          return;
-        }
-        logger.fatal({ err: errorMessage(error) }, 'kafka consumer crashed and will not restart');
-        void stop('kafka consumer crashed', 1);
-      },
-    },
-  );
   await consumer.start(processor);
   logger.info(
     { topic: config.kafka.topic, groupId: config.kafka.groupId, dlqTopic: config.kafka.dlqTopic },

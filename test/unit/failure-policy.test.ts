@@ -6,7 +6,10 @@ import { backoffDelay, decideFailure } from '../../src/pipeline/failure-policy.j
 import { toClickHouseFailure } from '../../src/sinks/clickhouse-sink.js';
 import { toRedisFailure } from '../../src/sinks/redis-sink.js';
 import { ClickHouseError } from '@clickhouse/client';
-import { ReplyError } from 'ioredis';
+import { ReplyError as UntypedReplyError } from 'ioredis';
+
+// ioredis re-exports redis-errors' ReplyError without a constructor type.
+const ReplyError = UntypedReplyError as new (message: string) => Error;
 
 describe('decideFailure', () => {
   it('retries retriable errors, abandons aborted work, stops on the rest', () => {
