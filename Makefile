@@ -1,0 +1,81 @@
+# realtime-offers: every command a user runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+INFRA_DIR ?= $(CURDIR)/.infra
+export INFRA_DIR
+CLI := node --import tsx src/cli/main.ts
+# Loads the local services' addresses written by `make infra-up`.
+WITH_ENV := set -a && . "$(INFRA_DIR)/env" && set +a &&
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json .npmrc
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: deps
+deps: node_modules/.package-lock.json ## Install npm packages, Debian packages and the Kafka jars
+	scripts/infra/install.sh
+
+.PHONY: demo
+demo: deps ## Run the whole pipeline locally: services, consumer, 1,000 registrations, results
+	scripts/demo.sh
+
+.PHONY: test
+test: deps ## Lint, format check, type check, unit and integration tests (real Kafka, Redis, ClickHouse, chDB, model)
+	npm run --silent lint
+	npm run --silent format:check
+	npm run --silent typecheck
+	npm run --silent test:unit
+	npm run --silent test:integration
+
+.PHONY: test-unit
+test-unit: node_modules/.package-lock.json ## Unit tests only (no services)
+	npm run --silent test:unit
+
+.PHONY: test-integration
+test-integration: deps ## Integration tests only (start their own services)
+	npm run --silent test:integration
+
+.PHONY: infra-up
+infra-up: deps ## Start Kafka, Redis and ClickHouse on free local ports (addresses in .infra/env)
+	scripts/infra/up.sh
+
+.PHONY: infra-down
+infra-down: ## Stop the local services and delete their data
+	scripts/infra/down.sh
+
+.PHONY: migrate
+migrate: node_modules/.package-lock.json ## Create the ClickHouse table (against .infra/env, or CLICKHOUSE_* variables)
+	@if [ -f "$(INFRA_DIR)/env" ] && [ -z "$$CLICKHOUSE_URL" ]; then $(WITH_ENV) $(CLI) migrate; else $(CLI) migrate; fi
+
+.PHONY: topics
+topics: node_modules/.package-lock.json ## Create the input (12 partitions) and DLQ topics
+	@if [ -f "$(INFRA_DIR)/env" ] && [ -z "$$KAFKA_BROKERS" ]; then $(WITH_ENV) $(CLI) topics --partitions 12; else $(CLI) topics --partitions 12; fi
+
+.PHONY: consume
+consume: node_modules/.package-lock.json ## Run the consumer in the foreground against the local services
+	$(WITH_ENV) $(CLI) consume
+
+.PHONY: send
+send: node_modules/.package-lock.json ## Send 1,000 registrations to the local Kafka (COUNT=, RATE=)
+	$(WITH_ENV) $(CLI) send --count $${COUNT:-1000} --rate $${RATE:-0}
+
+.PHONY: model
+model: ## Retrain the model: venv, pinned requirements, data, training, ONNX export, card, fixtures
+	model/build.sh
+
+.PHONY: bench-scoring
+bench-scoring: node_modules/.package-lock.json ## Scoring throughput for batch sizes 1, 100, 1000, 5000
+	npm run --silent bench:scoring
+
+.PHONY: build
+build: node_modules/.package-lock.json ## Compile TypeScript to dist/
+	npm run --silent build
+
+.PHONY: clean
+clean: ## Remove build output and local service state
+	scripts/infra/down.sh || true
+	rm -rf dist .infra

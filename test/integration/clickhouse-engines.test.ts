@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+
+import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
+import { migrate } from '../../src/sinks/clickhouse-schema.js';
+import { ClickHouseOfferSink } from '../../src/sinks/clickhouse-sink.js';
+import { buildOfferRecord } from '../../src/sinks/offer-record.js';
+import { startInfra } from '../support/infra.js';
+
+/**
+ * The table's DDL, the sink's INSERTs and the queries the README shows, on both engines
+ * available here: Debian's clickhouse-server 18.16 over HTTP, and chDB (a current
+ * ClickHouse, in-process) behind the same @clickhouse/client API.
+ */
+const engines: {
+  name: string;
+  connect: () => Promise<{ client: ClickHouseClient; close: () => Promise<void> }>;
+}[] = [
+  {
+    name: 'clickhouse-server',
+    connect: async () => {
+      const infra = await startInfra();
+      const client = createClient({
+        url: infra.clickhouseUrl,
+        username: infra.clickhouseUser,
+        password: infra.clickhousePassword,
+      });
+      return { client, close: () => client.close() };
+    },
+  },
+  {
+    name: 'chDB',
+    connect: () => {
+      const dir = mkdtempSync(join(tmpdir(), 'offers-chdb-'));
+      const client = createClient({ connection: createChdbConnection({ path: dir }) });
+      return Promise.resolve({
+        client,
+        close: async () => {
+          await client.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      });
+    },
+  },
+];
+
+const predictions = (value: number): Predictions =>
+  Object.fromEntries(PREDICTION_NAMES.map((name) => [name, value])) as Predictions;
+
+for (const engine of engines) {
+  describe(`ClickHouse schema and sink on ${engine.name}`, () => {
+    let client: ClickHouseClient;
+    let close: () => Promise<void>;
+    const table = `personal_offer_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+
+    before(async () => {
+      ({ client, close } = await engine.connect());
+    });
+
+    after(async () => {
+      await client.command({ query: `DROP TABLE IF EXISTS default.${table}` });
+      await close();
+    });
+
+    it('creates the table idempotently with the documented columns', async () => {
+      await migrate(client, 'default', table);
+      await migrate(client, 'default', table);
+      const columns = await (
+        await client.query({
+          query: `SELECT name, type FROM system.columns WHERE database = 'default' AND table = '${table}' ORDER BY position`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ name: string; type: string }>();
+      assert.deepEqual(
+        columns.map((c) => `${c.name} ${c.type}`),
+        [
+          'user_id UInt64',
+          ...PREDICTION_NAMES.map((name) => `${name} Float32`),
+          'offer String',
+          'model_version String',
+          'kafka_partition UInt32',
+          'kafka_offset UInt64',
+          "event_time DateTime('UTC')",
+          "processed_at DateTime('UTC')",
+          'version UInt64',
+        ],
+      );
+      const [engineRow] = await (
+        await client.query({
+          query: `SELECT engine FROM system.tables WHERE database = 'default' AND name = '${table}'`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ engine: string }>();
+      assert.equal(engineRow?.engine, 'ReplacingMergeTree');
+    });
+
+    it('stores coalesced writes and keeps the newest event per user under FINAL', async () => {
+      const sink = new ClickHouseOfferSink(client, {
+        database: 'default',
+        table,
+        windowMs: 10,
+        maxRows: 10_000,
+        deduplicationToken: false,
+      });
+      const newer = Date.UTC(2026, 5, 1, 12, 0, 0);
+      const older = newer - 60_000;
+      const rows = (timestampMs: number, value: number, partition: number) =>
+        Array.from({ length: 100 }, (_, i) =>
+          buildOfferRecord(
+            { userId: i + 1, partition, offset: String(i), timestampMs },
+            predictions(value),
+            'v-test',
+            newer,
+          ),
+        );
+      await Promise.all([
+        sink.write(rows(newer, 0.75, 0), {
+          topic: 't',
+          partition: 0,
+          firstOffset: '0',
+          lastOffset: '99',
+        }),
+        // A redelivered older event of the same users arrives later: it must not win.
+        sink.write(rows(older, 0.25, 1), {
+          topic: 't',
+          partition: 1,
+          firstOffset: '0',
+          lastOffset: '99',
+        }),
+      ]);
+      const result = await (
+        await client.query({
+          query: `SELECT count() AS n, uniqExact(user_id) AS users, min(predicted_function_map) AS lo, max(predicted_function_map) AS hi,
+                         any(event_time) AS event_time, any(offer) AS offer, max(version) AS version
+                  FROM default.${table} FINAL`,
+          format: 'JSONEachRow',
+        })
+      ).json<{
+        n: string;
+        users: string;
+        lo: number;
+        hi: number;
+        event_time: string;
+        offer: string;
+        version: string;
+      }>();
+      const [summary] = result;
+      assert.equal(Number(summary?.n), 100);
+      assert.equal(Number(summary?.users), 100);
+      assert.equal(summary?.lo, 0.75);
+      assert.equal(summary?.hi, 0.75);
+      assert.equal(summary?.event_time, '2026-06-01 12:00:00');
+      assert.match(summary?.offer ?? '', /saved places on the map/);
+      assert.equal(String(summary?.version), `${newer}000099`);
+    });
+  });
+}
+
+describe('deduplication token on current ClickHouse (chDB)', () => {
+  it('is accepted and drops an identical retried INSERT on a table with a deduplication window', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offers-chdb-'));
+    const client = createClient({ connection: createChdbConnection({ path: dir }) });
+    try {
+      const table = 'dedup_offers';
+      await migrate(client, 'default', table);
+      // Non-replicated MergeTree tables deduplicate only with a window; replicated ones always do.
+      await client.command({
+        query: `ALTER TABLE default.${table} MODIFY SETTING non_replicated_deduplication_window = 100`,
+      });
+      const sink = new ClickHouseOfferSink(client, {
+        database: 'default',
+        table,
+        windowMs: 0,
+        maxRows: 10_000,
+        deduplicationToken: true,
+      });
+      const records = [
+        buildOfferRecord(
+          { userId: 1, partition: 0, offset: '5', timestampMs: 1_000 },
+          predictions(0.6),
+          'v',
+          2_000,
+        ),
+      ];
+      const origin = { topic: 't', partition: 0, firstOffset: '5', lastOffset: '5' };
+      await sink.write(records, origin);
+      await sink.write(records, origin);
+      const [row] = await (
+        await client.query({
+          query: `SELECT count() AS n FROM default.${table}`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ n: string }>();
+      assert.equal(Number(row?.n), 1);
+    } finally {
+      await client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { generateMessages, INVALID_SAMPLES } from '../../src/cli/registration-generator.js';
+import { decodeRegistration } from '../../src/contract/decode.js';
+import { DLQ_HEADERS } from '../../src/pipeline/dead-letter.js';
+import { loadScorer } from '../../src/scoring/scorer.js';
+import { PREDICTION_NAMES } from '../../src/scoring/predictions.js';
+import { startInfra, type InfraEnv } from '../support/infra.js';
+import { PipelineFixture } from '../support/pipeline-fixture.js';
+import { ConsumerProcess, runCli } from '../support/service.js';
+
+const VALID = 5_000;
+const INVALID = 50;
+const SEED = 7;
+
+interface OfferRow {
+  user_id: string;
+  offer: string;
+  model_version: string;
+  kafka_partition: number;
+  kafka_offset: string;
+  version: string;
+  [prediction: string]: unknown;
+}
+
+describe('pipeline: Kafka -> model -> ClickHouse + Redis, invalid -> DLQ', () => {
+  let infra: InfraEnv;
+  let fixture: PipelineFixture;
+  let consumer: ConsumerProcess | undefined;
+
+  before(async () => {
+    infra = await startInfra();
+    fixture = new PipelineFixture(infra);
+    await fixture.setUp(12);
+  });
+
+  after(async () => {
+    await consumer?.stop('SIGKILL');
+    await fixture.tearDown();
+  });
+
+  it(`stores ${VALID} offers once each, dead-letters ${INVALID}, commits to the end, stops cleanly`, async () => {
+    consumer = await ConsumerProcess.start(fixture.env());
+    await consumer.waitReady();
+
+    const sent = await runCli(
+      [
+        'send',
+        '--count',
+        String(VALID),
+        '--invalid',
+        String(INVALID),
+        '--seed',
+        String(SEED),
+        '--no-progress',
+      ],
+      fixture.env(),
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(
+      sent.stdout,
+      new RegExp(`sent ${VALID + INVALID} messages \\(${INVALID} invalid\\)`),
+    );
+
+    const ends = await fixture.waitCommittedToEnd();
+    const total = [...ends.values()].reduce((sum, end) => sum + Number(end), 0);
+    assert.equal(total, VALID + INVALID, 'every message is in the topic');
+    assert.ok(
+      [...ends.values()].filter((end) => Number(end) > 0).length > 1,
+      'messages spread over several partitions',
+    );
+
+    // ClickHouse: exactly one row per user after collapsing.
+    const [counts] = await fixture.queryRows<{
+      rows: string;
+      users: string;
+      min_id: string;
+      max_id: string;
+    }>(
+      `SELECT count() AS rows, uniqExact(user_id) AS users, min(user_id) AS min_id, max(user_id) AS max_id FROM default.${fixture.table} FINAL`,
+    );
+    assert.deepEqual(
+      {
+        rows: Number(counts?.rows),
+        users: Number(counts?.users),
+        min: Number(counts?.min_id),
+        max: Number(counts?.max_id),
+      },
+      { rows: VALID, users: VALID, min: 1, max: VALID },
+    );
+
+    // Redis: one key per user.
+    const keys = await fixture.redisKeys();
+    assert.equal(keys.length, VALID);
+
+    // Spot-check stored values against the scorer run here on the same registrations.
+    const scorer = await loadScorer('model/offer_model.onnx');
+    try {
+      const sample = [...generateMessages({ count: VALID, firstUserId: 1, seed: SEED })].filter(
+        (_, index) => index % 97 === 0,
+      );
+      const registrations = sample.map((message) => {
+        const decoded = decodeRegistration(Buffer.from(message.value), 65_536);
+        assert.ok(decoded.ok, `generated message for user ${message.userId} decodes`);
+        return decoded.registration;
+      });
+      const expected = await scorer.score(registrations);
+      const rows = await fixture.queryRows<OfferRow>(
+        `SELECT * FROM default.${fixture.table} FINAL WHERE user_id IN (${sample.map((m) => m.userId).join(',')}) ORDER BY user_id`,
+      );
+      assert.equal(rows.length, sample.length);
+      for (const [index, row] of rows.entries()) {
+        const want = expected[index];
+        assert.ok(want);
+        assert.equal(Number(row.user_id), sample[index]?.userId);
+        assert.equal(row.model_version, scorer.modelVersion);
+        const stored = JSON.parse(
+          (await fixture.redis.get(`${fixture.keyPrefix}${row.user_id}`)) ?? 'null',
+        ) as Record<string, unknown>;
+        assert.equal(stored.user_id, Number(row.user_id));
+        assert.equal(stored.offer, row.offer);
+        assert.equal(stored.version, row.version);
+        for (const name of PREDICTION_NAMES) {
+          // ClickHouse stores Float32; the scorer's outputs are float32 too, so they agree closely.
+          assert.ok(
+            Math.abs(Number(row[name]) - want[name]) < 1e-4,
+            `${name} of user ${row.user_id} in ClickHouse`,
+          );
+          assert.ok(
+            Math.abs(Number(stored[name]) - want[name]) < 1e-6,
+            `${name} of user ${row.user_id} in Redis`,
+          );
+        }
+      }
+    } finally {
+      await scorer.close();
+    }
+
+    // DLQ: every invalid message, with its reason and origin in the headers.
+    const deadLetters = await fixture.readDeadLetters(INVALID);
+    assert.equal(deadLetters.length, INVALID);
+    const expectedReasons = Array.from(
+      { length: INVALID },
+      (_, i) => INVALID_SAMPLES[i % INVALID_SAMPLES.length]?.reason,
+    ).sort();
+    const reasons = deadLetters
+      .map((message) => message.headers[DLQ_HEADERS.reason]?.toString())
+      .sort();
+    assert.deepEqual(reasons, expectedReasons);
+    for (const message of deadLetters) {
+      assert.equal(message.headers[DLQ_HEADERS.topic]?.toString(), fixture.topic);
+      assert.equal(message.headers[DLQ_HEADERS.consumerGroup]?.toString(), fixture.groupId);
+      assert.match(message.headers[DLQ_HEADERS.partition]?.toString() ?? '', /^\d+$/);
+      assert.match(message.headers[DLQ_HEADERS.offset]?.toString() ?? '', /^\d+$/);
+      assert.ok((message.headers[DLQ_HEADERS.exceptionMessage]?.length ?? 0) > 0);
+      const original = INVALID_SAMPLES.find(
+        (s) =>
+          s.reason === message.headers[DLQ_HEADERS.reason]?.toString() &&
+          s.value === message.value?.toString(),
+      );
+      assert.ok(original, 'the DLQ record carries the original bytes');
+    }
+
+    assert.equal(await consumer.metric('offers_scored_total'), VALID);
+    assert.equal(await consumer.metric('offers_dead_lettered_total'), INVALID);
+
+    assert.equal(await consumer.stop('SIGTERM'), 0, consumer.output.slice(-2000));
+  });
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+
+import type { Redis } from 'ioredis';
+
+import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
+import { buildOfferRecord } from '../../src/sinks/offer-record.js';
+import { createRedisClient, RedisOfferSink } from '../../src/sinks/redis-sink.js';
+import { startInfra } from '../support/infra.js';
+
+const predictions = (value: number): Predictions =>
+  Object.fromEntries(PREDICTION_NAMES.map((name) => [name, value])) as Predictions;
+
+describe('Redis sink on a real Redis', () => {
+  let redis: Redis;
+  const prefix = `test-${randomUUID()}:`;
+
+  before(async () => {
+    redis = createRedisClient((await startInfra()).redisUrl);
+    await redis.connect();
+  });
+
+  after(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('writes the offer JSON under the user id and never lets an older event win', async () => {
+    const sink = new RedisOfferSink(redis, { keyPrefix: prefix, ttlSeconds: 0 });
+    const record = (timestampMs: number, offset: string, value: number) =>
+      buildOfferRecord(
+        { userId: 42, partition: 0, offset, timestampMs },
+        predictions(value),
+        'v',
+        timestampMs,
+      );
+
+    assert.equal(await sink.write([record(2_000, '10', 0.9)]), 1);
+    assert.equal(await sink.write([record(1_000, '3', 0.1)]), 0, 'older event skipped');
+    assert.equal(
+      await sink.write([record(2_000, '9', 0.1)]),
+      0,
+      'same millisecond, lower offset skipped',
+    );
+    const stored = JSON.parse((await redis.get(`${prefix}42`)) ?? '{}') as Record<string, unknown>;
+    assert.equal(stored.predicted_function_map, 0.9);
+    assert.equal(stored.user_id, 42);
+    assert.equal(await redis.ttl(`${prefix}42`), -1, 'no expiry by default');
+
+    assert.equal(
+      await sink.write([record(2_000, '10', 0.5)]),
+      1,
+      'the same event again overwrites (replay)',
+    );
+    assert.equal(await sink.write([record(3_000, '1', 0.2)]), 1, 'newer event wins');
+    const newest = JSON.parse((await redis.get(`${prefix}42`)) ?? '{}') as Record<string, unknown>;
+    assert.equal(newest.predicted_function_map, 0.2);
+  });
+
+  it('sets the TTL when configured and writes a whole batch in one pipeline', async () => {
+    const sink = new RedisOfferSink(redis, { keyPrefix: `${prefix}ttl:`, ttlSeconds: 3_600 });
+    const records = Array.from({ length: 500 }, (_, i) =>
+      buildOfferRecord(
+        { userId: i + 1, partition: 0, offset: String(i), timestampMs: 5_000 },
+        predictions(0.3),
+        'v',
+        5_000,
+      ),
+    );
+    assert.equal(await sink.write(records), 500);
+    const ttl = await redis.ttl(`${prefix}ttl:250`);
+    assert.ok(ttl > 3_500 && ttl <= 3_600, `ttl ${ttl}`);
+  });
+});

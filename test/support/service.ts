@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Polls `check` until it returns true; fails with `what` after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 60_000,
+  intervalMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(intervalMs);
+  }
+  const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs one CLI command to completion. */
+export async function runCli(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<CliResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+/** The `consume` command as a child process, the way an orchestrator runs it. */
+export class ConsumerProcess {
+  readonly httpPort: number;
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<number | null>;
+  #output = '';
+
+  private constructor(child: ChildProcess, httpPort: number) {
+    this.#child = child;
+    this.httpPort = httpPort;
+    child.stdout?.on('data', (chunk: Buffer) => (this.#output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.#output += chunk.toString()));
+    this.#exited = once(child, 'exit').then(([code]) => code as number | null);
+  }
+
+  static async start(env: Record<string, string>): Promise<ConsumerProcess> {
+    const httpPort = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'consume'], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'info',
+        ...env,
+        HTTP_HOST: '127.0.0.1',
+        HTTP_PORT: String(httpPort),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new ConsumerProcess(child, httpPort);
+  }
+
+  get output(): string {
+    return this.#output;
+  }
+
+  get exited(): Promise<number | null> {
+    return this.#exited;
+  }
+
+  async readiness(): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
+    await response.text();
+    return response.status;
+  }
+
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    let exited = false;
+    void this.#exited.then(() => (exited = true));
+    await waitFor(
+      'the consumer to report ready',
+      async () => {
+        if (exited) throw new Error(`the consumer exited:\n${this.#output.slice(-3000)}`);
+        return (await this.readiness()) === 200;
+      },
+      timeoutMs,
+    ).catch((error: unknown) => {
+      throw new Error(
+        `${(error as Error).message}\n--- consumer output ---\n${this.#output.slice(-3000)}`,
+      );
+    });
+  }
+
+  /** Sum of all samples of one Prometheus metric. */
+  async metric(name: string): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${this.httpPort}/metrics`);
+    const text = await response.text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+        sum += Number(line.split(' ').at(-1));
+    }
+    return sum;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill(signal);
+    return this.#exited;
+  }
+}
