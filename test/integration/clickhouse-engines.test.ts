@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { migrate } from '../../src/sinks/clickhouse-schema.js';
 import { ClickHouseOfferSink } from '../../src/sinks/clickhouse-sink.js';
 import { buildOfferRecord } from '../../src/sinks/offer-record.js';
+import { createChdbClient } from '../support/chdb.js';
 import { startInfra } from '../support/infra.js';
 
 /**
@@ -37,17 +34,7 @@ const engines: {
   },
   {
     name: 'chDB',
-    connect: () => {
-      const dir = mkdtempSync(join(tmpdir(), 'offers-chdb-'));
-      const client = createClient({ connection: createChdbConnection({ path: dir }) });
-      return Promise.resolve({
-        client,
-        close: async () => {
-          await client.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      });
-    },
+    connect: () => Promise.resolve(createChdbClient()),
   },
 ];
 
@@ -165,8 +152,7 @@ for (const engine of engines) {
 
 describe('deduplication token on current ClickHouse (chDB)', () => {
   it('is accepted and drops an identical retried INSERT on a table with a deduplication window', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'offers-chdb-'));
-    const client = createClient({ connection: createChdbConnection({ path: dir }) });
+    const { client, close } = createChdbClient();
     try {
       const table = 'dedup_offers';
       await migrate(client, 'default', table);
@@ -200,8 +186,7 @@ describe('deduplication token on current ClickHouse (chDB)', () => {
       ).json<{ n: string }>();
       assert.equal(Number(row?.n), 1);
     } finally {
-      await client.close();
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });

@@ -1,0 +1,121 @@
+/**
+ * Scoring throughput of the committed model through the TypeScript scorer, per batch size.
+ *
+ *   node --import tsx bench/scoring.bench.ts
+ *   BENCH_THREADS=1 node --import tsx bench/scoring.bench.ts   (onnxruntime intra-op threads)
+ *
+ * Rows are the golden fixtures cycled to the batch size, so batches mix typical rows with
+ * nulls and unseen categories the way traffic would.
+ */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+import type { Registration } from '../src/contract/registration.js';
+import { loadScorer } from '../src/scoring/scorer.js';
+
+const MODEL_PATH = fileURLToPath(new URL('../model/offer_model.onnx', import.meta.url));
+const GOLDEN_PATH = fileURLToPath(new URL('../model/golden.json', import.meta.url));
+const BATCH_SIZES = [1, 100, 1000, 5000];
+const WARMUP_RUNS = 5;
+// Enough repeats that small batches are timed over many runs and large ones over several.
+const TARGET_ROWS_PER_SIZE = 100_000;
+const MIN_REPEATS = 10;
+const MAX_REPEATS = 3000;
+
+interface GoldenInput {
+  user_id: number;
+  ip_country: string | null;
+  device_country: string | null;
+  device_language: string | null;
+  platform: string | null;
+  platform_store: string | null;
+  smartphone_brand: string | null;
+  child_smartphone_brand: string | null;
+  is_organic: number | null;
+  child_age: number | null;
+}
+
+async function sampleRegistrations(): Promise<Registration[]> {
+  const golden = JSON.parse(await readFile(GOLDEN_PATH, 'utf8')) as {
+    fixtures: { input: GoldenInput }[];
+  };
+  return golden.fixtures.map(({ input }) => ({
+    userId: input.user_id,
+    ipCountry: input.ip_country,
+    deviceCountry: input.device_country,
+    deviceLanguage: input.device_language,
+    platform: input.platform,
+    platformStore: input.platform_store,
+    smartphoneBrand: input.smartphone_brand,
+    childSmartphoneBrand: input.child_smartphone_brand,
+    isOrganic: input.is_organic,
+    childAge: input.child_age,
+  }));
+}
+
+function batchOf(sample: readonly Registration[], size: number): Registration[] {
+  return Array.from({ length: size }, (_, index) => {
+    const registration = sample[index % sample.length];
+    if (registration === undefined) throw new Error('no sample registrations');
+    return { ...registration, userId: index + 1 };
+  });
+}
+
+function percentile(sorted: readonly number[], fraction: number): number {
+  const index = Math.min(sorted.length - 1, Math.floor(fraction * sorted.length));
+  return sorted[index] ?? Number.NaN;
+}
+
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+const threadsSetting = process.env.BENCH_THREADS;
+const intraOpThreads = threadsSetting === undefined ? undefined : Number(threadsSetting);
+const scorer = await loadScorer(MODEL_PATH, intraOpThreads === undefined ? {} : { intraOpThreads });
+const sample = await sampleRegistrations();
+
+console.log(
+  `model ${scorer.modelVersion} · node ${process.version} · ${os.cpus().length} CPUs · ` +
+    `intra-op threads ${intraOpThreads ?? 'onnxruntime default'}`,
+);
+console.log(`RSS after load: ${mib(process.memoryUsage().rss)}`);
+console.log(
+  'batch'.padStart(6),
+  'repeats'.padStart(8),
+  'rows/s'.padStart(10),
+  'µs/row'.padStart(8),
+  'p50 ms/batch'.padStart(13),
+  'p95 ms/batch'.padStart(13),
+  'RSS'.padStart(8),
+);
+
+for (const size of BATCH_SIZES) {
+  const batch = batchOf(sample, size);
+  for (let run = 0; run < WARMUP_RUNS; run += 1) await scorer.score(batch);
+  const repeats = Math.max(
+    MIN_REPEATS,
+    Math.min(MAX_REPEATS, Math.ceil(TARGET_ROWS_PER_SIZE / size)),
+  );
+  const durationsMs: number[] = [];
+  for (let run = 0; run < repeats; run += 1) {
+    const start = process.hrtime.bigint();
+    const predictions = await scorer.score(batch);
+    durationsMs.push(Number(process.hrtime.bigint() - start) / 1e6);
+    if (predictions.length !== size) throw new Error(`expected ${size} predictions`);
+  }
+  const totalMs = durationsMs.reduce((sum, value) => sum + value, 0);
+  const sorted = [...durationsMs].sort((a, b) => a - b);
+  const rowsPerSecond = (size * repeats) / (totalMs / 1000);
+  console.log(
+    String(size).padStart(6),
+    String(repeats).padStart(8),
+    Math.round(rowsPerSecond).toLocaleString('en-US').padStart(10),
+    (1e6 / rowsPerSecond).toFixed(1).padStart(8),
+    percentile(sorted, 0.5).toFixed(3).padStart(13),
+    percentile(sorted, 0.95).toFixed(3).padStart(13),
+    mib(process.memoryUsage().rss).padStart(8),
+  );
+}
+
+console.log(`peak RSS: ${mib(process.resourceUsage().maxRSS * 1024)}`);
+await scorer.close();

@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import type { Registration } from '../../src/contract/registration.js';
+import { isOfferError } from '../../src/errors.js';
+import { readModelMetadata } from '../../src/scoring/onnx-metadata.js';
+import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
+import { loadScorer, MODEL_VERSION_KEY, type Scorer } from '../../src/scoring/scorer.js';
+import { MODEL_INPUT_NAMES } from '../../src/scoring/tensors.js';
+
+const MODEL_PATH = fileURLToPath(new URL('../../model/offer_model.onnx', import.meta.url));
+const GOLDEN_PATH = fileURLToPath(new URL('../../model/golden.json', import.meta.url));
+
+interface GoldenFixture {
+  input: {
+    user_id: number;
+    ip_country: string | null;
+    device_country: string | null;
+    device_language: string | null;
+    platform: string | null;
+    platform_store: string | null;
+    smartphone_brand: string | null;
+    child_smartphone_brand: string | null;
+    is_organic: number | null;
+    child_age: number | null;
+  };
+  expected: Predictions;
+}
+
+interface GoldenFile {
+  model_version: string;
+  tolerance: number;
+  fixtures: GoldenFixture[];
+}
+
+function toRegistration(input: GoldenFixture['input']): Registration {
+  return {
+    userId: input.user_id,
+    ipCountry: input.ip_country,
+    deviceCountry: input.device_country,
+    deviceLanguage: input.device_language,
+    platform: input.platform,
+    platformStore: input.platform_store,
+    smartphoneBrand: input.smartphone_brand,
+    childSmartphoneBrand: input.child_smartphone_brand,
+    isOrganic: input.is_organic,
+    childAge: input.child_age,
+  };
+}
+
+/** A hand-encoded protobuf message, enough to write small ONNX models for the error paths. */
+function varint(value: number): number[] {
+  const bytes: number[] = [];
+  let rest = value;
+  while (rest >= 0x80) {
+    bytes.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  bytes.push(rest);
+  return bytes;
+}
+type Field = readonly [field: number, value: number | string | Uint8Array];
+function message(...fields: Field[]): Uint8Array {
+  const out: number[] = [];
+  for (const [field, value] of fields) {
+    if (typeof value === 'number') {
+      out.push(...varint(field * 8), ...varint(value));
+    } else {
+      const payload = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+      out.push(...varint(field * 8 + 2), ...varint(payload.length), ...payload);
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+/** An ONNX model whose graph is `y = Identity(x)`, for a float input x of shape [N]. */
+function identityModel(metadata: Record<string, string>): Uint8Array {
+  const floatVector = (name: string): Uint8Array =>
+    message([1, name], [2, message([1, message([1, 1], [2, message([1, message([2, 'N'])])])])]);
+  const graph = message(
+    [1, message([1, 'x'], [2, 'y'], [4, 'Identity'])],
+    [2, 'identity'],
+    [11, floatVector('x')],
+    [12, floatVector('y')],
+  );
+  return message(
+    [1, 8],
+    [8, message([1, ''], [2, 17])],
+    [7, graph],
+    ...Object.entries(metadata).map(([key, value]): Field => [14, message([1, key], [2, value])]),
+  );
+}
+
+describe('onnx metadata reader', () => {
+  it('finds model_version in the committed model', async () => {
+    const golden = JSON.parse(await readFile(GOLDEN_PATH, 'utf8')) as GoldenFile;
+    const metadata = readModelMetadata(await readFile(MODEL_PATH));
+    assert.equal(metadata.get(MODEL_VERSION_KEY), golden.model_version);
+  });
+
+  it('reads every entry of a hand-written model and ignores other fields', () => {
+    const metadata = readModelMetadata(identityModel({ a: '1', model_version: 'x+ü' }));
+    assert.deepEqual(
+      [...metadata],
+      [
+        ['a', '1'],
+        ['model_version', 'x+ü'],
+      ],
+    );
+  });
+
+  it('rejects bytes that are not a protobuf message', () => {
+    assert.throws(() => readModelMetadata(Uint8Array.from([0x0a, 0x05, 0x01])), /past the end/);
+    assert.throws(() => readModelMetadata(Uint8Array.from([0x0b])), /wire type 3/);
+  });
+});
+
+describe('scorer on the committed model', () => {
+  let scorer: Scorer;
+  let golden: GoldenFile;
+  let registrations: Registration[];
+  let all: Predictions[];
+
+  before(async () => {
+    golden = JSON.parse(await readFile(GOLDEN_PATH, 'utf8')) as GoldenFile;
+    registrations = golden.fixtures.map((fixture) => toRegistration(fixture.input));
+    scorer = await loadScorer(MODEL_PATH);
+    all = await scorer.score(registrations);
+  });
+
+  after(async () => {
+    await scorer.close();
+  });
+
+  it('reports the model version of the golden fixtures', () => {
+    assert.equal(scorer.modelVersion, golden.model_version);
+    assert.match(scorer.modelVersion, /^\d+\.\d+\.\d+\+[0-9a-f]{12}$/);
+  });
+
+  it('exposes the graph inputs', () => {
+    assert.deepEqual([...scorer.inputNames].sort(), [...MODEL_INPUT_NAMES].sort());
+  });
+
+  it('has enough golden fixtures, nulls and unseen categories among them', () => {
+    assert.ok(golden.fixtures.length >= 200, `${golden.fixtures.length} fixtures`);
+    assert.ok(registrations.some((r) => r.childAge === null));
+    assert.ok(registrations.some((r) => r.isOrganic === null));
+    assert.ok(registrations.some((r) => r.ipCountry === null));
+    assert.ok(registrations.some((r) => r.platform === 'Windows Phone'));
+    for (const age of [0, 1, 17, 18, 99]) {
+      assert.ok(
+        registrations.some((r) => r.childAge === age),
+        `age ${age}`,
+      );
+    }
+  });
+
+  it('reproduces the Python model on every golden fixture in one batch', () => {
+    assert.equal(all.length, golden.fixtures.length);
+    for (const [index, fixture] of golden.fixtures.entries()) {
+      const actual = all[index];
+      assert.ok(actual, `fixture ${index} has a prediction`);
+      for (const name of PREDICTION_NAMES) {
+        const got = actual[name];
+        const want = fixture.expected[name];
+        assert.ok(
+          Math.abs(got - want) <= golden.tolerance,
+          `fixture ${index} (user ${fixture.input.user_id}) ${name}: got ${got}, expected ${want}`,
+        );
+      }
+    }
+  });
+
+  it('gives a row the same predictions alone as inside a large batch', async () => {
+    const indices = registrations.map((_, index) => index).filter((index) => index % 17 === 0);
+    for (const index of [...indices, registrations.length - 1]) {
+      const registration = registrations[index];
+      assert.ok(registration);
+      const single = await scorer.score([registration]);
+      assert.deepEqual(single, [all[index]], `fixture ${index}`);
+    }
+  });
+
+  it('returns an empty array for an empty batch', async () => {
+    assert.deepEqual(await scorer.score([]), []);
+  });
+
+  it('returns probabilities in [0, 1] and finite regressions', () => {
+    for (const [index, prediction] of all.entries()) {
+      for (const name of PREDICTION_NAMES) {
+        assert.ok(Number.isFinite(prediction[name]), `fixture ${index} ${name} is finite`);
+        if (name.startsWith('predicted_function_')) {
+          assert.ok(prediction[name] >= 0 && prediction[name] <= 1, `fixture ${index} ${name}`);
+        }
+      }
+    }
+  });
+});
+
+describe('loadScorer failures', () => {
+  let directory: string;
+
+  before(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'scorer-test-'));
+  });
+
+  after(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('names the missing inputs and outputs of a model with another signature', async () => {
+    const path = join(directory, 'identity.onnx');
+    await writeFile(path, identityModel({ model_version: '0.0.1' }));
+    await assert.rejects(loadScorer(path), (error: unknown) => {
+      assert.ok(isOfferError(error, 'MODEL_INVALID'), String(error));
+      assert.match(error.message, /missing input\(s\) ip_country, device_country/);
+      assert.match(error.message, /child_age/);
+      assert.match(error.message, /unexpected input\(s\) x/);
+      assert.match(error.message, /missing output\(s\) predicted_cost, predicted_subscription/);
+      assert.match(error.message, /predicted_function_invite_second_parent/);
+      return true;
+    });
+  });
+
+  it('refuses a model without a model version', async () => {
+    const path = join(directory, 'unversioned.onnx');
+    await writeFile(path, identityModel({}));
+    await assert.rejects(loadScorer(path), /has no model_version/);
+  });
+
+  it('reports a missing file as an invalid model', async () => {
+    await assert.rejects(loadScorer(join(directory, 'absent.onnx')), (error: unknown) => {
+      assert.ok(isOfferError(error, 'MODEL_INVALID'));
+      assert.match(error.message, /cannot read model/);
+      return true;
+    });
+  });
+
+  it('rejects scoring after close', async () => {
+    const scorer = await loadScorer(MODEL_PATH, { intraOpThreads: 1 });
+    await scorer.close();
+    await scorer.close();
+    await assert.rejects(scorer.score([]), /closed/);
+  });
+});
