@@ -45,12 +45,13 @@ const LANGUAGES = [
 ];
 const PLATFORMS = [
   ['Android', 'Google Play'],
-  ['Android', 'Huawei AppGallery'],
-  ['Android', 'Xiaomi GetApps'],
-  ['Android', 'Samsung Galaxy Store'],
+  ['Android', 'AppGallery'],
+  ['Android', 'GetApps'],
+  ['Android', 'Galaxy Store'],
   ['Android', 'RuStore'],
   ['iOS', 'App Store'],
-  ['Web', 'Web'],
+  ['Android', 'APK'],
+  ['HarmonyOS', 'AppGallery'],
 ] as const;
 const ANDROID_BRANDS = [
   'samsung',
@@ -117,7 +118,12 @@ export function randomRegistration(random: () => number, userId: number): Record
     device_language: random() < 0.8 && country === 'ru' ? 'ru' : skewed(random, LANGUAGES),
     platform,
     platform_store: store,
-    smartphone_brand: platform === 'iOS' ? 'iphone' : skewed(random, ANDROID_BRANDS),
+    smartphone_brand:
+      platform === 'iOS'
+        ? 'iphone'
+        : platform === 'HarmonyOS'
+          ? 'huawei'
+          : skewed(random, ANDROID_BRANDS),
     is_organic: random() < 0.35 ? 1 : 0,
     child_age: random() < 0.15 ? null : 4 + Math.floor(random() * 14),
     child_smartphone_brand: random() < 0.15 ? null : skewed(random, CHILD_BRANDS),
