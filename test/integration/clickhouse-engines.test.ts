@@ -181,7 +181,7 @@ describe('deduplication token on current ClickHouse (chDB)', () => {
       const origin = { topic: 't', partition: 0, firstOffset: '5', lastOffset: '5' };
       await sink.write(rescored(2_000), origin);
       await sink.write(rescored(9_000), origin);
-      await sink.write(rescored(9_000), { ...origin, firstOffset: '4' });
+      await sink.write(rescored(15_000), { ...origin, firstOffset: '4' });
       const [row] = await (
         await client.query({
           query: `SELECT count() AS n FROM default.${table}`,
