@@ -6,7 +6,9 @@ import { startInfra, startService, stopService } from '../support/infra.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess, runCli, waitFor } from '../support/service.js';
 
-const COUNT = 3_000;
+const BEFORE_OUTAGE = 1_000;
+const DURING_OUTAGE = 2_000;
+const TOTAL = BEFORE_OUTAGE + DURING_OUTAGE;
 const OUTAGE_MS = 4_000;
 
 for (const sink of ['redis', 'clickhouse'] as const) {
@@ -29,16 +31,22 @@ for (const sink of ['redis', 'clickhouse'] as const) {
       consumer = await ConsumerProcess.start(fixture.env());
       const running = consumer;
       await running.waitReady();
-      const sending = runCli(
-        ['send', '--count', String(COUNT), '--rate', '1000', '--no-progress'],
-        fixture.env(),
-      );
+      const send = async (count: number, firstId: number): Promise<void> => {
+        const result = await runCli(
+          ['send', '--count', String(count), '--first-id', String(firstId), '--no-progress'],
+          fixture.env(),
+        );
+        assert.equal(result.code, 0, result.stderr);
+      };
+
+      await send(BEFORE_OUTAGE, 1);
       await waitFor(
-        'some offers stored before the outage',
-        async () => (await running.metric('offers_scored_total')) >= 300,
+        'the offers sent before the outage',
+        async () => (await running.metric('offers_scored_total')) === BEFORE_OUTAGE,
       );
 
       await stopService(sink);
+      await send(DURING_OUTAGE, BEFORE_OUTAGE + 1);
       await waitFor(
         '/readyz to report not ready',
         async () => (await running.readiness()) === 503,
@@ -49,17 +57,25 @@ for (const sink of ['redis', 'clickhouse'] as const) {
         async () => (await running.metric('offers_fetch_paused')) === 1,
         30_000,
       );
-      const scoredDuringOutage = await running.metric('offers_scored_total');
       // The outage lasts a fixed while on purpose: it is the fault being injected.
       await sleep(OUTAGE_MS);
       assert.equal(
         await running.metric('offers_scored_total'),
-        scoredDuringOutage,
+        BEFORE_OUTAGE,
         'nothing is acknowledged while a sink is down',
       );
       assert.ok(
         (await running.metric('offers_sink_retries_total')) > 0,
         'the failed writes are retried',
+      );
+      const committedDuringOutage = [...(await fixture.committedOffsets()).values()].reduce(
+        (sum, offset) => sum + Math.max(0, Number(offset)),
+        0,
+      );
+      assert.equal(
+        committedDuringOutage,
+        BEFORE_OUTAGE,
+        'no offset is committed past what both sinks acknowledged',
       );
       await startService(sink);
 
@@ -68,18 +84,17 @@ for (const sink of ['redis', 'clickhouse'] as const) {
         async () => (await running.readiness()) === 200,
         60_000,
       );
-      const sent = await sending;
-      assert.equal(sent.code, 0, sent.stderr);
       await fixture.waitCommittedToEnd();
 
       const [stored] = await fixture.queryRows<{ final: string; users: string }>(
         `SELECT count() AS final, uniqExact(user_id) AS users FROM default.${fixture.table} FINAL`,
       );
-      assert.equal(Number(stored?.users), COUNT, 'every user is in ClickHouse');
-      assert.equal(Number(stored?.final), COUNT);
-      assert.equal((await fixture.redisKeys()).length, COUNT, 'every user is in Redis');
-      assert.equal(await running.metric('offers_scored_total'), COUNT);
+      assert.equal(Number(stored?.users), TOTAL, 'every user is in ClickHouse');
+      assert.equal(Number(stored?.final), TOTAL);
+      assert.equal((await fixture.redisKeys()).length, TOTAL, 'every user is in Redis');
+      assert.equal(await running.metric('offers_scored_total'), TOTAL);
       assert.equal(await running.metric('offers_fetch_paused'), 0);
+      assert.equal(await running.metric('offers_sink_up'), 3, 'every sink is up again');
       assert.equal(await running.stop('SIGTERM'), 0);
     });
   });

@@ -39,6 +39,8 @@ export class PipelineFixture {
       password: infra.clickhousePassword,
     });
     this.redis = new Redis(infra.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    // Outage tests stop Redis on purpose; this client reconnects by itself.
+    this.redis.on('error', () => undefined);
     this.kafka = createKafkaClients(
       { brokers: infra.kafkaBrokers, clientId: `test-${this.id}` },
       createLogger('error'),
