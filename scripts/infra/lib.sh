@@ -1,0 +1,652 @@
+# shellcheck shell=bash
+# Shared helpers of scripts/infra/*.sh. Sourced, never executed.
+#
+# State dir layout ($INFRA_DIR, default <repo>/.infra):
+#   env                     KEY=VALUE lines for the app and the tests (shell-sourceable, dotenv-like)
+#   ports                   ports chosen by the first `up` (reused by service.sh start)
+#   .lock                   flock(1) lock serialising up/down/service on this dir
+#   redis/      redis.conf  pid  stdout.log  redis.log  data/
+#   clickhouse/ config.xml  users.xml  pid  stdout.log  logs/  data/  tmp/
+#   kafka/      server.properties  pid  stdout.log  logs/server.log  data/
+
+INFRA_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO_ROOT="$(cd "$INFRA_SCRIPTS/../.." && pwd -P)"
+export INFRA_SCRIPTS REPO_ROOT
+
+# shellcheck source=versions.env
+. "$INFRA_SCRIPTS/versions.env"
+
+INFRA_CACHE_DIR="${INFRA_CACHE_DIR:-$REPO_ROOT/.cache}"
+KAFKA_HOME="$INFRA_CACHE_DIR/kafka/$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+KAFKA_LIBS_MARKER="$KAFKA_HOME/.complete"
+
+# shellcheck disable=SC2034 # used by the scripts that source this file
+ALL_SERVICES=(redis clickhouse kafka)
+
+# Readiness timeouts (seconds).
+INFRA_TIMEOUT_REDIS="${INFRA_TIMEOUT_REDIS:-20}"
+INFRA_TIMEOUT_CLICKHOUSE="${INFRA_TIMEOUT_CLICKHOUSE:-60}"
+INFRA_TIMEOUT_KAFKA="${INFRA_TIMEOUT_KAFKA:-120}"
+# Graceful stop timeout (seconds) before SIGKILL.
+INFRA_STOP_TIMEOUT="${INFRA_STOP_TIMEOUT:-30}"
+KAFKA_HEAP="${KAFKA_HEAP:-512m}"
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+die() {
+  printf '[infra] ERROR: %s\n' "$*" >&2
+  exit 1
+}
+now_ms() { date +%s%3N; }
+elapsed() { # elapsed START_MS -> "1.23s"
+  local ms=$(($(now_ms) - $1))
+  printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10))
+}
+
+# Resolve $INFRA_DIR to an absolute path (relative values are relative to the caller's cwd).
+init_infra_dir() {
+  local dir="${INFRA_DIR:-$REPO_ROOT/.infra}"
+  mkdir -p "$dir"
+  INFRA_DIR="$(cd "$dir" && pwd -P)"
+  export INFRA_DIR
+  ENV_FILE="$INFRA_DIR/env"
+  PORTS_FILE="$INFRA_DIR/ports"
+}
+
+# Serialise up/down/service.sh invocations on one state dir.
+lock_infra_dir() {
+  exec 9>"$INFRA_DIR/.lock"
+  flock -w 900 9 || die "could not lock $INFRA_DIR/.lock"
+}
+
+valid_service() {
+  case "${1:-}" in
+    redis | clickhouse | kafka) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+svc_dir() { printf '%s/%s' "$INFRA_DIR" "$1"; }
+
+# ---------------------------------------------------------------------------------------------
+# Ports
+
+# Print N distinct free TCP ports on 127.0.0.1, chosen at random in 20000..32767 (below Linux's
+# ephemeral range, so outgoing connections cannot grab them while a service is stopped).
+free_ports() {
+  node -e '
+    const net = require("node:net");
+    const want = Number(process.argv[1]);
+    const got = new Set();
+    const tryOne = () => {
+      if (got.size === want) { console.log([...got].join(" ")); return; }
+      const port = 20000 + Math.floor(Math.random() * 12768);
+      if (got.has(port)) return tryOne();
+      const s = net.createServer();
+      s.once("error", () => tryOne());
+      s.listen({ port, host: "127.0.0.1", exclusive: true }, () => s.close(() => { got.add(port); tryOne(); }));
+    };
+    tryOne();
+  ' "$1"
+}
+
+choose_ports() {
+  local ports
+  read -r -a ports <<<"$(free_ports 6)"
+  [[ ${#ports[@]} -eq 6 ]] || die "could not find free ports"
+  cat >"$PORTS_FILE" <<EOF
+KAFKA_PORT=${ports[0]}
+KAFKA_CONTROLLER_PORT=${ports[1]}
+REDIS_PORT=${ports[2]}
+CLICKHOUSE_HTTP_PORT=${ports[3]}
+CLICKHOUSE_TCP_PORT=${ports[4]}
+CLICKHOUSE_INTERSERVER_PORT=${ports[5]}
+EOF
+}
+
+load_ports() {
+  [[ -f "$PORTS_FILE" ]] || die "no $PORTS_FILE: run scripts/infra/up.sh first"
+  # shellcheck source=/dev/null
+  . "$PORTS_FILE"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+write_env_file() {
+  local tmp="$ENV_FILE.tmp.$$"
+  cat >"$tmp" <<EOF
+# Local test infrastructure, written by scripts/infra/up.sh (state dir: $INFRA_DIR).
+KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
+CLICKHOUSE_USER=default
+CLICKHOUSE_PASSWORD=
+EOF
+  mv -f "$tmp" "$ENV_FILE"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+svc_pid() { # prints the recorded pid of a service, fails if none
+  local pid
+  pid="$(cat "$(svc_dir "$1")/pid" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  printf '%s' "$pid"
+}
+
+# True if the service's recorded pid is a live (non-zombie) process started for this state dir.
+svc_alive() {
+  local pid state
+  pid="$(svc_pid "$1")" || return 1
+  [[ -r "/proc/$pid/stat" ]] || return 1
+  state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
+  [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$(svc_dir "$1")/"
+}
+
+# Run a command detached (own session, no inherited stdio) and record its pid.
+launch() { # launch SERVICE CMD...
+  local svc="$1" dir
+  shift
+  dir="$(svc_dir "$svc")"
+  # fds 8/9 are our flock locks: the service must not inherit (and hold) them.
+  (cd "$dir" && exec setsid "$@" >>"$dir/stdout.log" 2>&1 </dev/null 8>&- 9>&-) &
+  printf '%s\n' "$!" >"$dir/pid"
+}
+
+# Send SIGTERM to the given services, wait up to INFRA_STOP_TIMEOUT s, then SIGKILL the rest
+# (INFRA_STOP_TIMEOUT=0: SIGKILL at once).
+stop_services() {
+  local svc pid t0 deadline how=stopped running=()
+  t0="$(now_ms)"
+  ((INFRA_STOP_TIMEOUT > 0)) || how=killed
+  for svc in "$@"; do
+    if svc_alive "$svc"; then
+      pid="$(svc_pid "$svc")"
+      if [[ "$how" == killed ]]; then kill -KILL "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
+      running+=("$svc")
+    fi
+  done
+  deadline=$(($(date +%s) + INFRA_STOP_TIMEOUT))
+  for svc in "${running[@]}"; do
+    while svc_alive "$svc"; do
+      if [[ "$how" == stopped ]] && (($(date +%s) >= deadline)); then
+        log "$svc did not stop within ${INFRA_STOP_TIMEOUT}s, killing it"
+        kill -KILL "$(svc_pid "$svc")" 2>/dev/null || true
+      fi
+      sleep 0.1
+    done
+    rm -f "$(svc_dir "$svc")/pid"
+    log "$svc $how ($(elapsed "$t0"))"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Per-service configuration, start and readiness
+
+write_redis_config() {
+  local dir
+  dir="$(svc_dir redis)"
+  mkdir -p "$dir/data"
+  cat >"$dir/redis.conf" <<EOF
+# Generated by scripts/infra (ports/paths are per state dir). Append-only file on, as a
+# production Redis would have it, so a stopped and restarted Redis comes back with its keys.
+port $REDIS_PORT
+bind 127.0.0.1
+protected-mode yes
+daemonize no
+set-proc-title no
+dir $dir/data
+logfile $dir/redis.log
+loglevel notice
+save ""
+appendonly yes
+appendfsync everysec
+databases 16
+EOF
+}
+
+write_clickhouse_config() {
+  local dir
+  dir="$(svc_dir clickhouse)"
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/logs" "$dir/user_files" "$dir/format_schemas"
+  cat >"$dir/config.xml" <<EOF
+<?xml version="1.0"?>
+<!-- Generated by scripts/infra for clickhouse-server 18.16: everything under this state dir. -->
+<yandex>
+    <logger>
+        <level>information</level>
+        <log>$dir/logs/clickhouse-server.log</log>
+        <errorlog>$dir/logs/clickhouse-server.err.log</errorlog>
+        <size>100M</size>
+        <count>2</count>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <http_port>$CLICKHOUSE_HTTP_PORT</http_port>
+    <tcp_port>$CLICKHOUSE_TCP_PORT</tcp_port>
+    <interserver_http_port>$CLICKHOUSE_INTERSERVER_PORT</interserver_http_port>
+    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <max_connections>512</max_connections>
+    <keep_alive_timeout>3</keep_alive_timeout>
+    <!-- On SIGTERM wait at most 1 s for open connections/queries (fast fault-injection stops). -->
+    <shutdown_wait_unfinished>1</shutdown_wait_unfinished>
+    <max_concurrent_queries>100</max_concurrent_queries>
+    <uncompressed_cache_size>268435456</uncompressed_cache_size>
+    <mark_cache_size>268435456</mark_cache_size>
+    <path>$dir/data/</path>
+    <tmp_path>$dir/tmp/</tmp_path>
+    <user_files_path>$dir/user_files/</user_files_path>
+    <format_schema_path>$dir/format_schemas/</format_schema_path>
+    <users_config>$dir/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <mlock_executable>false</mlock_executable>
+    <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
+    <max_session_timeout>3600</max_session_timeout>
+    <default_session_timeout>60</default_session_timeout>
+</yandex>
+EOF
+  cat >"$dir/users.xml" <<'EOF'
+<?xml version="1.0"?>
+<!-- Generated by scripts/infra: user "default", no password, loopback only. -->
+<yandex>
+    <profiles>
+        <default>
+            <max_memory_usage>2000000000</max_memory_usage>
+            <use_uncompressed_cache>0</use_uncompressed_cache>
+            <load_balancing>random</load_balancing>
+        </default>
+        <readonly>
+            <readonly>1</readonly>
+        </readonly>
+    </profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks>
+                <ip>127.0.0.1</ip>
+                <ip>::1</ip>
+            </networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas>
+        <default>
+            <interval>
+                <duration>3600</duration>
+                <queries>0</queries>
+                <errors>0</errors>
+                <result_rows>0</result_rows>
+                <read_rows>0</read_rows>
+                <execution_time>0</execution_time>
+            </interval>
+        </default>
+    </quotas>
+</yandex>
+EOF
+}
+
+write_kafka_config() {
+  local dir
+  dir="$(svc_dir kafka)"
+  mkdir -p "$dir/data" "$dir/logs"
+  cat >"$dir/server.properties" <<EOF
+# Generated by scripts/infra: single-node KRaft (combined broker + controller) on loopback.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=${KAFKA_AUTO_CREATE_TOPICS:-false}
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# A broker restarted after SIGKILL must wait for its old session to expire (default 9 s).
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=1000
+num.network.threads=2
+num.io.threads=4
+background.threads=4
+num.recovery.threads.per.data.dir=1
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=16777216
+EOF
+}
+
+# Sets KAFKA_CMD to a java command line running MAINCLASS on the cached Kafka class path.
+kafka_cmd() { # kafka_cmd LOGFILE MAINCLASS ARGS...
+  local logfile="$1"
+  shift
+  KAFKA_CMD=(java "-Xmx$KAFKA_HEAP" -Xms128m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+    "-Dkafka.logs.dir=$(svc_dir kafka)/logs" "-Dkafka.log.file=$logfile"
+    "-Dlog4j2.configurationFile=$INFRA_SCRIPTS/kafka/log4j2.properties"
+    -cp "$KAFKA_LIBS/*" "$@")
+}
+
+kafka_format_storage() {
+  local dir cluster_id out
+  dir="$(svc_dir kafka)"
+  [[ -f "$dir/data/meta.properties" ]] && return 0
+  # A Kafka cluster id is a base64url-encoded random 16-byte UUID (22 chars, no padding).
+  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  kafka_cmd storage.log kafka.tools.StorageTool format --ignore-formatted \
+    -t "$cluster_id" -c "$dir/server.properties"
+  if ! out="$("${KAFKA_CMD[@]}" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "formatting the Kafka storage failed (see above and $dir/logs/storage.log)"
+  fi
+}
+
+start_service() {
+  local svc="$1" dir
+  dir="$(svc_dir "$svc")"
+  mkdir -p "$dir"
+  : >"$dir/stdout.log"
+  case "$svc" in
+    redis)
+      write_redis_config
+      launch redis redis-server "$dir/redis.conf"
+      ;;
+    clickhouse)
+      write_clickhouse_config
+      launch clickhouse clickhouse-server "--config-file=$dir/config.xml"
+      ;;
+    kafka)
+      [[ -f "$KAFKA_LIBS_MARKER" ]] || die "Kafka $KAFKA_VERSION jars missing: run scripts/infra/install.sh"
+      write_kafka_config
+      kafka_format_storage
+      kafka_cmd server.log kafka.Kafka "$dir/server.properties"
+      launch kafka "${KAFKA_CMD[@]}"
+      ;;
+  esac
+}
+
+svc_port() {
+  case "$1" in
+    redis) printf '%s' "$REDIS_PORT" ;;
+    clickhouse) printf '%s' "$CLICKHOUSE_HTTP_PORT" ;;
+    kafka) printf '%s' "$KAFKA_PORT" ;;
+  esac
+}
+
+# Readiness probe for the Kafka broker in plain Kafka wire protocol (node, no npm packages; kept
+# inline so that the repo's eslint, which type-checks every *.js/*.mjs file, does not see it).
+#   kafka_probe HOST:PORT [timeoutMs]
+# Exit 0 when the broker answers ApiVersions, then a Metadata request listing at least one broker
+# and a controller id, then FindCoordinator for a consumer group and InitProducerId without error.
+# The last two warm the broker up: it creates __consumer_offsets and fetches its first block of
+# producer ids, so a test's first consumer group / idempotent producer does not get (and log)
+# COORDINATOR_NOT_AVAILABLE / COORDINATOR_LOAD_IN_PROGRESS.
+# Exit 1 otherwise (connection refused, timeout, no broker registered yet, coordinator loading).
+kafka_probe() {
+  node --input-type=module - "$@" <<'JS'
+import net from 'node:net';
+
+const [target = '', timeoutArg = '2000'] = process.argv.slice(2);
+const sep = target.lastIndexOf(':');
+const host = target.slice(0, sep);
+const port = Number(target.slice(sep + 1));
+const timeoutMs = Number(timeoutArg);
+if (sep <= 0 || !Number.isInteger(port)) {
+  console.error('usage: kafka_probe HOST:PORT [timeoutMs]');
+  process.exit(2);
+}
+
+const API_METADATA = 3;
+const API_FIND_COORDINATOR = 10;
+const API_INIT_PRODUCER_ID = 22;
+const API_VERSIONS = 18;
+const CLIENT_ID = Buffer.from('infra-ready');
+
+function request(apiKey, apiVersion, correlationId, body) {
+  const header = Buffer.alloc(10);
+  header.writeInt16BE(apiKey, 0);
+  header.writeInt16BE(apiVersion, 2);
+  header.writeInt32BE(correlationId, 4);
+  header.writeInt16BE(CLIENT_ID.length, 8);
+  const payload = Buffer.concat([header, CLIENT_ID, body]);
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(payload.length, 0);
+  return Buffer.concat([size, payload]);
+}
+
+class Reader {
+  constructor(buf) {
+    this.buf = buf;
+    this.pos = 0;
+  }
+  int8() {
+    const v = this.buf.readInt8(this.pos);
+    this.pos += 1;
+    return v;
+  }
+  int16() {
+    const v = this.buf.readInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  int32() {
+    const v = this.buf.readInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  string() {
+    const len = this.int16();
+    if (len < 0) return null;
+    const v = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return v;
+  }
+}
+
+function probe() {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    let pending = Buffer.alloc(0);
+    let step = 0;
+    let metadataVersion = 0;
+    let coordinatorRange = null;
+    let coordinatorVersion = 0;
+    let producerIdRange = null;
+    let info = null;
+    const timer = setTimeout(() => fail(new Error(`timeout after ${timeoutMs}ms`)), timeoutMs);
+    function fail(err) {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    }
+    function done(value) {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(value);
+    }
+    socket.on('error', fail);
+    socket.on('close', () => fail(new Error('connection closed')));
+    socket.on('connect', () => socket.write(request(API_VERSIONS, 0, 1, Buffer.alloc(0))));
+    socket.on('data', (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+        const frame = pending.subarray(4, 4 + pending.readInt32BE(0));
+        pending = pending.subarray(4 + frame.length);
+        try {
+          handle(new Reader(frame));
+        } catch (err) {
+          fail(err);
+        }
+      }
+    });
+    function handle(r) {
+      r.int32(); // correlation id
+      if (step === 0) handleApiVersions(r);
+      else if (step === 1) handleMetadata(r);
+      else if (step === 2) handleCoordinator(r);
+      else handleProducerId(r);
+    }
+    function handleApiVersions(r) {
+      const errorCode = r.int16();
+      if (errorCode !== 0) throw new Error(`ApiVersions error ${errorCode}`);
+      const n = r.int32();
+      let range = null;
+      for (let i = 0; i < n; i++) {
+        const key = r.int16();
+        const min = r.int16();
+        const max = r.int16();
+        if (key === API_METADATA) range = { min, max };
+        if (key === API_FIND_COORDINATOR) coordinatorRange = { min, max };
+        if (key === API_INIT_PRODUCER_ID) producerIdRange = { min, max };
+      }
+      if (!range) throw new Error('broker does not list the Metadata API');
+      // Use the lowest supported version in 4..8 (non-flexible encoding, same leading layout).
+      metadataVersion = Math.max(4, range.min);
+      if (metadataVersion > Math.min(8, range.max)) {
+        throw new Error(`unsupported Metadata versions ${range.min}..${range.max}`);
+      }
+      const body = Buffer.alloc(metadataVersion >= 8 ? 7 : 5);
+      body.writeInt32BE(-1, 0); // all topics
+      body.writeInt8(0, 4); // allow_auto_topic_creation = false (v8+: two more false flags)
+      socket.write(request(API_METADATA, metadataVersion, 2, body));
+      step = 1;
+    }
+    function handleMetadata(r) {
+      r.int32(); // throttle_time_ms (v3+)
+      const brokers = [];
+      const nBrokers = r.int32();
+      for (let i = 0; i < nBrokers; i++) {
+        const nodeId = r.int32();
+        const brokerHost = r.string();
+        const brokerPort = r.int32();
+        r.string(); // rack
+        brokers.push(`${nodeId}@${brokerHost}:${brokerPort}`);
+      }
+      const clusterId = r.string();
+      const controllerId = r.int32();
+      if (brokers.length === 0 || controllerId < 0) throw new Error('no broker registered yet');
+      info = { clusterId, controllerId, brokers };
+      // FindCoordinator v0..v2 (non-flexible): v0 body = group id; v1+ adds key_type (0 = group).
+      if (!coordinatorRange || coordinatorRange.min > 2) return done(info);
+      coordinatorVersion = coordinatorRange.min;
+      const group = Buffer.from('infra-ready');
+      const body = Buffer.alloc(2 + group.length + (coordinatorVersion >= 1 ? 1 : 0));
+      body.writeInt16BE(group.length, 0);
+      group.copy(body, 2);
+      socket.write(request(API_FIND_COORDINATOR, coordinatorVersion, 3, body));
+      step = 2;
+    }
+    function handleCoordinator(r) {
+      if (coordinatorVersion >= 1) r.int32(); // throttle_time_ms
+      const errorCode = r.int16();
+      if (errorCode !== 0) throw new Error(`group coordinator not available yet (error ${errorCode})`);
+      // InitProducerId v0 without transactional id, as an idempotent producer sends it: the
+      // broker answers COORDINATOR_LOAD_IN_PROGRESS until it has its first producer id block.
+      if (!producerIdRange || producerIdRange.min > 0) return done(info);
+      const body = Buffer.alloc(6);
+      body.writeInt16BE(-1, 0); // transactional_id = null
+      body.writeInt32BE(60000, 2); // transaction_timeout_ms
+      socket.write(request(API_INIT_PRODUCER_ID, 0, 4, body));
+      step = 3;
+    }
+    function handleProducerId(r) {
+      r.int32(); // throttle_time_ms
+      const errorCode = r.int16();
+      if (errorCode !== 0) throw new Error(`producer ids not available yet (error ${errorCode})`);
+      done(info);
+    }
+  });
+}
+
+try {
+  const info = await probe();
+  console.log(JSON.stringify(info));
+  process.exit(0);
+} catch (err) {
+  console.error(
+    `kafka not ready at ${target}: ${err instanceof Error ? err.message : String(err)}`,
+  );
+  process.exit(1);
+}
+JS
+}
+
+svc_check() { # one readiness probe
+  case "$1" in
+    redis) [[ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]] ;;
+    clickhouse) [[ "$(curl -fsS --max-time 3 "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" 2>/dev/null)" == "Ok." ]] ;;
+    kafka) kafka_probe "127.0.0.1:$KAFKA_PORT" 3000 >/dev/null 2>&1 ;;
+  esac
+}
+
+svc_logs() { # log files worth showing when a service fails
+  local dir
+  dir="$(svc_dir "$1")"
+  case "$1" in
+    redis) printf '%s\n' "$dir/redis.log" "$dir/stdout.log" ;;
+    clickhouse) printf '%s\n' "$dir/logs/clickhouse-server.err.log" "$dir/stdout.log" ;;
+    kafka) printf '%s\n' "$dir/logs/server.log" "$dir/stdout.log" ;;
+  esac
+}
+
+show_logs() {
+  local f
+  while IFS= read -r f; do
+    if [[ -s "$f" ]]; then
+      printf '[infra] ---- tail -n 40 %s\n' "$f" >&2
+      tail -n 40 "$f" >&2
+    fi
+  done < <(svc_logs "$1")
+}
+
+svc_timeout() {
+  case "$1" in
+    redis) printf '%s' "$INFRA_TIMEOUT_REDIS" ;;
+    clickhouse) printf '%s' "$INFRA_TIMEOUT_CLICKHOUSE" ;;
+    kafka) printf '%s' "$INFRA_TIMEOUT_KAFKA" ;;
+  esac
+}
+
+# Poll until the service answers; fail fast if its process exits. Prints the log tail on failure.
+wait_ready() { # wait_ready SERVICE START_MS
+  local svc="$1" t0="$2" timeout deadline
+  timeout="$(svc_timeout "$svc")"
+  deadline=$(($(date +%s) + timeout))
+  until svc_check "$svc"; do
+    if ! svc_alive "$svc"; then
+      show_logs "$svc"
+      log "$svc exited during startup (state dir: $(svc_dir "$svc"))"
+      return 1
+    fi
+    if (($(date +%s) >= deadline)); then
+      show_logs "$svc"
+      log "$svc not ready after ${timeout}s on port $(svc_port "$svc") (state dir: $(svc_dir "$svc"))"
+      return 1
+    fi
+    sleep 0.2
+  done
+  log "$svc ready on 127.0.0.1:$(svc_port "$svc") ($(elapsed "$t0"))"
+}
+
+# Fingerprint of what install.sh resolved the Kafka jars from (pom + versions).
+kafka_fingerprint() { cat "$INFRA_SCRIPTS/kafka/pom.xml" "$INFRA_SCRIPTS/versions.env" | sha256sum | cut -d' ' -f1; }
+
+# True if install.sh has nothing to do (tools on PATH, Kafka jars cached for this pom/version).
+installed() {
+  local cmd
+  for cmd in redis-server redis-cli clickhouse-server java node curl flock setsid; do
+    command -v "$cmd" >/dev/null || return 1
+  done
+  [[ -d "$KAFKA_LIBS" && "$(cat "$KAFKA_LIBS_MARKER" 2>/dev/null)" == "$(kafka_fingerprint)" ]]
+}
