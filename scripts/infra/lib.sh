@@ -49,6 +49,10 @@ init_infra_dir() {
   mkdir -p "$dir"
   INFRA_DIR="$(cd "$dir" && pwd -P)"
   export INFRA_DIR
+  # The path ends up in redis.conf, ClickHouse XML and Kafka properties unquoted.
+  if [[ "$INFRA_DIR" =~ [[:space:]\"\'\&\<\>\\] ]]; then
+    die "INFRA_DIR must not contain whitespace, quotes, &, <, > or backslashes: $INFRA_DIR"
+  fi
   ENV_FILE="$INFRA_DIR/env"
   PORTS_FILE="$INFRA_DIR/ports"
 }
@@ -143,6 +147,31 @@ svc_alive() {
   state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
   [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$(svc_dir "$1")/"
+}
+
+# PIDs of live processes whose command line contains DIR/ (a service's state dir): finds
+# services whose pid file is gone. Pure bash (a grep would match its own command line).
+pids_using() { # pids_using DIR
+  local needle="$1/" proc pid args
+  for proc in /proc/[0-9]*; do
+    pid="${proc#/proc/}"
+    [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
+    mapfile -d '' args 2>/dev/null <"$proc/cmdline" || continue
+    [[ "${args[*]}" == *"$needle"* ]] && printf '%s\n' "$pid"
+  done
+  return 0
+}
+
+# SIGKILL processes of this state dir that have no valid pid file (see pids_using).
+kill_leftovers() {
+  local svc pid
+  for svc in "${ALL_SERVICES[@]}"; do
+    while read -r pid; do
+      [[ -n "$pid" ]] || continue
+      log "killing leftover $svc process $pid"
+      kill -KILL "$pid" 2>/dev/null || true
+    done < <(pids_using "$(svc_dir "$svc")")
+  done
 }
 
 # Run a command detached (own session, no inherited stdio) and record its pid.
@@ -342,8 +371,12 @@ kafka_format_storage() {
   local dir cluster_id out
   dir="$(svc_dir kafka)"
   [[ -f "$dir/data/meta.properties" ]] && return 0
-  # A Kafka cluster id is a base64url-encoded random 16-byte UUID (22 chars, no padding).
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  # A Kafka cluster id is a base64url-encoded random 16-byte UUID (22 chars, no padding); like
+  # Kafka's own generator, avoid a leading '-' (it would read as a command-line option).
+  cluster_id=-
+  while [[ "$cluster_id" == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
   kafka_cmd storage.log kafka.tools.StorageTool format --ignore-formatted \
     -t "$cluster_id" -c "$dir/server.properties"
   if ! out="$("${KAFKA_CMD[@]}" 2>&1)"; then

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Starts single-node Kafka (KRaft), Redis and ClickHouse on free loopback ports, each with its own
+# config and data under the state dir, waits until each answers, writes $INFRA_DIR/env and prints
+# it on stdout (progress goes to stderr).
+#   - already up (all pids alive): does nothing but a quick readiness check and prints the env;
+#   - partly up (e.g. after `service.sh stop`): starts the missing services on their old ports;
+#   - nothing alive: wipes stale state, picks new ports, starts everything.
+# Runs install.sh first when something is missing.
+# Usage: [INFRA_DIR=dir] scripts/infra/up.sh        (default state dir: <repo>/.infra)
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+t_start="$(now_ms)"
+init_infra_dir
+lock_infra_dir
+
+installed || "$INFRA_SCRIPTS/install.sh"
+
+alive=()
+to_start=()
+if [[ -f "$PORTS_FILE" ]]; then
+  for svc in "${ALL_SERVICES[@]}"; do
+    if svc_alive "$svc"; then alive+=("$svc"); else to_start+=("$svc"); fi
+  done
+fi
+
+if ((${#alive[@]} == 0)); then
+  # Nothing of ours is running here: start from scratch with new ports.
+  kill_leftovers
+  rm -rf "${INFRA_DIR:?}/redis" "$INFRA_DIR/clickhouse" "$INFRA_DIR/kafka" "$ENV_FILE" "$PORTS_FILE"
+  choose_ports
+  to_start=("${ALL_SERVICES[@]}")
+  log "starting ${to_start[*]} in $INFRA_DIR"
+elif ((${#to_start[@]} > 0)); then
+  log "already running: ${alive[*]}; starting ${to_start[*]} on their previous ports"
+fi
+load_ports
+
+started=()
+ok=0
+on_exit() {
+  if ((ok == 0 && ${#started[@]} > 0)); then
+    log "startup failed: stopping ${started[*]} (logs kept in $INFRA_DIR)"
+    stop_services "${started[@]}" || true
+  fi
+}
+trap on_exit EXIT
+
+declare -A t0
+for svc in "${to_start[@]}"; do
+  port="$(svc_port "$svc")"
+  if port_in_use "$port"; then
+    die "port $port for $svc is taken by another process; run scripts/infra/down.sh (INFRA_DIR=$INFRA_DIR) and up.sh again"
+  fi
+  t0[$svc]="$(now_ms)"
+  start_service "$svc"
+  started+=("$svc")
+done
+
+for svc in "${ALL_SERVICES[@]}"; do
+  wait_ready "$svc" "${t0[$svc]:-$(now_ms)}" || die "$svc did not become ready"
+done
+
+write_env_file
+ok=1
+log "up ($(elapsed "$t_start")): env in $ENV_FILE"
+cat "$ENV_FILE"
