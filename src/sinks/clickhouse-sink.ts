@@ -32,31 +32,40 @@ interface PendingWrite {
   readonly reject: (error: unknown) => void;
 }
 
-// Server error types that no retry can fix: the table or a column is missing, the
-// credentials are wrong, or the rows do not fit the schema.
-const PERMANENT_ERROR_TYPES = new Set([
-  'UNKNOWN_TABLE',
-  'UNKNOWN_DATABASE',
-  'NO_SUCH_COLUMN_IN_TABLE',
-  'UNKNOWN_IDENTIFIER',
-  'AUTHENTICATION_FAILED',
-  'REQUIRED_PASSWORD',
-  'WRONG_PASSWORD',
-  'UNKNOWN_USER',
-  'ACCESS_DENIED',
-  'READONLY',
-  'TYPE_MISMATCH',
-  'CANNOT_PARSE_INPUT_ASSERTION_FAILED',
-  'INCORRECT_DATA',
-  'UNKNOWN_SETTING',
+// Server error codes that no retry can fix: the table or a column is missing, the
+// credentials are wrong, or the rows do not fit the schema. Numeric codes, because they are
+// stable across versions and old servers (18.16) send no error type name.
+const PERMANENT_ERROR_CODES = new Map<number, string>([
+  [16, 'NO_SUCH_COLUMN_IN_TABLE'],
+  [27, 'CANNOT_PARSE_INPUT_ASSERTION_FAILED'],
+  [47, 'UNKNOWN_IDENTIFIER'],
+  [53, 'TYPE_MISMATCH'],
+  [60, 'UNKNOWN_TABLE'],
+  [81, 'UNKNOWN_DATABASE'],
+  [115, 'UNKNOWN_SETTING'],
+  [117, 'INCORRECT_DATA'],
+  [164, 'READONLY'],
+  [192, 'UNKNOWN_USER'],
+  [193, 'WRONG_PASSWORD'],
+  [194, 'REQUIRED_PASSWORD'],
+  [497, 'ACCESS_DENIED'],
+  [516, 'AUTHENTICATION_FAILED'],
 ]);
+
+/** The server's numeric error code, from a ClickHouseError or the `Code: N` text old servers send. */
+export function clickhouseErrorCode(error: unknown): number | undefined {
+  if (error instanceof ClickHouseError) {
+    const code = Number(error.code);
+    if (Number.isInteger(code)) return code;
+  }
+  const match = error instanceof Error ? /^Code: (\d+)/.exec(error.message) : null;
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
 
 export function toClickHouseFailure(error: unknown, action: string): OfferError {
   if (error instanceof OfferError) return error;
-  const permanent =
-    error instanceof ClickHouseError &&
-    error.type !== undefined &&
-    PERMANENT_ERROR_TYPES.has(error.type);
+  const code = clickhouseErrorCode(error);
+  const permanent = code !== undefined && PERMANENT_ERROR_CODES.has(code);
   const detail = error instanceof Error ? error.message : String(error);
   return new OfferError('CLICKHOUSE_FAILED', `ClickHouse ${action} failed: ${detail}`, {
     retriable: !permanent,

@@ -42,6 +42,13 @@ describe('decideFailure', () => {
     assert.equal(failure.retriable, false);
     assert.equal(failure.code, 'CLICKHOUSE_FAILED');
     assert.equal(failure.cause, missing);
+    // ClickHouse 18.16 answers with a plain error whose text starts with the code.
+    const old = new Error(
+      "Code: 60, e.displayText() = DB::Exception: Table default.x doesn't exist.",
+    );
+    assert.equal(toClickHouseFailure(old, 'insert').retriable, false);
+    const oldOverloaded = new Error('Code: 252, e.displayText() = DB::Exception: Too many parts');
+    assert.equal(toClickHouseFailure(oldOverloaded, 'insert').retriable, true);
   });
 
   it('classifies Redis errors: connection problems and LOADING retry, script bugs do not', () => {
