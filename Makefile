@@ -11,8 +11,11 @@ WITH_ENV := set -a && . "$(INFRA_DIR)/env" && set +a &&
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+# `npm install` honours the lock file; `npm ci` refuses it because chdb lists optional
+# per-platform libraries (darwin, arm64) that the lock cannot record where they are not
+# published, and then reports the lock as out of sync.
 node_modules/.package-lock.json: package.json package-lock.json .npmrc
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 .PHONY: deps
