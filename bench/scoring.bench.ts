@@ -7,15 +7,12 @@
  * Rows are the golden fixtures cycled to the batch size, so batches mix typical rows with
  * nulls and unseen categories the way traffic would.
  */
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 
 import type { Registration } from '../src/contract/registration.js';
 import { loadScorer } from '../src/scoring/scorer.js';
+import { MODEL_PATH, readGoldenFile, toRegistration } from '../test/support/golden.js';
 
-const MODEL_PATH = fileURLToPath(new URL('../model/offer_model.onnx', import.meta.url));
-const GOLDEN_PATH = fileURLToPath(new URL('../model/golden.json', import.meta.url));
 const BATCH_SIZES = [1, 100, 1000, 5000];
 const WARMUP_RUNS = 5;
 // Enough repeats that small batches are timed over many runs and large ones over several.
@@ -23,35 +20,9 @@ const TARGET_ROWS_PER_SIZE = 100_000;
 const MIN_REPEATS = 10;
 const MAX_REPEATS = 3000;
 
-interface GoldenInput {
-  user_id: number;
-  ip_country: string | null;
-  device_country: string | null;
-  device_language: string | null;
-  platform: string | null;
-  platform_store: string | null;
-  smartphone_brand: string | null;
-  child_smartphone_brand: string | null;
-  is_organic: number | null;
-  child_age: number | null;
-}
-
 async function sampleRegistrations(): Promise<Registration[]> {
-  const golden = JSON.parse(await readFile(GOLDEN_PATH, 'utf8')) as {
-    fixtures: { input: GoldenInput }[];
-  };
-  return golden.fixtures.map(({ input }) => ({
-    userId: input.user_id,
-    ipCountry: input.ip_country,
-    deviceCountry: input.device_country,
-    deviceLanguage: input.device_language,
-    platform: input.platform,
-    platformStore: input.platform_store,
-    smartphoneBrand: input.smartphone_brand,
-    childSmartphoneBrand: input.child_smartphone_brand,
-    isOrganic: input.is_organic,
-    childAge: input.child_age,
-  }));
+  const golden = await readGoldenFile();
+  return golden.fixtures.map(({ input }) => toRegistration(input));
 }
 
 function batchOf(sample: readonly Registration[], size: number): Registration[] {

@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import type { Registration } from '../../src/contract/registration.js';
 import { isOfferError } from '../../src/errors.js';
@@ -11,46 +10,7 @@ import { readModelMetadata } from '../../src/scoring/onnx-metadata.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { loadScorer, MODEL_VERSION_KEY, type Scorer } from '../../src/scoring/scorer.js';
 import { MODEL_INPUT_NAMES } from '../../src/scoring/tensors.js';
-
-const MODEL_PATH = fileURLToPath(new URL('../../model/offer_model.onnx', import.meta.url));
-const GOLDEN_PATH = fileURLToPath(new URL('../../model/golden.json', import.meta.url));
-
-interface GoldenFixture {
-  input: {
-    user_id: number;
-    ip_country: string | null;
-    device_country: string | null;
-    device_language: string | null;
-    platform: string | null;
-    platform_store: string | null;
-    smartphone_brand: string | null;
-    child_smartphone_brand: string | null;
-    is_organic: number | null;
-    child_age: number | null;
-  };
-  expected: Predictions;
-}
-
-interface GoldenFile {
-  model_version: string;
-  tolerance: number;
-  fixtures: GoldenFixture[];
-}
-
-function toRegistration(input: GoldenFixture['input']): Registration {
-  return {
-    userId: input.user_id,
-    ipCountry: input.ip_country,
-    deviceCountry: input.device_country,
-    deviceLanguage: input.device_language,
-    platform: input.platform,
-    platformStore: input.platform_store,
-    smartphoneBrand: input.smartphone_brand,
-    childSmartphoneBrand: input.child_smartphone_brand,
-    isOrganic: input.is_organic,
-    childAge: input.child_age,
-  };
-}
+import { MODEL_PATH, readGoldenFile, toRegistration, type GoldenFile } from '../support/golden.js';
 
 /** A hand-encoded protobuf message, enough to write small ONNX models for the error paths. */
 function varint(value: number): number[] {
@@ -97,7 +57,7 @@ function identityModel(metadata: Record<string, string>): Uint8Array {
 
 describe('onnx metadata reader', () => {
   it('finds model_version in the committed model', async () => {
-    const golden = JSON.parse(await readFile(GOLDEN_PATH, 'utf8')) as GoldenFile;
+    const golden = await readGoldenFile();
     const metadata = readModelMetadata(await readFile(MODEL_PATH));
     assert.equal(metadata.get(MODEL_VERSION_KEY), golden.model_version);
   });
@@ -126,7 +86,7 @@ describe('scorer on the committed model', () => {
   let all: Predictions[];
 
   before(async () => {
-    golden = JSON.parse(await readFile(GOLDEN_PATH, 'utf8')) as GoldenFile;
+    golden = await readGoldenFile();
     registrations = golden.fixtures.map((fixture) => toRegistration(fixture.input));
     scorer = await loadScorer(MODEL_PATH);
     all = await scorer.score(registrations);
