@@ -47,13 +47,14 @@ export class PipelineFixture {
     );
   }
 
-  async setUp(partitions: number): Promise<void> {
+  /** Creates the topics, and the table unless the consumer is to create it (`createTable: false`). */
+  async setUp(partitions: number, options: { createTable?: boolean } = {}): Promise<void> {
     this.#admin = await this.kafka.admin();
     await this.#admin.ensureTopics([
       { name: this.topic, partitions },
       { name: this.dlqTopic, partitions: 1 },
     ]);
-    await migrate(this.clickhouse, 'default', this.table);
+    if (options.createTable !== false) await migrate(this.clickhouse, 'default', this.table);
     await this.redis.connect();
   }
 
