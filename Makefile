@@ -19,8 +19,9 @@ node_modules/.package-lock.json: package.json package-lock.json .npmrc
 	@touch $@
 
 .PHONY: deps
-deps: node_modules/.package-lock.json ## Install npm packages, Debian packages and the Kafka jars
+deps: node_modules/.package-lock.json ## Install npm packages, Debian packages, the Kafka jars and helm
 	scripts/infra/install.sh
+	scripts/tools/install-helm.sh
 
 .PHONY: demo
 demo: deps ## Run the whole pipeline locally: services, consumer, 1,000 registrations, results
@@ -66,6 +67,14 @@ consume: node_modules/.package-lock.json ## Run the consumer in the foreground a
 send: node_modules/.package-lock.json ## Send 1,000 registrations to the local Kafka (COUNT=, RATE=)
 	$(WITH_ENV) $(CLI) send --count $${COUNT:-1000} --rate $${RATE:-0}
 
+.PHONY: load-test
+load-test: deps ## Load test against the local services: rate, lag, latency; writes report.json and report.html
+	npm run --silent load-test -- --mode local $(LOAD_TEST_ARGS)
+
+.PHONY: bench
+bench: deps ## Pipeline benchmark: max throughput (1, 2, 4 consumers), latency at fixed rates, RSS
+	npm run --silent bench
+
 .PHONY: model
 model: ## Retrain the model: venv, pinned requirements, data, training, ONNX export, card, fixtures
 	model/build.sh
@@ -82,3 +91,6 @@ build: node_modules/.package-lock.json ## Compile TypeScript to dist/
 clean: ## Remove build output and local service state
 	scripts/infra/down.sh || true
 	rm -rf dist .infra
+
+# Kubernetes: kind cluster, image, chart (see docs/kubernetes.md).
+include mk/kubernetes.mk

@@ -1,0 +1,1 @@
+# Kubernetes targets (kind cluster, image, Helm chart); filled in with the chart.
