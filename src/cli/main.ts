@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 
+import { trace } from '@opentelemetry/api';
+
 import {
   loadClickHouseConfig,
   loadKafkaConfig,
   loadServiceConfig,
+  loadTracingConfig,
   type KafkaConnectionConfig,
 } from '../config/config.js';
 import { errorMessage, isOfferError } from '../errors.js';
@@ -13,6 +16,8 @@ import { startOfferService } from '../pipeline/offer-service.js';
 import { migrate } from '../sinks/clickhouse-schema.js';
 import { createClickHouseClient, toClickHouseFailure } from '../sinks/clickhouse-sink.js';
 import { createLogger } from '../telemetry/logger.js';
+import { TRACER_NAME } from '../telemetry/semconv.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { sendRegistrations } from './send.js';
 
 const USAGE = `usage: realtime-offers <command> [options]
@@ -66,7 +71,13 @@ async function run(argv: readonly string[]): Promise<number> {
     case 'consume': {
       const config = loadServiceConfig();
       const logger = createLogger(config.logLevel);
-      const service = await startOfferService(config, logger);
+      const tracing = startTracing(loadTracingConfig(), logger);
+      const service = await startOfferService(config, logger, tracing).catch(
+        async (error: unknown) => {
+          await tracing.shutdown();
+          throw error;
+        },
+      );
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         process.once(signal, () => void service.stop(signal));
       }
@@ -117,10 +128,13 @@ async function run(argv: readonly string[]): Promise<number> {
         },
       });
       const config = loadKafkaConfig();
-      const producer = createKafkaClients(config, createLogger('warn')).producer();
+      const logger = createLogger('warn');
+      const tracing = startTracing(loadTracingConfig(), logger);
+      const producer = createKafkaClients(config, logger).producer();
       await producer.connect();
       try {
         const result = await sendRegistrations(producer, {
+          ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
           topic: config.topic,
           count: integerOption(values, 'count', 1_000),
           rate: integerOption(values, 'rate', 0),
@@ -134,6 +148,7 @@ async function run(argv: readonly string[]): Promise<number> {
         );
       } finally {
         await producer.disconnect();
+        await tracing.shutdown();
       }
       return 0;
     }

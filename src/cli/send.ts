@@ -2,10 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { SingleBar } from 'cli-progress';
 
+import type { Tracer } from '@opentelemetry/api';
+
 import type { MessageProducer, OutboundMessage } from '../kafka/kafka-adapter.js';
+import { sendTraced } from '../telemetry/producer-tracing.js';
 import { generateMessages, INVALID_SAMPLES } from './registration-generator.js';
 
 export interface SendOptions {
+  /** When set, each message is sent inside a PRODUCER span whose context rides in its headers. */
+  readonly tracer?: Tracer;
   readonly topic: string;
   readonly count: number;
   /** Messages per second; 0 sends as fast as the broker acknowledges. */
@@ -53,7 +58,7 @@ export async function sendRegistrations(
   let pending: OutboundMessage[] = [];
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
-    await producer.send(options.topic, pending);
+    await sendTraced(producer, options.tracer, options.topic, pending);
     sent += pending.length;
     pending = [];
     const elapsed = (performance.now() - started) / 1000;

@@ -166,6 +166,55 @@ const serviceSchema = z
     }
   });
 
+const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+const TRACE_EXPORTERS = ['otlp', 'console', 'none'] as const;
+
+// The standard OpenTelemetry variables (the SDK and the OTLP exporter read the rest, such as
+// OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES, themselves); validated here so a
+// typo in the sampler stops start-up instead of silently tracing nothing.
+const tracingSchema = z
+  .object({
+    OTEL_SDK_DISABLED: flag(false),
+    OTEL_SERVICE_NAME: text('realtime-offers'),
+    OTEL_TRACES_EXPORTER: oneOf(TRACE_EXPORTERS, 'otlp'),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.string().trim().optional(),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().trim().optional(),
+    OTEL_TRACES_SAMPLER: oneOf(TRACE_SAMPLERS, 'parentbased_always_on'),
+    OTEL_TRACES_SAMPLER_ARG: z
+      .string()
+      .trim()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined) return undefined;
+        const ratio = Number(value);
+        if (value === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+          ctx.addIssue({ code: 'custom', message: 'must be a number from 0 to 1' });
+          return z.NEVER;
+        }
+        return ratio;
+      }),
+    OTEL_BSP_SCHEDULE_DELAY: integer(1_000, 0, 600_000),
+    OTEL_BSP_MAX_QUEUE_SIZE: integer(2_048, 1, 1_000_000),
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: integer(512, 1, 1_000_000),
+    OTEL_BSP_EXPORT_TIMEOUT: integer(30_000, 100, 600_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE > env.OTEL_BSP_MAX_QUEUE_SIZE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE'],
+        message: `must not exceed OTEL_BSP_MAX_QUEUE_SIZE (${env.OTEL_BSP_MAX_QUEUE_SIZE})`,
+      });
+    }
+  });
+
 const senderSchema = z.object(kafkaShape);
 const migrateSchema = z.object(clickhouseShape);
 
@@ -213,6 +262,22 @@ export interface ServiceConfig {
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly shutdownGraceMs: number;
+}
+
+export interface TracingConfig {
+  /** False unless an exporter is configured: tracing off costs next to nothing. */
+  readonly enabled: boolean;
+  readonly serviceName: string;
+  readonly exporter: (typeof TRACE_EXPORTERS)[number];
+  readonly sampler: (typeof TRACE_SAMPLERS)[number];
+  /** Ratio for the *traceidratio samplers; 1 when unset, as the specification says. */
+  readonly samplerRatio: number;
+  readonly batch: {
+    readonly scheduleDelayMillis: number;
+    readonly maxQueueSize: number;
+    readonly maxExportBatchSize: number;
+    readonly exportTimeoutMillis: number;
+  };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -303,4 +368,54 @@ export function loadKafkaConfig(env: Env = process.env): KafkaConnectionConfig {
 /** Configuration of the `migrate` command: only the ClickHouse connection. */
 export function loadClickHouseConfig(env: Env = process.env): ClickHouseConnectionConfig {
   return Object.freeze(clickhouseConnection(parse(migrateSchema, env)));
+}
+
+/**
+ * OpenTelemetry tracing, from the standard OTEL_* variables. Tracing is on when an OTLP
+ * endpoint is set (or OTEL_TRACES_EXPORTER=console), unless OTEL_SDK_DISABLED=true or
+ * OTEL_TRACES_EXPORTER=none.
+ */
+export function loadTracingConfig(env: Env = process.env): TracingConfig {
+  const e = parse(tracingSchema, env);
+  const hasEndpoint =
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== '' ||
+    (e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? '') !== '';
+  const exporting =
+    e.OTEL_TRACES_EXPORTER === 'console' || (e.OTEL_TRACES_EXPORTER === 'otlp' && hasEndpoint);
+  return Object.freeze({
+    enabled: !e.OTEL_SDK_DISABLED && exporting,
+    serviceName: e.OTEL_SERVICE_NAME,
+    exporter: e.OTEL_TRACES_EXPORTER,
+    sampler: e.OTEL_TRACES_SAMPLER,
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
+    batch: Object.freeze({
+      scheduleDelayMillis: e.OTEL_BSP_SCHEDULE_DELAY,
+      maxQueueSize: e.OTEL_BSP_MAX_QUEUE_SIZE,
+      maxExportBatchSize: e.OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+      exportTimeoutMillis: e.OTEL_BSP_EXPORT_TIMEOUT,
+    }),
+  });
+}
+
+const smokeSchema = z.object({
+  ...kafkaShape,
+  REDIS_URL: url(['redis:', 'rediss:']),
+  REDIS_KEY_PREFIX: z.string().default(''),
+});
+
+export interface SmokeConfig {
+  readonly kafka: KafkaConnectionConfig;
+  readonly redis: { readonly url: string; readonly keyPrefix: string };
+}
+
+/**
+ * Configuration of the `smoke` command (the chart's `helm test`): the Kafka connection to
+ * send one registration, and the Redis URL and key prefix to find its offer.
+ */
+export function loadSmokeConfig(env: Env = process.env): SmokeConfig {
+  const e = parse(smokeSchema, env);
+  return Object.freeze({
+    kafka: Object.freeze(kafkaConnection(e)),
+    redis: Object.freeze({ url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX }),
+  });
 }

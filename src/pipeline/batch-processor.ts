@@ -1,3 +1,5 @@
+import type { Attributes, Tracer } from '@opentelemetry/api';
+
 import { decodeRegistration } from '../contract/decode.js';
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
@@ -12,7 +14,9 @@ import type { Predictions } from '../scoring/predictions.js';
 import type { RowOrigin } from '../sinks/clickhouse-sink.js';
 import { buildOfferRecord, type OfferRecord } from '../sinks/offer-record.js';
 import type { Logger } from '../telemetry/logger.js';
+import { nowMs, traceChunk, withContext, type ChunkTrace } from '../telemetry/message-tracing.js';
 import type { Metrics, StageName } from '../telemetry/metrics.js';
+import { ATTR } from '../telemetry/semconv.js';
 import { deadLetterMessage } from './dead-letter.js';
 import { decideFailure } from './failure-policy.js';
 import { writeUntilDone, type RetryContext } from './retry.js';
@@ -25,15 +29,22 @@ export interface ProcessorDependencies {
     score(batch: readonly Registration[]): Promise<Predictions[]>;
   };
   readonly clickhouse: { write(records: readonly OfferRecord[], origin: RowOrigin): Promise<void> };
-  readonly redis: { write(records: readonly OfferRecord[]): Promise<number> };
+  readonly redis: {
+    write(records: readonly OfferRecord[]): Promise<number>;
+    keyOf(userId: number): string;
+  };
   readonly deadLetters: {
     send(topic: string, messages: readonly OutboundMessage[]): Promise<void>;
   };
   readonly health: SinkHealth;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Writes per-message spans when set; undefined when tracing is off. */
+  readonly tracer?: Tracer;
   readonly settings: {
     readonly groupId: string;
+    /** ClickHouse table, named in the insert spans. */
+    readonly table: string;
     readonly dlqTopic: string;
     readonly messageMaxBytes: number;
     readonly batchMaxMessages: number;
@@ -83,32 +94,96 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     const endBatch = metrics.stageSeconds.startTimer({ stage: 'batch' });
     metrics.consumed.inc({ topic: batch.topic }, chunk.length);
     metrics.batchSize.observe(chunk.length);
+    const tracing = traceChunk(
+      deps.tracer,
+      {
+        topic: batch.topic,
+        partition: batch.partition,
+        groupId: settings.groupId,
+        table: settings.table,
+        dlqTopic: settings.dlqTopic,
+      },
+      chunk,
+      nowMs(),
+    );
+    try {
+      await withContext(tracing.chunkContext, () =>
+        writeChunk(batch, chunk, context, tracing, first.offset, last.offset),
+      );
+    } catch (error) {
+      tracing.finish(nowMs(), error);
+      throw error;
+    }
+    tracing.finish(nowMs());
+    endBatch();
+  }
 
-    const valid: { message: InboundMessage; registration: Registration }[] = [];
+  async function writeChunk(
+    batch: InboundBatch,
+    chunk: readonly InboundMessage[],
+    context: BatchContext,
+    tracing: ChunkTrace,
+    firstOffset: string,
+    lastOffset: string,
+  ): Promise<void> {
+    const valid: { message: InboundMessage; registration: Registration; index: number }[] = [];
+    const rejectedIndexes: number[] = [];
     const deadLetters: OutboundMessage[] = [];
     const rejectedReasons: string[] = [];
     const endDecode = metrics.stageSeconds.startTimer({ stage: 'decode' });
-    for (const message of chunk) {
+    for (const [index, message] of chunk.entries()) {
+      const recording = tracing.isRecording(index);
+      const decodeStart = recording ? nowMs() : 0;
       const decoded = decodeRegistration(message.value, settings.messageMaxBytes);
-      if (decoded.ok) {
-        valid.push({ message, registration: decoded.registration });
-      } else {
-        rejectedReasons.push(decoded.reason);
-        deadLetters.push(
-          deadLetterMessage(
-            message,
-            { topic: batch.topic, partition: batch.partition, groupId: settings.groupId },
-            decoded,
-          ),
+      if (recording) {
+        tracing.decoded(
+          index,
+          decoded.ok ? decoded.registration.userId : null,
+          decodeStart,
+          nowMs(),
         );
       }
+      if (decoded.ok) {
+        valid.push({ message, registration: decoded.registration, index });
+        continue;
+      }
+      rejectedIndexes.push(index);
+      rejectedReasons.push(decoded.reason);
+      tracing.rejected(index, decoded.reason, decoded.detail);
+      withContext(tracing.contextOf(index), () => {
+        deps.logger.info(
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+            reason: decoded.reason,
+            detail: decoded.detail,
+          },
+          'message dead-lettered',
+        );
+      });
+      deadLetters.push(
+        deadLetterMessage(
+          message,
+          { topic: batch.topic, partition: batch.partition, groupId: settings.groupId },
+          decoded,
+        ),
+      );
     }
     endDecode();
+    const validIndexes = valid.map((entry) => entry.index);
 
-    const predictions =
-      valid.length === 0
-        ? []
-        : await timed('score', () => deps.scorer.score(valid.map((entry) => entry.registration)));
+    let predictions: Predictions[] = [];
+    if (valid.length > 0) {
+      const scoreStart = nowMs();
+      predictions = await timed('score', () =>
+        deps.scorer.score(valid.map((entry) => entry.registration)),
+      );
+      tracing.stage('predict', validIndexes, scoreStart, nowMs(), {
+        [ATTR.modelVersion]: deps.scorer.modelVersion,
+        [ATTR.batchSize]: valid.length,
+      });
+    }
     const processedAt = now();
     const records = valid.map((entry, index) => {
       const prediction = predictions[index];
@@ -128,8 +203,8 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     const origin: RowOrigin = {
       topic: batch.topic,
       partition: batch.partition,
-      firstOffset: first.offset,
-      lastOffset: last.offset,
+      firstOffset,
+      lastOffset,
     };
 
     let givenUp = false;
@@ -141,21 +216,37 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       logger: deps.logger.child({ topic: batch.topic, partition: batch.partition }),
       checkpoint: () => context.heartbeat(),
       shouldStop: () => givenUp || context.isStale(),
+      onRetry: (sink, attempt, delayMs, error) => {
+        tracing.retried(sink, attempt, delayMs, error, nowMs());
+      },
     };
+    const traced = async (
+      stage: 'clickhouse' | 'redis' | 'dlq',
+      indexes: readonly number[],
+      rows: number,
+      write: () => Promise<unknown>,
+      perMessage?: (index: number) => Attributes,
+    ): Promise<void> => {
+      const start = nowMs();
+      await timed(stage, () => writeUntilDone(stage, write, retry));
+      tracing.stage(stage, indexes, start, nowMs(), { [ATTR.dbBatchSize]: rows }, perMessage);
+    };
+    const userIds = new Map(valid.map((entry) => [entry.index, entry.registration.userId]));
     const writes = [
-      timed('clickhouse', () =>
-        writeUntilDone('clickhouse', () => deps.clickhouse.write(records, origin), retry),
+      traced('clickhouse', validIndexes, records.length, () =>
+        deps.clickhouse.write(records, origin),
       ),
-      timed('redis', () => writeUntilDone('redis', () => deps.redis.write(records), retry)),
-      timed('dlq', () =>
-        writeUntilDone(
-          'dlq',
-          () =>
-            deps.deadLetters.send(settings.dlqTopic, deadLetters).catch((error: unknown) => {
-              throw dlqError(error);
-            }),
-          retry,
-        ),
+      traced(
+        'redis',
+        validIndexes,
+        records.length,
+        () => deps.redis.write(records),
+        (index) => ({ [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) }),
+      ),
+      traced('dlq', rejectedIndexes, deadLetters.length, () =>
+        deps.deadLetters.send(settings.dlqTopic, deadLetters).catch((error: unknown) => {
+          throw dlqError(error);
+        }),
       ),
     ];
     try {
@@ -172,7 +263,7 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
         retriable: false,
       });
     }
-    await timed('commit', () => context.commit(last.offset));
+    await timed('commit', () => context.commit(lastOffset));
 
     metrics.scored.inc(records.length);
     for (const reason of rejectedReasons) metrics.deadLettered.inc({ reason });
@@ -182,7 +273,6 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
         Math.max(0, acknowledgedAt - entry.message.timestampMs) / 1000,
       );
     }
-    endBatch();
   }
 
   return async (batch, context) => {

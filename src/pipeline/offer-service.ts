@@ -1,3 +1,5 @@
+import { trace } from '@opentelemetry/api';
+
 import type { ServiceConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
@@ -12,6 +14,8 @@ import {
 import { createRedisClient, RedisOfferSink, toRedisFailure } from '../sinks/redis-sink.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { TRACER_NAME } from '../telemetry/semconv.js';
+import type { Tracing } from '../telemetry/tracing.js';
 import { createBatchProcessor } from './batch-processor.js';
 import { SinkHealth } from './sink-health.js';
 
@@ -32,8 +36,9 @@ export interface OfferService {
 export async function startOfferService(
   config: ServiceConfig,
   logger: Logger,
+  tracing: Tracing,
 ): Promise<OfferService> {
-  const metrics = createMetrics();
+  const metrics = createMetrics(tracing.stats);
   const scorer = await loadScorer(config.model.path, { intraOpThreads: config.model.threads });
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
 
@@ -177,6 +182,8 @@ export async function startOfferService(
         http.close(),
         scorer.close(),
       ]);
+      // Last, so the spans of the final batches are exported.
+      await tracing.shutdown();
       clearTimeout(grace);
       logger.info({ code }, 'stopped');
       resolveStopped(code);
@@ -190,11 +197,13 @@ export async function startOfferService(
     clickhouse,
     redis,
     deadLetters: producer,
+    ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
     health,
     metrics,
     logger,
     settings: {
       groupId: config.kafka.groupId,
+      table: config.clickhouse.table,
       dlqTopic: config.kafka.dlqTopic,
       messageMaxBytes: config.messageMaxBytes,
       batchMaxMessages: config.batchMaxMessages,

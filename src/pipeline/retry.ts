@@ -16,6 +16,8 @@ export interface RetryContext {
   readonly checkpoint: () => Promise<void>;
   /** True when the batch must be given up: partition moved, or another write failed fatally. */
   readonly shouldStop: () => boolean;
+  /** Told of every retry, e.g. to add it to the messages' traces. */
+  readonly onRetry?: (sink: SinkName, attempt: number, delayMs: number, error: unknown) => void;
 }
 
 /**
@@ -46,6 +48,7 @@ export async function writeUntilDone<T>(
         { sink, attempt: attempt + 1, delayMs, err: errorMessage(error) },
         'sink write failed; retrying',
       );
+      context.onRetry?.(sink, attempt + 1, delayMs, error);
       await sleep(delayMs);
       await context.checkpoint();
       context.metrics.sinkRetries.inc({ sink });

@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+import type { TraceExportStats } from './tracing.js';
+
 export const SINKS = ['clickhouse', 'redis', 'dlq'] as const;
 export type SinkName = (typeof SINKS)[number];
 
@@ -7,7 +9,9 @@ export const STAGES = ['decode', 'score', 'clickhouse', 'redis', 'dlq', 'commit'
 export type StageName = (typeof STAGES)[number];
 
 /** The service's Prometheus metrics, on their own registry (no global state). */
-export function createMetrics() {
+export function createMetrics(
+  traceStats: Readonly<TraceExportStats> = { exported: 0, dropped: 0 },
+) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -71,6 +75,24 @@ export function createMetrics() {
       help: 'From the Kafka message timestamp to both sinks acknowledging the offer.',
       buckets: seconds,
       registers: [registry],
+    }),
+    traceSpansExported: new Counter({
+      name: 'offers_trace_spans_exported_total',
+      help: 'Spans delivered to the OpenTelemetry collector.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(traceStats.exported);
+      },
+    }),
+    traceSpansDropped: new Counter({
+      name: 'offers_trace_spans_dropped_total',
+      help: 'Spans the exporter could not deliver (collector unreachable or slow); they are lost, the messages are not.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(traceStats.dropped);
+      },
     }),
   };
   for (const sink of SINKS) metrics.sinkUp.set({ sink }, 1);
