@@ -19,6 +19,7 @@ import { createLogger } from '../telemetry/logger.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
 import { startTracing } from '../telemetry/tracing.js';
 import { sendRegistrations } from './send.js';
+import { smokeCommand } from './smoke.js';
 
 const USAGE = `usage: realtime-offers <command> [options]
 
@@ -29,6 +30,7 @@ commands:
   send [--count N] [--rate R] [--first-id ID] [--seed S] [--invalid K] [--no-progress]
                                produce N registrations (default 1000) at R msgs/s (0 = max)
   lag [--wait] [--timeout S]   print the consumer group's lag; --wait until it is zero
+  smoke [--timeout S]          send one registration, wait for its offer in Redis (default 60 s)
 
 Configuration comes from environment variables; see the README.`;
 
@@ -174,6 +176,8 @@ async function run(argv: readonly string[]): Promise<number> {
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
+    case 'smoke':
+      return smokeCommand(rest);
     case undefined:
     case 'help':
     case '--help':
