@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+# realtime-offers: the compiled consumer, its production dependencies and the ONNX model.
+#   docker build -t realtime-offers:dev .          (make image)
+# Node 22: the OpenTelemetry SDK packages in the lock declare engines >= 22.15. The runtime
+# is distroless (no shell, no package manager, uid 65532) on the same Debian 12 as the build
+# stages, so the glibc that onnxruntime's prebuilt library links against matches.
+ARG NODE_IMAGE=node:22-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs22-debian12:nonroot
+
+# --- production dependencies --------------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+# .npmrc carries onnxruntime-node-install=skip: the package's install script would otherwise
+# try to download CUDA libraries, which neither the build nor the service needs.
+COPY package.json package-lock.json .npmrc ./
+# `npm ci` refuses this lock even with --omit=dev: the lock-sync check runs before omission,
+# and chdb (a devDependency) lists per-platform optional libraries that were never published,
+# so the lock cannot record them. `npm install` honours the versions in the lock and, with
+# --omit=dev, never resolves chdb at all. onnxruntime-node ships binaries for every platform
+# (about 290 MB): only linux/x64 stays.
+RUN npm install --omit=dev --no-audit --no-fund \
+ && npm cache clean --force \
+ && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 -type d ! -path '*/linux' -exec rm -rf {} + \
+ && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -path '*/linux/x64' -exec rm -rf {} + \
+ && ls node_modules/onnxruntime-node/bin/napi-v*/linux/x64/onnxruntime_binding.node
+
+# --- compile TypeScript -------------------------------------------------------------------
+FROM deps AS build
+# Only the compiler and the type packages the sources need, at the versions package.json
+# pins, installed beside the project: a full dev install would pull chdb's 500 MB engine.
+WORKDIR /tools
+RUN echo '{"private":true}' > package.json \
+ && dev() { node -p "require('/app/package.json').devDependencies['$1']"; } \
+ && npm install --no-audit --no-fund --no-package-lock \
+      "typescript@$(dev typescript)" "@types/node@$(dev @types/node)" \
+      "@types/cli-progress@$(dev @types/cli-progress)"
+WORKDIR /app
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN cp -rn /tools/node_modules/@types/. node_modules/@types/ \
+ && /tools/node_modules/.bin/tsc -p tsconfig.build.json \
+ && find dist -name '*.map' -delete
+
+# --- runtime ------------------------------------------------------------------------------
+FROM ${RUNTIME_IMAGE}
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
+COPY --from=build --chown=0:0 /app/dist ./dist
+COPY --chown=0:0 package.json ./
+# The model at a fixed path; the service's default MODEL_PATH (model/offer_model.onnx,
+# relative to the working directory /app) finds it, and MODEL_PATH can point elsewhere.
+COPY --chown=0:0 model/offer_model.onnx ./model/offer_model.onnx
+# Files are owned by root and read-only to the service user, which writes nothing outside
+# /tmp: the container runs with a read-only root filesystem.
+USER 65532:65532
+EXPOSE 8080
+# The Deployment stops pods with SIGTERM; the service finishes and commits its batches.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/cli/main.js"]
+CMD ["consume"]
