@@ -215,12 +215,14 @@ export function traceChunk(
       span.setAttributes({ [ATTR.rejectionReason]: reason, [ATTR.errorType]: reason });
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${reason}: ${detail}` });
     },
-    stage(stage, indexes, start, end, attributes) {
+    stage(stage, indexes, start, end, attributes, perMessage) {
       const spec = STAGE_SPANS[stage](info);
       for (const index of indexes) {
+        if (spans[index] === undefined) continue;
         const span = child(index, spec.name, spec.kind, start, {
           ...spec.attributes,
           ...attributes,
+          ...perMessage?.(index),
         });
         if (span === undefined) continue;
         for (const retry of retries) {

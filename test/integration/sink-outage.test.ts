@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 
 import { startInfra, startService, stopService } from '../support/infra.js';
+import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess, runCli, waitFor } from '../support/service.js';
 
@@ -15,8 +16,10 @@ for (const sink of ['redis', 'clickhouse'] as const) {
   describe(`${sink} outage`, () => {
     let fixture: PipelineFixture;
     let consumer: ConsumerProcess | undefined;
+    let receiver: OtlpReceiver;
 
     before(async () => {
+      receiver = await OtlpReceiver.start();
       fixture = new PipelineFixture(await startInfra());
       await fixture.setUp(6);
     });
@@ -25,10 +28,19 @@ for (const sink of ['redis', 'clickhouse'] as const) {
       await startService(sink);
       await consumer?.stop('SIGKILL');
       await fixture.tearDown();
+      await receiver.close();
     });
 
     it(`pauses, reports not-ready, and delivers everything once ${sink} is back`, async () => {
-      consumer = await ConsumerProcess.start(fixture.env());
+      // Traced at a low ratio, as in production: retries must show up in sampled traces.
+      consumer = await ConsumerProcess.start(
+        fixture.env({
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: '0.1',
+          OTEL_BSP_SCHEDULE_DELAY: '100',
+        }),
+      );
       const running = consumer;
       await running.waitReady();
       const send = async (count: number, firstId: number): Promise<void> => {
@@ -96,6 +108,17 @@ for (const sink of ['redis', 'clickhouse'] as const) {
       assert.equal(await running.metric('offers_fetch_paused'), 0);
       assert.equal(await running.metric('offers_sink_up'), 3, 'every sink is up again');
       assert.equal(await running.stop('SIGTERM'), 0);
+
+      const sinkSpan = sink === 'redis' ? 'EVALSHA' : `INSERT ${fixture.table}`;
+      const retried = receiver.spans.filter(
+        (span) => span.name === sinkSpan && span.events.some((event) => event.name === 'retry'),
+      );
+      assert.ok(retried.length > 0, `sampled ${sinkSpan} spans carry the retries as events`);
+      const [first] = retried;
+      assert.ok(first);
+      assert.ok(
+        first.events.every((event) => Number(event.attributes['offers.retry.attempt']) >= 1),
+      );
     });
   });
 }
