@@ -1,0 +1,281 @@
+{{/*
+Names and labels follow the app.kubernetes.io conventions.
+*/}}
+{{- define "realtime-offers.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "realtime-offers.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "realtime-offers.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "realtime-offers.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "realtime-offers.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "realtime-offers.labels" -}}
+helm.sh/chart: {{ include "realtime-offers.chart" . }}
+{{ include "realtime-offers.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: realtime-offers
+{{- end }}
+
+{{/* The consumer pods only: the Deployment, its Service and PDB select these. */}}
+{{- define "realtime-offers.consumerSelectorLabels" -}}
+{{ include "realtime-offers.selectorLabels" . }}
+app.kubernetes.io/component: consumer
+{{- end }}
+
+{{- define "realtime-offers.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "realtime-offers.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "realtime-offers.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{- define "realtime-offers.dlqTopic" -}}
+{{- .Values.kafka.dlqTopic | default (printf "%s.dlq" .Values.kafka.topic) }}
+{{- end }}
+
+{{- define "realtime-offers.strimziNamespace" -}}
+{{- .Values.strimzi.namespace | default .Release.Namespace }}
+{{- end }}
+
+{{- define "realtime-offers.kafkaUserName" -}}
+{{- .Values.strimzi.user.name | default (include "realtime-offers.fullname" .) }}
+{{- end }}
+
+{{/* Kubernetes object name for a Kafka topic name: lower case, no underscores. */}}
+{{- define "realtime-offers.topicResourceName" -}}
+{{- . | lower | replace "_" "-" | trunc 253 | trimSuffix "-" | trimSuffix "." }}
+{{- end }}
+
+{{/*
+Cross-field rules the schema cannot express. Rendering stops with a message naming the
+values to change.
+*/}}
+{{- define "realtime-offers.validate" -}}
+{{- $graceMs := mul .Values.terminationGracePeriodSeconds 1000 }}
+{{- if le (int64 $graceMs) (int64 .Values.shutdownGraceMs) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v s) must be longer than shutdownGraceMs (%v ms): otherwise the kubelet kills the pod before the service can finish or give up cleanly" .Values.terminationGracePeriodSeconds .Values.shutdownGraceMs) }}
+{{- end }}
+{{- if ge (int64 .Values.kafka.heartbeatIntervalMs) (int64 .Values.kafka.sessionTimeoutMs) }}
+{{- fail "kafka.heartbeatIntervalMs must be lower than kafka.sessionTimeoutMs" }}
+{{- end }}
+{{- if gt (int64 .Values.sinkRetry.initialMs) (int64 .Values.sinkRetry.maxMs) }}
+{{- fail "sinkRetry.initialMs must not exceed sinkRetry.maxMs" }}
+{{- end }}
+{{- if eq (include "realtime-offers.dlqTopic" .) .Values.kafka.topic }}
+{{- fail "kafka.dlqTopic must differ from kafka.topic" }}
+{{- end }}
+{{- if .Values.autoscaling.enabled }}
+{{- if gt (int64 .Values.autoscaling.maxReplicas) (int64 .Values.kafka.topicPartitions) }}
+{{- fail (printf "autoscaling.maxReplicas (%v) must not exceed kafka.topicPartitions (%v): a consumer beyond the partition count receives no partition" .Values.autoscaling.maxReplicas .Values.kafka.topicPartitions) }}
+{{- end }}
+{{- if gt (int64 .Values.autoscaling.minReplicas) (int64 .Values.autoscaling.maxReplicas) }}
+{{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.kafka.sasl.enabled (not .Values.strimzi.user.enabled) }}
+{{- if not .Values.kafka.sasl.existingSecret }}
+{{- fail "kafka.sasl.enabled needs kafka.sasl.existingSecret (a Secret holding the password), or strimzi.user.enabled to use the KafkaUser's Secret" }}
+{{- end }}
+{{- if and (not .Values.kafka.sasl.username) (not .Values.kafka.sasl.existingSecretUsernameKey) }}
+{{- fail "kafka.sasl.enabled needs kafka.sasl.username or kafka.sasl.existingSecretUsernameKey" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.kafka.sasl.enabled .Values.strimzi.user.enabled (ne .Values.kafka.sasl.mechanism "scram-sha-512") }}
+{{- fail "the KafkaUser authenticates with SCRAM-SHA-512: set kafka.sasl.mechanism to scram-sha-512" }}
+{{- end }}
+{{- if and (not .Values.redis.existingSecretUrlKey) (not .Values.redis.host) }}
+{{- fail "set redis.host, or redis.existingSecret with redis.existingSecretUrlKey" }}
+{{- end }}
+{{- if and .Values.redis.existingSecretUrlKey (not .Values.redis.existingSecret) }}
+{{- fail "redis.existingSecretUrlKey needs redis.existingSecret" }}
+{{- end }}
+{{- end }}
+
+{{/* SASL credentials: explicit values, or the Secret Strimzi creates for the KafkaUser. */}}
+{{- define "realtime-offers.saslSecret" -}}
+{{- .Values.kafka.sasl.existingSecret | default (include "realtime-offers.kafkaUserName" .) }}
+{{- end }}
+
+{{- define "realtime-offers.saslUsername" -}}
+{{- .Values.kafka.sasl.username | default (include "realtime-offers.kafkaUserName" .) }}
+{{- end }}
+
+{{- define "realtime-offers.kafkaCaDir" -}}
+/etc/realtime-offers/kafka-ca
+{{- end }}
+
+{{/*
+Kafka connection variables (consumer and helm test). The argument is a dict with the root
+context under "root" and, for the test pod, SASL credentials under "sasl" that replace the
+consumer's.
+*/}}
+{{- define "realtime-offers.kafkaEnv" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+- name: KAFKA_BROKERS
+  value: {{ $v.kafka.brokers | quote }}
+- name: KAFKA_CLIENT_ID
+  value: {{ $v.kafka.clientId | quote }}
+- name: KAFKA_TOPIC
+  value: {{ $v.kafka.topic | quote }}
+- name: KAFKA_DLQ_TOPIC
+  value: {{ include "realtime-offers.dlqTopic" $root | quote }}
+- name: KAFKA_GROUP_ID
+  value: {{ $v.kafka.groupId | quote }}
+- name: KAFKA_TLS
+  value: {{ $v.kafka.tls.enabled | quote }}
+{{- if and $v.kafka.tls.enabled $v.kafka.tls.caSecret }}
+- name: KAFKA_TLS_CA_FILE
+  value: {{ printf "%s/%s" (include "realtime-offers.kafkaCaDir" $root) $v.kafka.tls.caSecretKey | quote }}
+{{- end }}
+{{- if $v.kafka.sasl.enabled }}
+{{- $sasl := .sasl | default dict }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ $v.kafka.sasl.mechanism | quote }}
+{{- if $sasl.secret }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ $sasl.username | quote }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sasl.secret }}
+      key: password
+{{- else }}
+{{- if $v.kafka.sasl.existingSecretUsernameKey }}
+- name: KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "realtime-offers.saslSecret" $root }}
+      key: {{ $v.kafka.sasl.existingSecretUsernameKey }}
+{{- else }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ include "realtime-offers.saslUsername" $root | quote }}
+{{- end }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "realtime-offers.saslSecret" $root }}
+      key: {{ $v.kafka.sasl.existingSecretPasswordKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "realtime-offers.clickhouseEnv" -}}
+- name: CLICKHOUSE_URL
+  value: {{ .Values.clickhouse.url | quote }}
+- name: CLICKHOUSE_USER
+  value: {{ .Values.clickhouse.user | quote }}
+{{- if .Values.clickhouse.existingSecret }}
+- name: CLICKHOUSE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.clickhouse.existingSecret }}
+      key: {{ .Values.clickhouse.existingSecretPasswordKey }}
+{{- end }}
+- name: CLICKHOUSE_DATABASE
+  value: {{ .Values.clickhouse.database | quote }}
+- name: CLICKHOUSE_TABLE
+  value: {{ .Values.clickhouse.table | quote }}
+- name: CLICKHOUSE_REQUEST_TIMEOUT_MS
+  value: {{ .Values.clickhouse.requestTimeoutMs | int64 | quote }}
+{{- end }}
+
+{{/*
+REDIS_URL: from the Secret as a whole, or composed with the password through Kubernetes'
+$(VAR) interpolation, which needs REDIS_PASSWORD defined before REDIS_URL.
+*/}}
+{{- define "realtime-offers.redisEnv" -}}
+{{- $r := .Values.redis }}
+{{- if $r.existingSecretUrlKey }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.existingSecretUrlKey }}
+{{- else if $r.existingSecret }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.existingSecretPasswordKey }}
+- name: REDIS_URL
+  value: {{ printf "%s://%s:$(REDIS_PASSWORD)@%s:%d/%d" $r.scheme $r.username $r.host (int64 $r.port) (int64 $r.db) | quote }}
+{{- else }}
+- name: REDIS_URL
+  value: {{ printf "%s://%s:%d/%d" $r.scheme $r.host (int64 $r.port) (int64 $r.db) | quote }}
+{{- end }}
+- name: REDIS_KEY_PREFIX
+  value: {{ $r.keyPrefix | quote }}
+{{- end }}
+
+{{- define "realtime-offers.kafkaCaVolume" -}}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+    items:
+      - key: {{ .Values.kafka.tls.caSecretKey }}
+        path: {{ .Values.kafka.tls.caSecretKey }}
+{{- end }}
+{{- end }}
+
+{{- define "realtime-offers.kafkaCaMount" -}}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: {{ include "realtime-offers.kafkaCaDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Kubernetes identity of each span's process, then whatever the values add. */}}
+{{- define "realtime-offers.otelResourceAttributes" -}}
+{{- $attrs := list "k8s.namespace.name=$(K8S_NAMESPACE)" "k8s.pod.name=$(K8S_POD_NAME)" (printf "k8s.deployment.name=%s" (include "realtime-offers.fullname" .)) (printf "service.version=%s" (.Values.image.tag | default .Chart.AppVersion)) }}
+{{- with .Values.otel.resourceAttributes }}
+{{- $attrs = append $attrs . }}
+{{- end }}
+{{- join "," $attrs }}
+{{- end }}
+
+{{/* Container security context plus the /tmp volume every container of the chart gets. */}}
+{{- define "realtime-offers.podSecurity" -}}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+automountServiceAccountToken: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* KEDA spells the SASL mechanisms differently from the service. */}}
+{{- define "realtime-offers.kedaSasl" -}}
+{{- get (dict "plain" "plaintext" "scram-sha-256" "scram_sha256" "scram-sha-512" "scram_sha512") .Values.kafka.sasl.mechanism }}
+{{- end }}
