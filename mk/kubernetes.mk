@@ -1,1 +1,47 @@
-# Kubernetes targets (kind cluster, image, Helm chart); filled in with the chart.
+# Kubernetes targets: kind cluster, image, Helm chart (see docs/kubernetes.md). Versions of
+# the platform are pinned in scripts/kind/versions.env, helm's in scripts/tools/install-helm.sh.
+HELM ?= $(CURDIR)/.cache/bin/helm
+CHART_DIR := charts/realtime-offers
+APP_IMAGE ?= realtime-offers:dev
+
+.PHONY: image
+image: ## Build the service's container image (APP_IMAGE=realtime-offers:dev)
+	docker build -t $(APP_IMAGE) .
+
+.PHONY: kind-up
+kind-up: deps ## Local cluster: kind + Strimzi Kafka, ClickHouse, Redis, Jaeger, KEDA, the image and the chart
+	scripts/kind/up.sh
+
+.PHONY: kind-down
+kind-down: ## Delete the local kind cluster
+	scripts/kind/down.sh
+
+.PHONY: port-forward-clickhouse
+port-forward-clickhouse: ## Forward localhost:8123 to ClickHouse in kind and print the query commands
+	scripts/kind/port-forward.sh clickhouse
+
+.PHONY: port-forward-redis
+port-forward-redis: ## Forward localhost:6379 to Redis in kind and print the query commands
+	scripts/kind/port-forward.sh redis
+
+.PHONY: port-forward-jaeger
+port-forward-jaeger: ## Forward localhost:16686 to the Jaeger UI in kind
+	scripts/kind/port-forward.sh jaeger
+
+.PHONY: helm-lint
+helm-lint: deps ## helm lint --strict the chart with its default, kind and production example values
+	$(HELM) lint --strict $(CHART_DIR)
+	$(HELM) lint --strict $(CHART_DIR) -f $(CHART_DIR)/values-kind.yaml
+	$(HELM) lint --strict $(CHART_DIR) -f $(CHART_DIR)/values-production-example.yaml
+
+.PHONY: test-chart
+test-chart: deps ## Chart tests: lint, render, schema checks of every object, Dockerfile checks
+	npm run --silent test:chart
+
+# `make test` (and so CI) runs the chart tests too: a prerequisite added here keeps the
+# Makefile's own test recipe untouched.
+test: test-chart
+
+.PHONY: load-test-kind
+load-test-kind: node_modules/.package-lock.json ## Load test against the kind cluster: KEDA scaling, lag, latency (LOAD_TEST_ARGS=)
+	npm run --silent load-test -- --mode kubernetes $(LOAD_TEST_ARGS)
