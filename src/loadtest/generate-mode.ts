@@ -1,0 +1,141 @@
+import { createClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+
+import { loadClickHouseConfig, loadKafkaConfig } from '../config/config.js';
+import { createKafkaClients } from '../kafka/kafka-adapter.js';
+import { createLogger } from '../telemetry/logger.js';
+import { formatEvent, type GeneratorEvent } from './events.js';
+import { runLoad } from './load-run.js';
+import { defaultFirstUserId, type LoadTestOptions } from './options.js';
+import { machineInfo } from './proc-stats.js';
+import { progressLine, ProgressWriter } from './progress.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Generate mode: what the Kubernetes Job runs. The services, topic, group, table and key
+ * prefix are the consumers' own (the Job gets the Deployment's environment); every second
+ * one JSON line goes to stdout for the process that follows the Job's log.
+ */
+export async function runGenerateMode(
+  options: LoadTestOptions,
+  env: Env,
+  signal: AbortSignal,
+): Promise<void> {
+  const emit = (event: GeneratorEvent): void => {
+    process.stdout.write(`${formatEvent(event)}\n`);
+  };
+  const kafkaConfig = loadKafkaConfig(env);
+  const redisUrl = env.REDIS_URL;
+  if (redisUrl === undefined || redisUrl === '') throw new Error('REDIS_URL is not set');
+  const keyPrefix = env.REDIS_KEY_PREFIX ?? '';
+  const clickhouseConfig =
+    env.CLICKHOUSE_URL === undefined || env.CLICKHOUSE_URL === ''
+      ? undefined
+      : loadClickHouseConfig(env);
+
+  const kafka = createKafkaClients(
+    { brokers: kafkaConfig.brokers, clientId: `${kafkaConfig.clientId}-load-test` },
+    createLogger('error'),
+  );
+  const admin = await kafka.admin();
+  const producer = kafka.producer();
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  const clickhouse =
+    clickhouseConfig === undefined
+      ? undefined
+      : createClient({
+          url: clickhouseConfig.url,
+          username: clickhouseConfig.user,
+          password: clickhouseConfig.password,
+          request_timeout: clickhouseConfig.requestTimeoutMs,
+        });
+  const progress = new ProgressWriter(process.stderr, 10);
+  try {
+    await producer.connect();
+    const partitions = (await admin.endOffsets(kafkaConfig.topic)).size;
+    const generation = options.generation;
+    const firstUserId = generation.firstUserId ?? defaultFirstUserId(Date.now());
+    const result = await runLoad(
+      { admin, producer, redis },
+      {
+        topic: kafkaConfig.topic,
+        groupId: kafkaConfig.groupId,
+        keyPrefix,
+        ...(clickhouse === undefined || clickhouseConfig === undefined
+          ? {}
+          : {
+              clickhouse: {
+                client: clickhouse,
+                database: clickhouseConfig.database,
+                table: clickhouseConfig.table,
+              },
+            }),
+      },
+      {
+        generator: {
+          topic: kafkaConfig.topic,
+          rate: generation.rate,
+          durationMs:
+            generation.durationSeconds === undefined
+              ? undefined
+              : generation.durationSeconds * 1000,
+          count: generation.count,
+          firstUserId,
+          seed: generation.seed,
+          batchSize: generation.batchSize,
+          maxInFlight: generation.inFlight,
+        },
+        probesPerSecond: generation.probesPerSecond,
+        probePollMs: generation.probePollMs,
+        intervalMs: 1_000,
+        drainTimeoutMs: generation.drainTimeoutSeconds * 1000,
+      },
+      {
+        signal,
+        onStart: (startedAtMs) => {
+          emit({
+            loadtest: 'start',
+            startedAtMs,
+            startedAt: new Date(startedAtMs).toISOString(),
+            machine: machineInfo(),
+            settings: {
+              mode: 'kubernetes',
+              topic: kafkaConfig.topic,
+              groupId: kafkaConfig.groupId,
+              partitions,
+              rate: generation.rate,
+              durationSeconds: generation.durationSeconds ?? null,
+              count: generation.count ?? null,
+              consumers: null,
+              consumerEnv: {},
+              consumerReadyMs: [],
+              probesPerSecond: generation.probesPerSecond,
+            },
+          });
+        },
+        onSample: (sample, latencies) => {
+          emit({ loadtest: 'sample', sample, latencies });
+          if (options.progress) progress.update(progressLine(sample), sample.t);
+        },
+      },
+    );
+    progress.done();
+    for (const second of result.clickhouseLatency) emit({ loadtest: 'clickhouse', second });
+    emit({
+      loadtest: 'end',
+      productionSeconds: result.productionSeconds,
+      probes: result.probes,
+      consumerLatencyMs: result.consumerLatencyMs,
+      clickhouseOverall: result.clickhouseOverall,
+    });
+  } catch (error) {
+    emit({ loadtest: 'error', message: error instanceof Error ? error.message : String(error) });
+    throw error;
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    redis.disconnect();
+    await clickhouse?.close();
+  }
+}

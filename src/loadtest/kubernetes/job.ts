@@ -1,0 +1,171 @@
+import type {
+  V1Deployment,
+  V1EnvFromSource,
+  V1EnvVar,
+  V1LocalObjectReference,
+  V1PodSecurityContext,
+  V1SecurityContext,
+  V1Toleration,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+
+/**
+ * The load generator's Job, derived from the service's Deployment: same image, same
+ * environment (Kafka, Redis and ClickHouse addresses, secrets by reference), same security
+ * context and volumes, so the generator reaches exactly what the consumers use and runs
+ * under the same policies. Pure, so the manifest is unit-tested.
+ */
+
+export interface LoadTestJobOptions {
+  readonly name: string;
+  readonly namespace: string;
+  /** Arguments after the command, e.g. `--mode generate --rate 20000 --duration 120`. */
+  readonly args: readonly string[];
+  /** Overrides the Deployment's image (e.g. a freshly loaded tag). */
+  readonly image?: string;
+  /** Container of the Deployment to copy; the first one by default. */
+  readonly containerName?: string;
+  readonly command: readonly string[];
+  /** The Job is failed after this long, whatever happens. */
+  readonly activeDeadlineSeconds: number;
+  /** The finished Job (and its pod and logs) is deleted by Kubernetes after this long. */
+  readonly ttlSecondsAfterFinished: number;
+  readonly cpuRequest: string;
+  readonly memoryRequest: string;
+  readonly memoryLimit: string;
+}
+
+export const LOAD_TEST_COMPONENT = 'load-test';
+
+// The manifest as plain JSON (what the API takes); parts copied from the Deployment keep
+// the client's types.
+export interface ContainerManifest {
+  readonly name: string;
+  readonly image: string;
+  readonly imagePullPolicy?: string;
+  readonly command: string[];
+  readonly args: string[];
+  readonly env?: V1EnvVar[];
+  readonly envFrom?: V1EnvFromSource[];
+  readonly volumeMounts?: V1VolumeMount[];
+  readonly securityContext?: V1SecurityContext;
+  readonly resources: {
+    readonly requests: Record<string, string>;
+    readonly limits: Record<string, string>;
+  };
+}
+
+export interface JobManifest {
+  readonly apiVersion: 'batch/v1';
+  readonly kind: 'Job';
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly labels: Record<string, string>;
+  };
+  readonly spec: {
+    readonly backoffLimit: number;
+    readonly activeDeadlineSeconds: number;
+    readonly ttlSecondsAfterFinished: number;
+    readonly template: {
+      readonly metadata: { readonly labels: Record<string, string> };
+      readonly spec: {
+        readonly restartPolicy: 'Never';
+        readonly automountServiceAccountToken: boolean;
+        readonly containers: ContainerManifest[];
+        readonly securityContext?: V1PodSecurityContext;
+        readonly volumes?: V1Volume[];
+        readonly imagePullSecrets?: V1LocalObjectReference[];
+        readonly nodeSelector?: Record<string, string>;
+        readonly tolerations?: V1Toleration[];
+      };
+    };
+  };
+}
+
+export function loadTestJob(deployment: V1Deployment, options: LoadTestJobOptions): JobManifest {
+  const podSpec = deployment.spec?.template.spec;
+  const containers = podSpec?.containers ?? [];
+  const source =
+    (options.containerName === undefined
+      ? containers[0]
+      : containers.find((container) => container.name === options.containerName)) ?? undefined;
+  if (source === undefined) {
+    throw new Error(
+      `deployment ${deployment.metadata?.name ?? '?'} has no container${options.containerName === undefined ? '' : ` named ${options.containerName}`}`,
+    );
+  }
+  const image = options.image ?? source.image;
+  if (image === undefined || image === '') throw new Error('no image for the load-test Job');
+  const partOf = deployment.metadata?.labels?.['app.kubernetes.io/instance'];
+  const labels: Record<string, string> = {
+    // Deliberately not the Deployment's pod labels: its Service, PodDisruptionBudget and
+    // the readiness count of this tool would otherwise select the generator pod.
+    'app.kubernetes.io/name': 'realtime-offers-load-test',
+    'app.kubernetes.io/component': LOAD_TEST_COMPONENT,
+    'app.kubernetes.io/managed-by': 'realtime-offers-load-test',
+    ...(partOf === undefined ? {} : { 'app.kubernetes.io/part-of': partOf }),
+  };
+  const container: ContainerManifest = {
+    name: 'load-test',
+    image,
+    ...(source.imagePullPolicy === undefined ? {} : { imagePullPolicy: source.imagePullPolicy }),
+    command: [...options.command],
+    args: [...options.args],
+    ...(source.env === undefined ? {} : { env: source.env }),
+    ...(source.envFrom === undefined ? {} : { envFrom: source.envFrom }),
+    ...(source.volumeMounts === undefined ? {} : { volumeMounts: source.volumeMounts }),
+    ...(source.securityContext === undefined ? {} : { securityContext: source.securityContext }),
+    resources: {
+      requests: { cpu: options.cpuRequest, memory: options.memoryRequest },
+      limits: { memory: options.memoryLimit },
+    },
+  };
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: options.name, namespace: options.namespace, labels },
+    spec: {
+      // One attempt: a retried generator would double the load and blur the report.
+      backoffLimit: 0,
+      activeDeadlineSeconds: options.activeDeadlineSeconds,
+      ttlSecondsAfterFinished: options.ttlSecondsAfterFinished,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          // The generator talks to Kafka, Redis and ClickHouse, never to the API server.
+          automountServiceAccountToken: false,
+          containers: [container],
+          ...(podSpec?.securityContext === undefined
+            ? {}
+            : { securityContext: podSpec.securityContext }),
+          ...(podSpec?.volumes === undefined ? {} : { volumes: podSpec.volumes }),
+          ...(podSpec?.imagePullSecrets === undefined
+            ? {}
+            : { imagePullSecrets: podSpec.imagePullSecrets }),
+          ...(podSpec?.nodeSelector === undefined ? {} : { nodeSelector: podSpec.nodeSelector }),
+          ...(podSpec?.tolerations === undefined ? {} : { tolerations: podSpec.tolerations }),
+        },
+      },
+    },
+  };
+}
+
+/** Kubernetes label selector text (`a=b,c=d`) from a Deployment's `matchLabels`. */
+export function labelSelector(matchLabels: Readonly<Record<string, string>> | undefined): string {
+  return Object.entries(matchLabels ?? {})
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+}
+
+/** A Job name that is unique per run and valid as a DNS label (≤ 63 characters). */
+export function jobName(prefix: string, atMs: number): string {
+  const stamp = new Date(atMs)
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\..*$/, '')
+    .toLowerCase();
+  return `${prefix}-${stamp}`.slice(0, 63).replace(/-+$/, '');
+}

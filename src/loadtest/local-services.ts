@@ -1,0 +1,241 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+import type { WatchedProcess } from './proc-stats.js';
+
+/**
+ * Local Kafka, Redis and ClickHouse through the project's own scripts (scripts/infra), and
+ * consumer processes started the way an orchestrator starts them, for the load test in
+ * local mode and the pipeline benchmark.
+ */
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ServiceEndpoints {
+  readonly kafkaBrokers: readonly string[];
+  readonly redisUrl: string;
+  readonly clickhouseUrl: string;
+  readonly clickhouseUser: string;
+  readonly clickhousePassword: string;
+}
+
+/** Parses the KEY=VALUE file that scripts/infra/up.sh writes (comments and quotes allowed). */
+export function parseEnvFile(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    let value = line.slice(eq + 1).trim();
+    if (
+      value.length >= 2 &&
+      (value.startsWith('"') || value.startsWith("'")) &&
+      value.endsWith(value.charAt(0))
+    ) {
+      value = value.slice(1, -1);
+    }
+    vars[line.slice(0, eq).trim()] = value;
+  }
+  return vars;
+}
+
+export function endpointsFromVars(
+  vars: Readonly<Record<string, string | undefined>>,
+): ServiceEndpoints {
+  const need = (key: string): string => {
+    const value = vars[key];
+    if (value === undefined || value === '') throw new Error(`${key} is not set`);
+    return value;
+  };
+  return {
+    kafkaBrokers: need('KAFKA_BROKERS')
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter((broker) => broker !== ''),
+    redisUrl: need('REDIS_URL'),
+    clickhouseUrl: need('CLICKHOUSE_URL'),
+    clickhouseUser: vars.CLICKHOUSE_USER ?? 'default',
+    clickhousePassword: vars.CLICKHOUSE_PASSWORD ?? '',
+  };
+}
+
+/**
+ * Starts (or finds running) the local services in `infraDir` with scripts/infra/up.sh and
+ * returns their addresses. A first run on a fresh machine installs packages, hence the
+ * generous timeout.
+ */
+export async function startLocalServices(infraDir: string): Promise<ServiceEndpoints> {
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      'bash',
+      [join(REPO_ROOT, 'scripts', 'infra', 'up.sh')],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, INFRA_DIR: infraDir },
+        timeout: 20 * 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (error, _stdout, stderr) => {
+        if (error) {
+          reject(new Error(`scripts/infra/up.sh failed: ${error.message}\n${stderr.slice(-4000)}`));
+          return;
+        }
+        resolve();
+      },
+    );
+  });
+  return endpointsFromVars(parseEnvFile(await readFile(join(infraDir, 'env'), 'utf8')));
+}
+
+/** Pids of the services of a state dir, from the pid files scripts/infra writes. */
+export async function servicePids(infraDir: string): Promise<WatchedProcess[]> {
+  const found: WatchedProcess[] = [];
+  for (const [service, name] of [
+    ['kafka', 'kafka (java)'],
+    ['clickhouse', 'clickhouse-server'],
+    ['redis', 'redis-server'],
+  ] as const) {
+    try {
+      const pid = Number((await readFile(join(infraDir, service, 'pid'), 'utf8')).trim());
+      if (Number.isSafeInteger(pid) && pid > 0) found.push({ name, pid });
+    } catch {
+      // Not started from this state dir (services given by address): not watched.
+    }
+  }
+  return found;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
+
+/** The CLI next to this module: TypeScript through tsx in the repository, compiled in dist/. */
+function cliCommand(): string[] {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const cli = fileURLToPath(new URL(`../cli/main.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  return fromSource ? ['--import', 'tsx', cli] : [cli];
+}
+
+export interface ConsumerStartOptions {
+  readonly name: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Extra Node.js flags, e.g. `--cpu-prof`. */
+  readonly nodeFlags?: readonly string[];
+  /** The consumer's stdout and stderr are appended here. */
+  readonly logFile?: string;
+}
+
+/** One `consume` process with its own HTTP port. */
+export class LocalConsumer {
+  readonly name: string;
+  readonly httpPort: number;
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<number | null>;
+  readonly #startedAt: number;
+  readonly #log: WriteStream | undefined;
+  #tail = '';
+  #readyAfterMs: number | undefined;
+
+  private constructor(name: string, child: ChildProcess, httpPort: number, logFile?: string) {
+    this.name = name;
+    this.#child = child;
+    this.httpPort = httpPort;
+    this.#startedAt = performance.now();
+    this.#log = logFile === undefined ? undefined : createWriteStream(logFile, { flags: 'a' });
+    const keep = (chunk: Buffer): void => {
+      this.#log?.write(chunk);
+      this.#tail = (this.#tail + chunk.toString()).slice(-8_000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.#exited = once(child, 'exit').then(([code]) => {
+      this.#log?.end();
+      return code as number | null;
+    });
+  }
+
+  static async start(options: ConsumerStartOptions): Promise<LocalConsumer> {
+    const httpPort = await freePort();
+    const child = spawn(
+      process.execPath,
+      [...(options.nodeFlags ?? []), ...cliCommand(), 'consume'],
+      {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'warn',
+          ...options.env,
+          HTTP_HOST: '127.0.0.1',
+          HTTP_PORT: String(httpPort),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    return new LocalConsumer(options.name, child, httpPort, options.logFile);
+  }
+
+  get pid(): number {
+    const pid = this.#child.pid;
+    if (pid === undefined) throw new Error(`consumer ${this.name} did not start`);
+    return pid;
+  }
+
+  get metricsUrl(): string {
+    return `http://127.0.0.1:${this.httpPort}/metrics`;
+  }
+
+  get output(): string {
+    return this.#tail;
+  }
+
+  get exited(): Promise<number | null> {
+    return this.#exited;
+  }
+
+  /** From spawn to the first 200 of /readyz (undefined until then). */
+  get readyAfterMs(): number | undefined {
+    return this.#readyAfterMs;
+  }
+
+  /** Polls /readyz every 20 ms, so time-to-ready is measured to about that precision. */
+  async waitReady(timeoutMs = 60_000): Promise<number> {
+    const state = { exited: false };
+    void this.#exited.then(() => (state.exited = true));
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      if (state.exited) throw new Error(`consumer ${this.name} exited:\n${this.#tail}`);
+      try {
+        const response = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`, {
+          signal: AbortSignal.timeout(1_000),
+        });
+        await response.text();
+        if (response.status === 200) {
+          this.#readyAfterMs = performance.now() - this.#startedAt;
+          return this.#readyAfterMs;
+        }
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(20);
+    }
+    throw new Error(`consumer ${this.name} not ready after ${timeoutMs} ms:\n${this.#tail}`);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill(signal);
+    return this.#exited;
+  }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * Load test: produces registrations at a target rate and measures throughput, lag and
+ * end-to-end latency; see `--help` and the README's "Load test and benchmarks".
+ *
+ *   npm run load-test -- --mode local --rate 5000 --duration 60
+ *   npm run load-test -- --mode kubernetes --rate 20000 --duration 180
+ */
+import { errorMessage } from '../errors.js';
+import { parseOptions, UsageRequested, USAGE, defaultOutDir } from './options.js';
+import { writeReportFiles } from './report-files.js';
+import type { LoadReport } from './report-model.js';
+import { summaryTable } from './report-render.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    if (error instanceof UsageRequested) {
+      console.log(USAGE);
+      return 0;
+    }
+    console.error(`${errorMessage(error)}\n\n${USAGE}`);
+    return 2;
+  }
+
+  // First Ctrl-C stops production and still measures the drain; the second one exits.
+  const abort = new AbortController();
+  process.on('SIGINT', () => {
+    if (abort.signal.aborted) process.exit(130);
+    process.stderr.write('\n[load-test] stopping production (Ctrl-C again to quit)\n');
+    abort.abort();
+  });
+  process.on('SIGTERM', () => {
+    abort.abort();
+  });
+
+  if (options.mode === 'generate') {
+    const { runGenerateMode } = await import('./generate-mode.js');
+    await runGenerateMode(options, process.env, abort.signal);
+    return 0;
+  }
+
+  const outDir = options.outDir ?? defaultOutDir('load-test', Date.now());
+  let report: LoadReport;
+  if (options.mode === 'local') {
+    const { runLocalMode } = await import('./local-mode.js');
+    report = await runLocalMode(options, process.env, outDir, abort.signal);
+  } else {
+    // Loaded only here: the Kubernetes client is large and local runs do not need it.
+    const { runKubernetesMode } = await import('./kubernetes/kubernetes-mode.js');
+    report = await runKubernetesMode(options, abort.signal);
+  }
+  const files = await writeReportFiles(outDir, report);
+  console.log(summaryTable(report));
+  console.log(`\nreport: ${files.html}\nraw data: ${files.json}`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Client timers (Kafka reconnects, HTTP keep-alive) must not keep a finished run alive.
+    setTimeout(() => process.exit(code), 1_000).unref();
+  },
+  (error: unknown) => {
+    console.error(`load test failed: ${errorMessage(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,254 @@
+import { parseArgs } from 'node:util';
+
+/** Command-line options of the load test (`npm run load-test -- --mode ...`). */
+
+export const MODES = ['local', 'kubernetes', 'generate'] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface GenerationOptions {
+  /** Messages per second; 0 = as fast as the brokers acknowledge. */
+  readonly rate: number;
+  readonly durationSeconds: number | undefined;
+  readonly count: number | undefined;
+  readonly seed: number;
+  /** First user id; undefined picks one from the clock so runs do not share ids. */
+  readonly firstUserId: number | undefined;
+  readonly batchSize: number;
+  readonly inFlight: number;
+  readonly probesPerSecond: number;
+  readonly probePollMs: number;
+  readonly drainTimeoutSeconds: number;
+}
+
+export interface LocalOptions {
+  readonly partitions: number;
+  readonly consumers: number;
+  readonly consumerEnv: Readonly<Record<string, string>>;
+  readonly metricsUrls: readonly string[];
+  readonly keepData: boolean;
+}
+
+export interface KubernetesOptions {
+  readonly namespace: string | undefined;
+  readonly deployment: string;
+  readonly scaledObject: string | undefined;
+  readonly container: string | undefined;
+  readonly image: string | undefined;
+  readonly jobCommand: readonly string[];
+  readonly observeAfterSeconds: number;
+  readonly keepJob: boolean;
+  readonly jobCpu: string;
+  readonly jobMemory: string;
+  readonly jobMemoryLimit: string;
+}
+
+export interface LoadTestOptions {
+  readonly mode: Mode;
+  readonly generation: GenerationOptions;
+  readonly local: LocalOptions;
+  readonly kubernetes: KubernetesOptions;
+  readonly outDir: string | undefined;
+  readonly progress: boolean;
+}
+
+export const USAGE = `usage: npm run load-test -- --mode local|kubernetes|generate [options]
+
+modes:
+  local        start Kafka/Redis/ClickHouse (scripts/infra/up.sh) unless KAFKA_BROKERS,
+               REDIS_URL and CLICKHOUSE_URL are set, start consumer(s), produce, measure, report
+  kubernetes   run the generator as a Job next to the Deployment (kubeconfig from the
+               environment) and record replicas, HPA/ScaledObject and pod readiness
+  generate     produce and measure against the services in the environment, printing one
+               JSON line per second (what the Kubernetes Job runs)
+
+load:
+  --rate R              messages per second, 0 = as fast as possible (default 5000)
+  --duration S          seconds of production (default 60 unless --count is given)
+  --count N             messages to produce (with --duration: whichever comes first)
+  --seed S              seed of the registration generator (default 42)
+  --first-id ID         first user id (default: from the clock, unique per run)
+  --batch-size N        messages per produce request (default 1000)
+  --in-flight N         produce requests in flight (default 4)
+  --probes N            users per second whose offer is watched in Redis (default 100)
+  --probe-poll-ms MS    Redis poll interval, the latency resolution (default 10)
+  --drain-timeout S     after production, wait this long for the lag to reach 0 (default 120)
+local:
+  --partitions N        partitions of the run's topic (default 12)
+  --consumers N         consumer processes to start (default 1; 0 = measure running ones)
+  --consumer-env K=V    extra consumer setting, repeatable (e.g. BATCH_MAX_MESSAGES=2000)
+  --metrics-url URL     also scrape this /metrics endpoint, repeatable
+  --keep-data           keep the run's topic, table and Redis keys
+kubernetes:
+  --namespace NS        namespace (default: the kubeconfig context's, else default)
+  --deployment NAME     the service's Deployment (default realtime-offers)
+  --scaled-object NAME  KEDA ScaledObject (default: the Deployment's name)
+  --container NAME      container to copy image and environment from (default: first)
+  --image IMAGE         image of the Job (default: the Deployment's)
+  --job-command CMD     command of the Job (default "node dist/loadtest/main.js")
+  --observe-after S     keep recording after the generator ends, to see scale-down (default 180)
+  --keep-job            do not delete the Job at the end
+  --job-cpu Q --job-memory Q --job-memory-limit Q   Job resources (500m, 256Mi, 512Mi)
+output:
+  --out DIR             report folder (default reports/load-test-<timestamp>)
+  --no-progress         no live progress line`;
+
+function whole(values: Record<string, unknown>, name: string, fallback: number, min = 0): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const parsed = Number(raw);
+  if (!Number.isSafeInteger(parsed) || parsed < min) {
+    throw new Error(`--${name} must be a whole number >= ${min}; got ${JSON.stringify(raw)}`);
+  }
+  return parsed;
+}
+
+function optionalWhole(values: Record<string, unknown>, name: string, min = 0): number | undefined {
+  return values[name] === undefined ? undefined : whole(values, name, 0, min);
+}
+
+function text(values: Record<string, unknown>, name: string): string | undefined {
+  const raw = values[name];
+  return typeof raw === 'string' && raw !== '' ? raw : undefined;
+}
+
+export function parseKeyValues(pairs: readonly string[]): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--consumer-env takes KEY=VALUE; got ${JSON.stringify(pair)}`);
+    result[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return result;
+}
+
+export function parseOptions(argv: readonly string[]): LoadTestOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      mode: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      count: { type: 'string' },
+      seed: { type: 'string' },
+      'first-id': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'in-flight': { type: 'string' },
+      probes: { type: 'string' },
+      'probe-poll-ms': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      partitions: { type: 'string' },
+      consumers: { type: 'string' },
+      'consumer-env': { type: 'string', multiple: true },
+      'metrics-url': { type: 'string', multiple: true },
+      'keep-data': { type: 'boolean' },
+      namespace: { type: 'string' },
+      deployment: { type: 'string' },
+      'scaled-object': { type: 'string' },
+      container: { type: 'string' },
+      image: { type: 'string' },
+      'job-command': { type: 'string' },
+      'observe-after': { type: 'string' },
+      'keep-job': { type: 'boolean' },
+      'job-cpu': { type: 'string' },
+      'job-memory': { type: 'string' },
+      'job-memory-limit': { type: 'string' },
+      out: { type: 'string' },
+      'no-progress': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help === true) throw new UsageRequested();
+  const mode = values.mode;
+  if (mode === undefined || !(MODES as readonly string[]).includes(mode)) {
+    throw new Error(`--mode must be one of ${MODES.join(', ')}; got ${JSON.stringify(mode)}`);
+  }
+  const count = optionalWhole(values, 'count', 1);
+  const duration = optionalWhole(values, 'duration', 1);
+  return {
+    mode: mode as Mode,
+    generation: {
+      rate: whole(values, 'rate', 5_000),
+      durationSeconds: duration ?? (count === undefined ? 60 : undefined),
+      count,
+      seed: whole(values, 'seed', 42),
+      firstUserId: optionalWhole(values, 'first-id', 1),
+      batchSize: whole(values, 'batch-size', 1_000, 1),
+      inFlight: whole(values, 'in-flight', 4, 1),
+      probesPerSecond: whole(values, 'probes', 100),
+      probePollMs: whole(values, 'probe-poll-ms', 10, 1),
+      drainTimeoutSeconds: whole(values, 'drain-timeout', 120),
+    },
+    local: {
+      partitions: whole(values, 'partitions', 12, 1),
+      consumers: whole(values, 'consumers', 1),
+      consumerEnv: parseKeyValues(values['consumer-env'] ?? []),
+      metricsUrls: values['metrics-url'] ?? [],
+      keepData: values['keep-data'] === true,
+    },
+    kubernetes: {
+      namespace: text(values, 'namespace'),
+      deployment: text(values, 'deployment') ?? 'realtime-offers',
+      scaledObject: text(values, 'scaled-object'),
+      container: text(values, 'container'),
+      image: text(values, 'image'),
+      jobCommand: (text(values, 'job-command') ?? 'node dist/loadtest/main.js')
+        .split(' ')
+        .filter((part) => part !== ''),
+      observeAfterSeconds: whole(values, 'observe-after', 180),
+      keepJob: values['keep-job'] === true,
+      jobCpu: text(values, 'job-cpu') ?? '500m',
+      jobMemory: text(values, 'job-memory') ?? '256Mi',
+      jobMemoryLimit: text(values, 'job-memory-limit') ?? '512Mi',
+    },
+    outDir: text(values, 'out'),
+    progress: values['no-progress'] !== true,
+  };
+}
+
+/** Thrown for --help: the caller prints the usage and exits 0. */
+export class UsageRequested extends Error {
+  constructor() {
+    super('usage requested');
+  }
+}
+
+/** The generation options as `--mode generate` arguments, for the Kubernetes Job. */
+export function generateArgs(generation: GenerationOptions): string[] {
+  const args = ['--mode', 'generate', '--rate', String(generation.rate)];
+  if (generation.durationSeconds !== undefined) {
+    args.push('--duration', String(generation.durationSeconds));
+  }
+  if (generation.count !== undefined) args.push('--count', String(generation.count));
+  if (generation.firstUserId !== undefined) {
+    args.push('--first-id', String(generation.firstUserId));
+  }
+  args.push(
+    '--seed',
+    String(generation.seed),
+    '--batch-size',
+    String(generation.batchSize),
+    '--in-flight',
+    String(generation.inFlight),
+    '--probes',
+    String(generation.probesPerSecond),
+    '--probe-poll-ms',
+    String(generation.probePollMs),
+    '--drain-timeout',
+    String(generation.drainTimeoutSeconds),
+    '--no-progress',
+  );
+  return args;
+}
+
+/** Default first user id: the clock in µs-sized steps, so two runs do not share ids. */
+export function defaultFirstUserId(nowMs: number): number {
+  // 1,000 ids per millisecond keeps ids below 2^53 until the year 2255.
+  return nowMs * 1_000;
+}
+
+/** `reports/load-test-20260101-120000` */
+export function defaultOutDir(prefix: string, atMs: number): string {
+  const stamp = new Date(atMs).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `reports/${prefix}-${stamp}`;
+}

@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { dueMessages } from '../../src/loadtest/generator.js';
+import { groupPosition } from '../../src/loadtest/lag.js';
+import { ProbeSampler } from '../../src/loadtest/load-run.js';
+import { sumBuckets, windowOf } from '../../src/loadtest/metrics-scraper.js';
+import {
+  histogramBuckets,
+  metricSum,
+  parsePrometheusText,
+} from '../../src/loadtest/prometheus-text.js';
+import { cpuPercent, parseProcStat, parseProcStatus } from '../../src/loadtest/proc-stats.js';
+import { offerTimestampMs } from '../../src/loadtest/redis-probe.js';
+import {
+  bucketDelta,
+  histogramQuantile,
+  maxSustainedRate,
+  quantile,
+  RateSampler,
+  summarize,
+} from '../../src/loadtest/stats.js';
+import { buildOfferRecord } from '../../src/sinks/offer-record.js';
+import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
+
+describe('quantile and summarize', () => {
+  it('interpolates between the closest ranks', () => {
+    const sorted = [10, 20, 30, 40];
+    assert.equal(quantile(sorted, 0), 10);
+    assert.equal(quantile(sorted, 1), 40);
+    assert.equal(quantile(sorted, 0.5), 25);
+    assert.ok(Math.abs(quantile(sorted, 0.95) - 38.5) < 1e-9);
+    assert.equal(quantile([7], 0.99), 7);
+    assert.ok(Number.isNaN(quantile([], 0.5)));
+  });
+
+  it('matches the nearest rank on 1..100', () => {
+    const values = Array.from({ length: 100 }, (_, index) => 100 - index);
+    const summary = summarize(values);
+    assert.ok(summary);
+    assert.equal(summary.count, 100);
+    assert.equal(summary.min, 1);
+    assert.equal(summary.max, 100);
+    assert.equal(summary.mean, 50.5);
+    assert.ok(Math.abs(summary.p50 - 50.5) < 1e-9);
+    assert.ok(Math.abs(summary.p95 - 95.05) < 1e-9);
+    assert.ok(Math.abs(summary.p99 - 99.01) < 1e-9);
+  });
+
+  it('is null without values, and does not reorder its input', () => {
+    assert.equal(summarize([]), null);
+    const values = [3, 1, 2];
+    summarize(values);
+    assert.deepEqual(values, [3, 1, 2]);
+  });
+});
+
+describe('histogram quantiles (Prometheus semantics)', () => {
+  const buckets = [
+    { le: 0.01, count: 10 },
+    { le: 0.05, count: 60 },
+    { le: 0.1, count: 90 },
+    { le: 0.25, count: 100 },
+    { le: Number.POSITIVE_INFINITY, count: 100 },
+  ];
+
+  it('interpolates linearly inside the bucket that holds the rank', () => {
+    assert.equal(histogramQuantile(buckets, 0.05), 0.005);
+    assert.ok(Math.abs((histogramQuantile(buckets, 0.5) ?? 0) - 0.042) < 1e-12);
+    assert.ok(Math.abs((histogramQuantile(buckets, 0.9) ?? 0) - 0.1) < 1e-12);
+    assert.ok(Math.abs((histogramQuantile(buckets, 0.99) ?? 0) - 0.235) < 1e-12);
+  });
+
+  it('answers the highest finite bound for ranks in +Inf, and null when empty', () => {
+    const slow = [
+      { le: 0.1, count: 1 },
+      { le: Number.POSITIVE_INFINITY, count: 10 },
+    ];
+    assert.equal(histogramQuantile(slow, 0.99), 0.1);
+    assert.equal(histogramQuantile([{ le: 1, count: 0 }], 0.5), null);
+    assert.equal(histogramQuantile([], 0.5), null);
+  });
+
+  it('takes per-interval deltas and survives a counter reset', () => {
+    const before = buckets.map((bucket) => ({ ...bucket, count: bucket.count / 2 }));
+    assert.deepEqual(
+      bucketDelta(before, buckets).map((bucket) => bucket.count),
+      [5, 30, 45, 50, 50],
+    );
+    const restarted = buckets.map((bucket) => ({ ...bucket, count: 1 }));
+    assert.deepEqual(
+      bucketDelta(buckets, restarted).map((bucket) => bucket.count),
+      [0, 0, 0, 0, 0],
+    );
+  });
+
+  it('adds the histograms of several consumers and summarises a window in ms', () => {
+    const total = sumBuckets([buckets, buckets]);
+    assert.equal(total.at(-1)?.count, 200);
+    const window = windowOf(total);
+    assert.equal(window.count, 200);
+    assert.ok(Math.abs((window.p50 ?? 0) - 42) < 1e-9);
+  });
+});
+
+describe('prometheus text', () => {
+  const text = [
+    '# HELP offers_scored_total Registrations scored.',
+    '# TYPE offers_scored_total counter',
+    'offers_scored_total 1234',
+    'offers_messages_consumed_total{topic="a"} 10',
+    'offers_messages_consumed_total{topic="b \\"quoted\\""} 5',
+    'offers_end_to_end_latency_seconds_bucket{le="0.005"} 3',
+    'offers_end_to_end_latency_seconds_bucket{le="0.01"} 7',
+    'offers_end_to_end_latency_seconds_bucket{le="+Inf"} 9',
+    'offers_end_to_end_latency_seconds_sum 0.2',
+    'offers_end_to_end_latency_seconds_count 9',
+    'process_resident_memory_bytes 1.5e+08 1732460000000',
+  ].join('\n');
+
+  it('parses names, labels (with escapes), values and ignores timestamps', () => {
+    const samples = parsePrometheusText(text);
+    assert.equal(metricSum(samples, 'offers_scored_total'), 1234);
+    assert.equal(metricSum(samples, 'offers_messages_consumed_total'), 15);
+    assert.equal(metricSum(samples, 'process_resident_memory_bytes'), 1.5e8);
+    assert.equal(metricSum(samples, 'absent'), undefined);
+    assert.ok(samples.some((sample) => sample.labels.topic === 'b "quoted"'));
+  });
+
+  it('extracts cumulative buckets in bound order', () => {
+    assert.deepEqual(
+      histogramBuckets(parsePrometheusText(text), 'offers_end_to_end_latency_seconds'),
+      [
+        { le: 0.005, count: 3 },
+        { le: 0.01, count: 7 },
+        { le: Number.POSITIVE_INFINITY, count: 9 },
+      ],
+    );
+  });
+});
+
+describe('rates', () => {
+  it('gives the per-second rate between observations, not on the first', () => {
+    const sampler = new RateSampler();
+    assert.equal(sampler.observe(1_000, 0), undefined);
+    assert.equal(sampler.observe(2_000, 5_000), 5_000);
+    assert.equal(sampler.observe(2_500, 6_000), 2_000);
+    // A counter that went back (a restarted process) starts again from zero.
+    assert.equal(sampler.observe(3_500, 100), 100);
+    assert.equal(sampler.observe(3_500, 200), undefined);
+  });
+
+  it('finds the best sustained window', () => {
+    assert.equal(maxSustainedRate([1, 10, 10, 10, 1], 3), 10);
+    assert.equal(maxSustainedRate([4, 8], 5), 6);
+    assert.equal(maxSustainedRate([], 5), 0);
+  });
+
+  it('paces production against the schedule from the start', () => {
+    assert.equal(dueMessages(1_000, 0, 1e9), 0);
+    assert.equal(dueMessages(1_000, 1_500, 1e9), 1_500);
+    assert.equal(dueMessages(5_000, 10_000, 20_000), 20_000);
+    assert.equal(dueMessages(0, 5, 777), 777);
+  });
+});
+
+describe('groupPosition', () => {
+  it('computes lag per partition, counting a partition without commit from 0', () => {
+    const position = groupPosition(
+      new Map([
+        [1, '100'],
+        [0, '50'],
+        [2, '0'],
+      ]),
+      new Map([
+        [0, '50'],
+        [1, '-1'],
+      ]),
+    );
+    assert.deepEqual(position.lagByPartition, [0, 100, 0]);
+    assert.equal(position.lag, 100);
+    assert.equal(position.endTotal, 150);
+    assert.equal(position.committedTotal, 50);
+  });
+});
+
+describe('Redis probe helpers', () => {
+  it('reads the Kafka timestamp back out of a stored offer', () => {
+    const predictions = Object.fromEntries(
+      PREDICTION_NAMES.map((name) => [name, 0.3]),
+    ) as Predictions;
+    const record = buildOfferRecord(
+      { userId: 7, partition: 3, offset: '1234567', timestampMs: 1_764_000_000_123 },
+      predictions,
+      'v1',
+      1_764_000_000_500,
+    );
+    assert.equal(offerTimestampMs(JSON.stringify(record)), 1_764_000_000_123);
+    assert.equal(offerTimestampMs('{"user_id":7}'), undefined);
+  });
+
+  it('samples about N users a second, spread over the batch', () => {
+    const sampler = new ProbeSampler(10);
+    const ids = Array.from({ length: 1_000 }, (_, index) => index);
+    assert.deepEqual(sampler.pick({ sentAtMs: 0, userIds: ids }), [0]);
+    assert.deepEqual(sampler.pick({ sentAtMs: 500, userIds: ids }), [0, 200, 400, 600, 800]);
+    assert.deepEqual(sampler.pick({ sentAtMs: 510, userIds: ids }), []);
+    // Tokens are capped at one second's worth.
+    assert.equal(sampler.pick({ sentAtMs: 60_000, userIds: ids }).length, 10);
+    assert.deepEqual(new ProbeSampler(0).pick({ sentAtMs: 0, userIds: ids }), []);
+  });
+});
+
+describe('/proc parsing', () => {
+  it('reads utime + stime even when the command name has spaces and parentheses', () => {
+    const stat =
+      '4242 (Web Content (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0 1000 1000000 5000';
+    assert.deepEqual(parseProcStat(stat), { ticks: 300 });
+    assert.throws(() => parseProcStat('garbage'));
+  });
+
+  it('reads VmRSS and VmHWM in bytes', () => {
+    const status = 'Name:\tnode\nVmPeak:\t 1000 kB\nVmHWM:\t  465000 kB\nVmRSS:\t  300000 kB\n';
+    assert.deepEqual(parseProcStatus(status), {
+      rssBytes: 300_000 * 1024,
+      hwmBytes: 465_000 * 1024,
+    });
+  });
+
+  it('turns tick deltas into percent of one core', () => {
+    assert.equal(cpuPercent({ ticks: 100 }, { ticks: 250 }, 1_000, 100), 150);
+    assert.equal(cpuPercent({ ticks: 100 }, { ticks: 100 }, 0, 100), 0);
+  });
+});
