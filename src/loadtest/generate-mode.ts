@@ -34,8 +34,10 @@ export async function runGenerateMode(
       ? undefined
       : loadClickHouseConfig(env);
 
+  // The whole connection config, so that whatever the service's config carries (TLS, SASL)
+  // applies to the generator too.
   const kafka = createKafkaClients(
-    { brokers: kafkaConfig.brokers, clientId: `${kafkaConfig.clientId}-load-test` },
+    { ...kafkaConfig, clientId: `${kafkaConfig.clientId}-load-test` },
     createLogger('error'),
   );
   const admin = await kafka.admin();

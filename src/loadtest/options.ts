@@ -29,8 +29,10 @@ export interface LocalOptions {
 }
 
 export interface KubernetesOptions {
+  readonly context: string | undefined;
   readonly namespace: string | undefined;
-  readonly deployment: string;
+  /** Undefined: the only Deployment labelled as the service's consumer. */
+  readonly deployment: string | undefined;
   readonly scaledObject: string | undefined;
   readonly container: string | undefined;
   readonly image: string | undefined;
@@ -40,6 +42,7 @@ export interface KubernetesOptions {
   readonly jobCpu: string;
   readonly jobMemory: string;
   readonly jobMemoryLimit: string;
+  readonly jobEnv: Readonly<Record<string, string>>;
 }
 
 export interface LoadTestOptions {
@@ -79,12 +82,16 @@ local:
   --metrics-url URL     also scrape this /metrics endpoint, repeatable
   --keep-data           keep the run's topic, table and Redis keys
 kubernetes:
-  --namespace NS        namespace (default: the kubeconfig context's, else default)
-  --deployment NAME     the service's Deployment (default realtime-offers)
+  --context NAME        kubeconfig context (default: the current one)
+  --namespace NS        namespace (default: the Deployment's)
+  --deployment NAME     the service's Deployment (default: the only one labelled
+                        app.kubernetes.io/name=realtime-offers, component=consumer)
   --scaled-object NAME  KEDA ScaledObject (default: the Deployment's name)
   --container NAME      container to copy image and environment from (default: first)
   --image IMAGE         image of the Job (default: the Deployment's)
-  --job-command CMD     command of the Job (default "node dist/loadtest/main.js")
+  --job-command CMD     command of the Job (default "/nodejs/bin/node /app/dist/loadtest/main.js",
+                        the service image's node and compiled load test)
+  --job-env K=V         extra environment of the Job, repeatable (e.g. producer credentials)
   --observe-after S     keep recording after the generator ends, to see scale-down (default 180)
   --keep-job            do not delete the Job at the end
   --job-cpu Q --job-memory Q --job-memory-limit Q   Job resources (500m, 256Mi, 512Mi)
@@ -111,11 +118,11 @@ function text(values: Record<string, unknown>, name: string): string | undefined
   return typeof raw === 'string' && raw !== '' ? raw : undefined;
 }
 
-export function parseKeyValues(pairs: readonly string[]): Record<string, string> {
+export function parseKeyValues(pairs: readonly string[], option: string): Record<string, string> {
   const result: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`--consumer-env takes KEY=VALUE; got ${JSON.stringify(pair)}`);
+    if (eq <= 0) throw new Error(`--${option} takes KEY=VALUE; got ${JSON.stringify(pair)}`);
     result[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return result;
@@ -142,6 +149,7 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
       'consumer-env': { type: 'string', multiple: true },
       'metrics-url': { type: 'string', multiple: true },
       'keep-data': { type: 'boolean' },
+      context: { type: 'string' },
       namespace: { type: 'string' },
       deployment: { type: 'string' },
       'scaled-object': { type: 'string' },
@@ -153,6 +161,7 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
       'job-cpu': { type: 'string' },
       'job-memory': { type: 'string' },
       'job-memory-limit': { type: 'string' },
+      'job-env': { type: 'string', multiple: true },
       out: { type: 'string' },
       'no-progress': { type: 'boolean' },
       help: { type: 'boolean' },
@@ -182,17 +191,18 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
     local: {
       partitions: whole(values, 'partitions', 12, 1),
       consumers: whole(values, 'consumers', 1),
-      consumerEnv: parseKeyValues(values['consumer-env'] ?? []),
+      consumerEnv: parseKeyValues(values['consumer-env'] ?? [], 'consumer-env'),
       metricsUrls: values['metrics-url'] ?? [],
       keepData: values['keep-data'] === true,
     },
     kubernetes: {
+      context: text(values, 'context'),
       namespace: text(values, 'namespace'),
-      deployment: text(values, 'deployment') ?? 'realtime-offers',
+      deployment: text(values, 'deployment'),
       scaledObject: text(values, 'scaled-object'),
       container: text(values, 'container'),
       image: text(values, 'image'),
-      jobCommand: (text(values, 'job-command') ?? 'node dist/loadtest/main.js')
+      jobCommand: (text(values, 'job-command') ?? '/nodejs/bin/node /app/dist/loadtest/main.js')
         .split(' ')
         .filter((part) => part !== ''),
       observeAfterSeconds: whole(values, 'observe-after', 180),
@@ -200,6 +210,7 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
       jobCpu: text(values, 'job-cpu') ?? '500m',
       jobMemory: text(values, 'job-memory') ?? '256Mi',
       jobMemoryLimit: text(values, 'job-memory-limit') ?? '512Mi',
+      jobEnv: parseKeyValues(values['job-env'] ?? [], 'job-env'),
     },
     outDir: text(values, 'out'),
     progress: values['no-progress'] !== true,

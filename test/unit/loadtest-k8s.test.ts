@@ -15,7 +15,12 @@ import {
   type PodLike,
   type ScaledObjectLike,
 } from '../../src/loadtest/kubernetes/cluster-status.js';
-import { jobName, labelSelector, loadTestJob } from '../../src/loadtest/kubernetes/job.js';
+import {
+  jobName,
+  labelSelector,
+  loadTestJob,
+  pickDeployment,
+} from '../../src/loadtest/kubernetes/job.js';
 import { parseQuantity } from '../../src/loadtest/kubernetes/quantity.js';
 
 async function fixture<T>(name: string): Promise<T> {
@@ -299,5 +304,41 @@ describe('loadTestJob', () => {
     assert.equal(name, 'realtime-offers-load-test-20261124101400');
     assert.match(name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
     assert.ok(jobName('x'.repeat(80), 0).length <= 63);
+  });
+
+  it('sets extra variables over the Deployment’s, e.g. a producer’s credentials', async () => {
+    const deployment = await fixture<V1Deployment>('deployment.json');
+    const job = loadTestJob(deployment, {
+      ...options,
+      extraEnv: { KAFKA_CLIENT_ID: 'load-test', CLICKHOUSE_USER: 'reader' },
+    });
+    const env = job.spec.template.spec.containers[0]?.env ?? [];
+    const names = env.map((entry) => entry.name);
+    assert.equal(names.filter((name) => name === 'CLICKHOUSE_USER').length, 1);
+    assert.deepEqual(env.at(-1), { name: 'CLICKHOUSE_USER', value: 'reader' });
+    assert.ok(names.includes('KAFKA_CLIENT_ID'));
+    assert.ok(names.includes('CLICKHOUSE_PASSWORD'));
+  });
+});
+
+describe('pickDeployment', () => {
+  const one = { metadata: { name: 'offers-realtime-offers', namespace: 'offers' } };
+  const two = { metadata: { name: 'other-realtime-offers', namespace: 'staging' } };
+
+  it('takes the only consumer Deployment, or the one named', () => {
+    assert.equal(pickDeployment([one], undefined), one);
+    assert.equal(pickDeployment([one, two], 'other-realtime-offers'), two);
+  });
+
+  it('refuses to guess between several, and says what it found', () => {
+    assert.throws(
+      () => pickDeployment([one, two], undefined),
+      /several Deployments match \(offers\/offers-realtime-offers, staging\/other-realtime-offers\)/,
+    );
+    assert.throws(
+      () => pickDeployment([], undefined),
+      /no realtime-offers consumer Deployment found/,
+    );
+    assert.throws(() => pickDeployment([one], 'x'), /no Deployment x found \(found: offers\//);
   });
 });

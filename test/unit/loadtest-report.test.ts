@@ -310,7 +310,11 @@ describe('options', () => {
     assert.equal(options.generation.count, undefined);
     assert.equal(options.local.partitions, 12);
     assert.equal(options.local.consumers, 1);
-    assert.deepEqual(options.kubernetes.jobCommand, ['node', 'dist/loadtest/main.js']);
+    assert.deepEqual(options.kubernetes.jobCommand, [
+      '/nodejs/bin/node',
+      '/app/dist/loadtest/main.js',
+    ]);
+    assert.equal(options.kubernetes.deployment, undefined);
   });
 
   it('runs by count alone when only --count is given', () => {
@@ -326,7 +330,10 @@ describe('options', () => {
     assert.throws(() => parseOptions(['--mode', 'local', '--rate', '-5']), /--rate/);
     assert.throws(() => parseOptions(['--mode', 'local', '--partitions', '0']), /--partitions/);
     assert.throws(() => parseOptions(['--mode', 'local', '--bogus']), /bogus/);
-    assert.throws(() => parseKeyValues(['NOVALUE']), /KEY=VALUE/);
+    assert.throws(
+      () => parseKeyValues(['NOVALUE'], 'consumer-env'),
+      /--consumer-env takes KEY=VALUE/,
+    );
   });
 
   it('collects consumer settings and forwards the load options to the Job', () => {

@@ -34,19 +34,24 @@ export interface LoadTestJobOptions {
   readonly cpuRequest: string;
   readonly memoryRequest: string;
   readonly memoryLimit: string;
+  /** Variables set on top of the Deployment's (e.g. a producer's Kafka credentials). */
+  readonly extraEnv?: Readonly<Record<string, string>>;
 }
 
 export const LOAD_TEST_COMPONENT = 'load-test';
 
 // The manifest as plain JSON (what the API takes); parts copied from the Deployment keep
 // the client's types.
+/** A variable copied from the Deployment, or one set by the load test. */
+export type EnvEntry = V1EnvVar | { readonly name: string; readonly value: string };
+
 export interface ContainerManifest {
   readonly name: string;
   readonly image: string;
   readonly imagePullPolicy?: string;
   readonly command: string[];
   readonly args: string[];
-  readonly env?: V1EnvVar[];
+  readonly env?: EnvEntry[];
   readonly envFrom?: V1EnvFromSource[];
   readonly volumeMounts?: V1VolumeMount[];
   readonly securityContext?: V1SecurityContext;
@@ -107,13 +112,18 @@ export function loadTestJob(deployment: V1Deployment, options: LoadTestJobOption
     'app.kubernetes.io/managed-by': 'realtime-offers-load-test',
     ...(partOf === undefined ? {} : { 'app.kubernetes.io/part-of': partOf }),
   };
+  const extra = Object.entries(options.extraEnv ?? {});
+  const env: EnvEntry[] = [
+    ...(source.env ?? []).filter((entry) => !extra.some(([name]) => name === entry.name)),
+    ...extra.map(([name, value]) => ({ name, value })),
+  ];
   const container: ContainerManifest = {
     name: 'load-test',
     image,
     ...(source.imagePullPolicy === undefined ? {} : { imagePullPolicy: source.imagePullPolicy }),
     command: [...options.command],
     args: [...options.args],
-    ...(source.env === undefined ? {} : { env: source.env }),
+    ...(env.length === 0 ? {} : { env }),
     ...(source.envFrom === undefined ? {} : { envFrom: source.envFrom }),
     ...(source.volumeMounts === undefined ? {} : { volumeMounts: source.volumeMounts }),
     ...(source.securityContext === undefined ? {} : { securityContext: source.securityContext }),
@@ -168,4 +178,28 @@ export function jobName(prefix: string, atMs: number): string {
     .replace(/\..*$/, '')
     .toLowerCase();
   return `${prefix}-${stamp}`.slice(0, 63).replace(/-+$/, '');
+}
+
+/** The service's consumer Deployments, as the chart labels them. */
+export const CONSUMER_SELECTOR =
+  'app.kubernetes.io/name=realtime-offers,app.kubernetes.io/component=consumer';
+
+/**
+ * The Deployment to load: the one named, or else the only consumer Deployment found (by the
+ * chart's labels), so `make load-test-kind` needs no names. Several or none is an error that
+ * lists what was found.
+ */
+export function pickDeployment<T extends { metadata?: { name?: string; namespace?: string } }>(
+  found: readonly T[],
+  wanted: string | undefined,
+): T {
+  const named = wanted === undefined ? found : found.filter((d) => d.metadata?.name === wanted);
+  const [only, ...others] = named;
+  if (only !== undefined && others.length === 0) return only;
+  const listed = found.map((d) => `${d.metadata?.namespace ?? '?'}/${d.metadata?.name ?? '?'}`);
+  throw new Error(
+    named.length === 0
+      ? `no ${wanted === undefined ? 'realtime-offers consumer Deployment' : `Deployment ${wanted}`} found${listed.length > 0 ? ` (found: ${listed.join(', ')})` : ''}; pass --namespace and --deployment`
+      : `several Deployments match (${listed.join(', ')}); pass --namespace and --deployment`,
+  );
 }

@@ -26,7 +26,7 @@ import {
   type HorizontalPodAutoscalerLike,
   type ScaledObjectLike,
 } from './cluster-status.js';
-import { jobName, labelSelector, loadTestJob } from './job.js';
+import { CONSUMER_SELECTOR, jobName, labelSelector, loadTestJob, pickDeployment } from './job.js';
 
 /**
  * Kubernetes mode: the generator runs in the cluster as a Job built from the service's
@@ -55,8 +55,7 @@ export async function runKubernetesMode(
   const k8s = options.kubernetes;
   const kc = new KubeConfig();
   kc.loadFromDefault();
-  const namespace =
-    k8s.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  if (k8s.context !== undefined) kc.setCurrentContext(k8s.context);
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
   const core = kc.makeApiClient(CoreV1Api);
@@ -64,9 +63,21 @@ export async function runKubernetesMode(
   const custom = kc.makeApiClient(CustomObjectsApi);
   const objects = KubernetesObjectApi.makeApiClient(kc);
 
-  const deployment = await apps.readNamespacedDeployment({ name: k8s.deployment, namespace });
+  const candidates =
+    k8s.namespace === undefined
+      ? await apps.listDeploymentForAllNamespaces({
+          ...(k8s.deployment === undefined ? { labelSelector: CONSUMER_SELECTOR } : {}),
+        })
+      : await apps.listNamespacedDeployment({
+          namespace: k8s.namespace,
+          ...(k8s.deployment === undefined ? { labelSelector: CONSUMER_SELECTOR } : {}),
+        });
+  const deployment = pickDeployment(candidates.items, k8s.deployment);
+  const deploymentName = deployment.metadata?.name ?? '';
+  const namespace = deployment.metadata?.namespace ?? k8s.namespace ?? 'default';
+  log(`load-testing Deployment ${namespace}/${deploymentName}`);
   const podSelector = labelSelector(deployment.spec?.selector.matchLabels);
-  const scaledObjectName = k8s.scaledObject ?? k8s.deployment;
+  const scaledObjectName = k8s.scaledObject ?? deploymentName;
   const generation = options.generation;
   const deadline =
     generation.durationSeconds === undefined
@@ -85,6 +96,7 @@ export async function runKubernetesMode(
     cpuRequest: k8s.jobCpu,
     memoryRequest: k8s.jobMemory,
     memoryLimit: k8s.jobMemoryLimit,
+    extraEnv: k8s.jobEnv,
   });
 
   const cluster: ClusterSample[] = [];
@@ -96,7 +108,7 @@ export async function runKubernetesMode(
   const snapshot = async (): Promise<ClusterSnapshot> => {
     const errors: string[] = [];
     const [deploymentResult, scaledObjectResult, podsResult, jobResult] = await Promise.allSettled([
-      apps.readNamespacedDeployment({ name: k8s.deployment, namespace }),
+      apps.readNamespacedDeployment({ name: deploymentName, namespace }),
       custom.getNamespacedCustomObject({
         group: KEDA_GROUP,
         version: KEDA_VERSION,
