@@ -13,7 +13,7 @@ import {
   type ReadableSpan,
   type Sampler,
   type SpanExporter,
-} from '@opentelemetry/sdk-trace';
+} from '@opentelemetry/sdk-trace-base';
 
 import type { TracingConfig } from '../config/config.js';
 import type { Logger } from './logger.js';
@@ -130,8 +130,7 @@ export function startTracing(config: TracingConfig, logger: Logger): Tracing {
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
     sampler: samplerOf(config),
     spanProcessors: [
-      new BatchSpanProcessor({
-        exporter: new CountingExporter(exporter, stats, logger),
+      new BatchSpanProcessor(new CountingExporter(exporter, stats, logger), {
         scheduledDelayMillis: config.batch.scheduleDelayMillis,
         maxQueueSize: config.batch.maxQueueSize,
         maxExportBatchSize: config.batch.maxExportBatchSize,
