@@ -124,10 +124,10 @@ export async function startOfferService(
   const health = new SinkHealth({
     metrics,
     logger,
-    onAnyDown: () => {
+    onPause: () => {
       consumer.pauseFetching();
     },
-    onAllUp: () => {
+    onResume: () => {
       consumer.resumeFetching();
     },
   });

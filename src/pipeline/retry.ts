@@ -30,6 +30,26 @@ export async function writeUntilDone<T>(
   write: () => Promise<T>,
   context: RetryContext,
 ): Promise<T> {
+  // Fetching stays paused only while some write waits for a sink, so a write that
+  // registered as waiting must deregister however it ends, given up included.
+  const registration = { waiting: false };
+  try {
+    return await attemptUntilDone(sink, write, context, () => {
+      if (registration.waiting) return;
+      registration.waiting = true;
+      context.health.retryStarted();
+    });
+  } finally {
+    if (registration.waiting) context.health.retryEnded();
+  }
+}
+
+async function attemptUntilDone<T>(
+  sink: SinkName,
+  write: () => Promise<T>,
+  context: RetryContext,
+  onWait: () => void,
+): Promise<T> {
   for (let attempt = 0; ; attempt += 1) {
     if (context.shouldStop()) {
       throw new OfferError('ABORTED', `${sink} write abandoned`, { retriable: false });
@@ -43,6 +63,7 @@ export async function writeUntilDone<T>(
       context.metrics.sinkErrors.inc({ sink, retriable: String(action === 'retry') });
       if (action !== 'retry') throw error;
       context.health.markDown(sink, errorMessage(error));
+      onWait();
       const delayMs = backoffDelay(attempt, context.initialMs, context.maxMs);
       context.logger.warn(
         { sink, attempt: attempt + 1, delayMs, err: errorMessage(error) },
