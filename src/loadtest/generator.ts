@@ -97,7 +97,7 @@ export class LoadGenerator {
     while (!this.#stopped && !exhausted) {
       const elapsed = performance.now() - started;
       if (options.durationMs !== undefined && elapsed >= options.durationMs) break;
-      if (this.#failed > 0) break;
+      if (this.#failed > 0 || this.#sent >= limit) break;
       const due = dueMessages(options.rate, elapsed, limit);
       if (due <= this.#sent) {
         // Wake up when the next message is due, at most every 10 ms to watch the clock.

@@ -112,6 +112,35 @@ export async function servicePids(infraDir: string): Promise<WatchedProcess[]> {
   return found;
 }
 
+/**
+ * Compiles the service (tsconfig.build.json) into `outDir` and returns its `cli/main.js`, so
+ * that measurements run the JavaScript a production image runs, without tsx in the process.
+ */
+export async function compileService(outDir: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        join(REPO_ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        outDir,
+        '--sourceMap',
+        'false',
+      ],
+      { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout) => {
+        // tsc emits even with type errors elsewhere in the tree; only a missing file matters.
+        if (error && !stdout.includes('error TS'))
+          reject(new Error(`tsc failed: ${error.message}`));
+        else resolve();
+      },
+    );
+  });
+  return join(outDir, 'cli', 'main.js');
+}
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
@@ -123,7 +152,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** The CLI next to this module: TypeScript through tsx in the repository, compiled in dist/. */
-function cliCommand(): string[] {
+function cliCommand(compiledCli: string | undefined): string[] {
+  if (compiledCli !== undefined) return [compiledCli];
   const fromSource = import.meta.url.endsWith('.ts');
   const cli = fileURLToPath(new URL(`../cli/main.${fromSource ? 'ts' : 'js'}`, import.meta.url));
   return fromSource ? ['--import', 'tsx', cli] : [cli];
@@ -136,6 +166,8 @@ export interface ConsumerStartOptions {
   readonly nodeFlags?: readonly string[];
   /** The consumer's stdout and stderr are appended here. */
   readonly logFile?: string;
+  /** A compiled `cli/main.js` to run instead of the CLI next to this module. */
+  readonly compiledCli?: string;
 }
 
 /** One `consume` process with its own HTTP port. */
@@ -171,7 +203,7 @@ export class LocalConsumer {
     const httpPort = await freePort();
     const child = spawn(
       process.execPath,
-      [...(options.nodeFlags ?? []), ...cliCommand(), 'consume'],
+      [...(options.nodeFlags ?? []), ...cliCommand(options.compiledCli), 'consume'],
       {
         cwd: REPO_ROOT,
         env: {
@@ -199,6 +231,10 @@ export class LocalConsumer {
 
   get output(): string {
     return this.#tail;
+  }
+
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
   }
 
   get exited(): Promise<number | null> {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 
 /**
@@ -87,6 +87,59 @@ export function cpuPercent(
   if (elapsedMs <= 0) return 0;
   const seconds = (after.ticks - before.ticks) / ticksPerSecond;
   return Math.max(0, (seconds * 100_000) / elapsedMs);
+}
+
+export interface ThreadTimes {
+  readonly tid: number;
+  /** `main` for the process's first thread, else its kernel name (comm). */
+  readonly name: string;
+  readonly ticks: number;
+}
+
+/** CPU time of every thread of a process (/proc/<pid>/task/*), to split JS from native work. */
+export async function readThreadTimes(pid: number): Promise<ThreadTimes[]> {
+  let tids: string[];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const threads = await Promise.all(
+    tids.map(async (entry) => {
+      const tid = Number(entry);
+      try {
+        const [stat, comm] = await Promise.all([
+          readFile(`/proc/${pid}/task/${entry}/stat`, 'utf8'),
+          readFile(`/proc/${pid}/task/${entry}/comm`, 'utf8'),
+        ]);
+        return { tid, name: tid === pid ? 'main' : comm.trim(), ticks: parseProcStat(stat).ticks };
+      } catch {
+        // The thread ended between listing and reading.
+        return undefined;
+      }
+    }),
+  );
+  return threads.filter((thread): thread is ThreadTimes => thread !== undefined);
+}
+
+/**
+ * Percent of one core per thread name between two readings; threads that share a name (a
+ * pool) are added up. Threads that ended in between count with what they had used.
+ */
+export function threadCpuPercent(
+  before: readonly ThreadTimes[],
+  after: readonly ThreadTimes[],
+  elapsedMs: number,
+  ticksPerSecond: number,
+): Record<string, number> {
+  const start = new Map(before.map((thread) => [thread.tid, thread.ticks]));
+  const result: Record<string, number> = {};
+  for (const thread of after) {
+    const used = thread.ticks - (start.get(thread.tid) ?? 0);
+    const percent = cpuPercent({ ticks: 0 }, { ticks: used }, elapsedMs, ticksPerSecond);
+    result[thread.name] = (result[thread.name] ?? 0) + percent;
+  }
+  return result;
 }
 
 export interface WatchedProcess {

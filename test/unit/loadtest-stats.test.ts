@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { dueMessages } from '../../src/loadtest/generator.js';
+import type { OutboundMessage } from '../../src/kafka/kafka-adapter.js';
+import { dueMessages, LoadGenerator } from '../../src/loadtest/generator.js';
 import { groupPosition } from '../../src/loadtest/lag.js';
 import { ProbeSampler } from '../../src/loadtest/load-run.js';
 import { sumBuckets, windowOf } from '../../src/loadtest/metrics-scraper.js';
@@ -230,5 +231,86 @@ describe('/proc parsing', () => {
   it('turns tick deltas into percent of one core', () => {
     assert.equal(cpuPercent({ ticks: 100 }, { ticks: 250 }, 1_000, 100), 150);
     assert.equal(cpuPercent({ ticks: 100 }, { ticks: 100 }, 0, 100), 0);
+  });
+});
+
+describe('LoadGenerator', () => {
+  function recordingProducer() {
+    const sent: { key: string; value: string }[] = [];
+    return {
+      sent,
+      producer: {
+        connect: () => Promise.resolve(),
+        disconnect: () => Promise.resolve(),
+        send: (_topic: string, messages: readonly OutboundMessage[]) => {
+          for (const message of messages) {
+            sent.push({ key: String(message.key), value: String(message.value) });
+          }
+          return Promise.resolve();
+        },
+      },
+    };
+  }
+
+  it('stops after exactly `count` messages at full speed, keyed by user id', async () => {
+    const { sent, producer } = recordingProducer();
+    const batches: number[] = [];
+    const generator = new LoadGenerator(
+      producer,
+      {
+        topic: 't',
+        rate: 0,
+        durationMs: undefined,
+        count: 2_500,
+        firstUserId: 1_000,
+        seed: 1,
+        batchSize: 1_000,
+        maxInFlight: 2,
+      },
+      (batch) => batches.push(batch.userIds.length),
+    );
+    const result = await generator.run();
+    assert.equal(result.acked, 2_500);
+    assert.equal(sent.length, 2_500);
+    assert.deepEqual(batches, [1_000, 1_000, 500]);
+    assert.equal(sent[0]?.key, '1000');
+    assert.equal(sent.at(-1)?.key, '3499');
+  });
+
+  it('paces to the rate for a duration', async () => {
+    const { sent, producer } = recordingProducer();
+    const generator = new LoadGenerator(producer, {
+      topic: 't',
+      rate: 2_000,
+      durationMs: 300,
+      count: undefined,
+      firstUserId: 1,
+      seed: 1,
+      batchSize: 100,
+      maxInFlight: 4,
+    });
+    await generator.run();
+    assert.ok(sent.length >= 500 && sent.length <= 620, `sent ${sent.length}`);
+  });
+
+  it('fails the run when the broker does not acknowledge', async () => {
+    const generator = new LoadGenerator(
+      {
+        connect: () => Promise.resolve(),
+        disconnect: () => Promise.resolve(),
+        send: () => Promise.reject(new Error('broker down')),
+      },
+      {
+        topic: 't',
+        rate: 0,
+        durationMs: undefined,
+        count: 10,
+        firstUserId: 1,
+        seed: 1,
+        batchSize: 5,
+        maxInFlight: 1,
+      },
+    );
+    await assert.rejects(generator.run(), /not acknowledged: Error: broker down/);
   });
 });

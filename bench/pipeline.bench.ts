@@ -1,0 +1,796 @@
+/**
+ * End-to-end pipeline benchmark against real local Kafka, Redis and ClickHouse
+ * (scripts/infra), with the real model, the consumer run as its own process:
+ *
+ *   drain      max throughput of one consumer: N preloaded messages, time to zero lag
+ *   settings   the same drain with other consumer settings (fetch size, concurrency, chunk
+ *              size, ClickHouse window, model threads, V8 heap) and their peak RSS
+ *   scaling    the drain with 1, 2 and 4 consumers on 12 partitions, CPU of every process
+ *   sustained  production and consumption at the same time, as fast as possible
+ *   latency    end-to-end latency at 1,000 and 5,000 msg/s (Redis probe and the histogram)
+ *   profile    a drain under `node --cpu-prof`: top self-time functions of the hot path
+ *
+ *   npm run bench
+ *   BENCH_SECTIONS=drain,settings BENCH_MESSAGES=300000 npm run bench
+ *
+ * Environment: INFRA_DIR (services' state dir, default .infra/bench), BENCH_MESSAGES
+ * (preloaded messages, default 200000), BENCH_SECTIONS (comma list, default all),
+ * BENCH_LATENCY_SECONDS (per rate, default 30), BENCH_SUSTAINED_SECONDS (default 30),
+ * BENCH_REPEATS (drains per setting, the median is reported; default 2), BENCH_OUT (folder,
+ * default reports/bench-<timestamp>), BENCH_TSX=1 (run the consumer through tsx instead of
+ * compiling it first). Prints markdown tables; writes bench.md, bench.json and the CPU
+ * profile into the folder.
+ *
+ * The consumers run compiled (tsconfig.build.json into .cache/bench-dist), as the image
+ * runs them: tsx in the process would add its own memory and start-up time.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+
+import {
+  createKafkaClients,
+  type MessageProducer,
+  type TopicAdmin,
+} from '../src/kafka/kafka-adapter.js';
+import { selfTime, type CpuProfile, type SelfTimeReport } from '../src/loadtest/cpu-profile.js';
+import { LoadGenerator } from '../src/loadtest/generator.js';
+import { groupPosition } from '../src/loadtest/lag.js';
+import { runLoad } from '../src/loadtest/load-run.js';
+import {
+  compileService,
+  LocalConsumer,
+  REPO_ROOT,
+  servicePids,
+  startLocalServices,
+  type ServiceEndpoints,
+} from '../src/loadtest/local-services.js';
+import { MetricsScraper } from '../src/loadtest/metrics-scraper.js';
+import { defaultFirstUserId, defaultOutDir } from '../src/loadtest/options.js';
+import { metricSum, parsePrometheusText } from '../src/loadtest/prometheus-text.js';
+import {
+  clockTicksPerSecond,
+  machineInfo,
+  ProcessMeter,
+  readMemory,
+  readThreadTimes,
+  threadCpuPercent,
+  type WatchedProcess,
+} from '../src/loadtest/proc-stats.js';
+import { buildReport } from '../src/loadtest/report-model.js';
+import { migrate } from '../src/sinks/clickhouse-schema.js';
+import { createLogger } from '../src/telemetry/logger.js';
+
+const SECTIONS = new Set(
+  (process.env.BENCH_SECTIONS ?? 'drain,settings,scaling,sustained,latency,profile')
+    .split(',')
+    .map((name) => name.trim()),
+);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 30);
+const SUSTAINED_SECONDS = Number(process.env.BENCH_SUSTAINED_SECONDS ?? 30);
+const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 2));
+const PARTITIONS = 12;
+const OUT = resolve(process.env.BENCH_OUT ?? defaultOutDir('bench', Date.now()));
+const INFRA_DIR = resolve(process.env.INFRA_DIR ?? join(REPO_ROOT, '.infra', 'bench'));
+const USE_TSX = process.env.BENCH_TSX === '1';
+let compiledCli: string | undefined;
+
+/** Consumer settings explored by the `settings` section (on top of the defaults). */
+const VARIANTS: readonly { label: string; env: Record<string, string> }[] = [
+  { label: 'defaults', env: {} },
+  { label: 'fetch 256 KiB/partition', env: { KAFKA_MAX_BYTES_PER_PARTITION: '262144' } },
+  { label: 'fetch 128 KiB/partition', env: { KAFKA_MAX_BYTES_PER_PARTITION: '131072' } },
+  { label: 'partitions concurrency 4', env: { KAFKA_PARTITIONS_CONCURRENCY: '4' } },
+  { label: 'partitions concurrency 2', env: { KAFKA_PARTITIONS_CONCURRENCY: '2' } },
+  { label: 'chunks of 1,000', env: { BATCH_MAX_MESSAGES: '1000' } },
+  { label: 'ClickHouse window 20 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '20' } },
+  { label: 'ClickHouse window 0 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '0' } },
+  { label: 'model threads 2', env: { MODEL_THREADS: '2' } },
+  { label: 'ClickHouse insert max 10,000 rows', env: { CLICKHOUSE_INSERT_MAX_ROWS: '10000' } },
+  { label: 'V8 semi-space 4 MB', env: { NODE_OPTIONS: '--max-semi-space-size=4' } },
+  { label: 'V8 old space 192 MB', env: { NODE_OPTIONS: '--max-old-space-size=192' } },
+  {
+    label: 'fetch 256 KiB + concurrency 4',
+    env: { KAFKA_MAX_BYTES_PER_PARTITION: '262144', KAFKA_PARTITIONS_CONCURRENCY: '4' },
+  },
+];
+
+/** What the benchmark recommends after the runs above (see the README's table). */
+const RECOMMENDED: Record<string, string> = {
+  KAFKA_MAX_BYTES_PER_PARTITION: '262144',
+  CLICKHOUSE_INSERT_WINDOW_MS: '20',
+};
+
+interface DrainResult {
+  readonly label: string;
+  readonly consumers: number;
+  readonly env: Record<string, string>;
+  readonly messages: number;
+  /** From all consumers ready to zero lag. */
+  readonly drainSeconds: number;
+  /** From spawning the consumers to zero lag (start-up included). */
+  readonly totalSeconds: number;
+  readonly rate: number;
+  /** Between 10 % and 90 % of the messages committed: ramp-up and tail left out. */
+  readonly steadyRate: number;
+  readonly readyMs: readonly number[];
+  readonly idleRssMb: readonly number[];
+  readonly peakRssMb: readonly number[];
+  /** Percent of one core during the drain, per process. */
+  readonly cpu: Record<string, number>;
+  /** The first consumer's threads (main = JavaScript), percent of one core. */
+  readonly threads: Record<string, number>;
+  /** Average per chunk, ms, from the consumer's offers_stage_duration_seconds. */
+  readonly stageMs: Record<string, number>;
+  readonly avgChunk: number;
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] ${line}\n`);
+};
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}
+
+const mb = (bytes: number | undefined): number =>
+  bytes === undefined ? Number.NaN : Math.round(bytes / 1024 / 1024);
+const int = (value: number): string =>
+  Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '–';
+const fixed = (value: number | null | undefined, digits = 1): string =>
+  value === null || value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+}
+
+class Bench {
+  readonly endpoints: ServiceEndpoints;
+  readonly admin: TopicAdmin;
+  readonly producer: MessageProducer;
+  readonly redis: Redis;
+  readonly clickhouse: ClickHouseClient;
+  readonly services: readonly WatchedProcess[];
+  readonly #topics: string[] = [];
+
+  private constructor(
+    endpoints: ServiceEndpoints,
+    admin: TopicAdmin,
+    producer: MessageProducer,
+    services: readonly WatchedProcess[],
+  ) {
+    this.endpoints = endpoints;
+    this.admin = admin;
+    this.producer = producer;
+    this.services = services;
+    this.redis = new Redis(endpoints.redisUrl, { maxRetriesPerRequest: 3 });
+    this.clickhouse = createClient({
+      url: endpoints.clickhouseUrl,
+      username: endpoints.clickhouseUser,
+      password: endpoints.clickhousePassword,
+      request_timeout: 120_000,
+    });
+  }
+
+  static async start(): Promise<Bench> {
+    log(`local services in ${INFRA_DIR}`);
+    const endpoints = await startLocalServices(INFRA_DIR);
+    const kafka = createKafkaClients(
+      { brokers: endpoints.kafkaBrokers, clientId: 'pipeline-bench' },
+      createLogger('error'),
+    );
+    const admin = await kafka.admin();
+    const producer = kafka.producer();
+    await producer.connect();
+    return new Bench(endpoints, admin, producer, await servicePids(INFRA_DIR));
+  }
+
+  async topic(): Promise<string> {
+    const name = `bench-${randomUUID().slice(0, 8)}`;
+    await this.admin.ensureTopics([
+      { name, partitions: PARTITIONS },
+      { name: `${name}.dlq`, partitions: 1 },
+    ]);
+    this.#topics.push(name, `${name}.dlq`);
+    return name;
+  }
+
+  /** Produces `count` registrations as fast as the broker takes them. */
+  async preload(topic: string, count: number): Promise<{ seconds: number; rate: number }> {
+    const generator = new LoadGenerator(this.producer, {
+      topic,
+      rate: 0,
+      durationMs: undefined,
+      count,
+      firstUserId: defaultFirstUserId(Date.now()),
+      seed: 42,
+      batchSize: 2_000,
+      maxInFlight: 8,
+    });
+    const result = await generator.run();
+    const seconds = (result.endedAtMs - result.startedAtMs) / 1000;
+    return { seconds, rate: count / seconds };
+  }
+
+  /** A fresh group, table and key prefix on `topic`, and the consumer environment for it. */
+  async slice(topic: string): Promise<{
+    groupId: string;
+    table: string;
+    keyPrefix: string;
+    env: Record<string, string>;
+    cleanUp: () => Promise<void>;
+  }> {
+    const id = randomUUID().replaceAll('-', '').slice(0, 10);
+    const groupId = `bench-${id}`;
+    const table = `personal_offer_bench_${id}`;
+    const keyPrefix = `bench-${id}:`;
+    await migrate(this.clickhouse, 'default', table);
+    return {
+      groupId,
+      table,
+      keyPrefix,
+      env: {
+        KAFKA_BROKERS: this.endpoints.kafkaBrokers.join(','),
+        KAFKA_TOPIC: topic,
+        KAFKA_GROUP_ID: groupId,
+        CLICKHOUSE_URL: this.endpoints.clickhouseUrl,
+        CLICKHOUSE_USER: this.endpoints.clickhouseUser,
+        CLICKHOUSE_PASSWORD: this.endpoints.clickhousePassword,
+        CLICKHOUSE_TABLE: table,
+        REDIS_URL: this.endpoints.redisUrl,
+        REDIS_KEY_PREFIX: keyPrefix,
+        LOG_LEVEL: 'warn',
+      },
+      cleanUp: async () => {
+        await this.clickhouse.command({ query: `DROP TABLE IF EXISTS default.${table}` });
+        let cursor = '0';
+        do {
+          const [next, keys] = await this.redis.scan(
+            cursor,
+            'MATCH',
+            `${keyPrefix}*`,
+            'COUNT',
+            10_000,
+          );
+          cursor = next;
+          if (keys.length > 0) await this.redis.unlink(...keys);
+        } while (cursor !== '0');
+      },
+    };
+  }
+
+  /**
+   * Starts `consumers` processes on the preloaded topic with a fresh group and measures the
+   * time until the group's lag is zero, CPU of every process, the consumers' memory.
+   */
+  async drain(
+    topic: string,
+    label: string,
+    consumers: number,
+    settings: Record<string, string>,
+    nodeFlags: readonly string[] = [],
+  ): Promise<DrainResult & { profileWindowUs?: [number, number] }> {
+    const slice = await this.slice(topic);
+    const started = performance.now();
+    const processes: LocalConsumer[] = [];
+    try {
+      for (let index = 0; index < consumers; index += 1) {
+        processes.push(
+          await LocalConsumer.start({
+            name: `consumer-${index + 1}`,
+            env: { ...slice.env, ...settings },
+            nodeFlags,
+            ...(compiledCli === undefined ? {} : { compiledCli }),
+          }),
+        );
+      }
+      const readyMs = await Promise.all(processes.map((consumer) => consumer.waitReady(120_000)));
+      const idleRss = await Promise.all(processes.map((consumer) => readMemory(consumer.pid)));
+      const meter = new ProcessMeter([
+        ...processes.map((consumer) => ({ name: consumer.name, pid: consumer.pid })),
+        ...this.services,
+      ]);
+      const firstPid = processes[0]?.pid ?? 0;
+      const threadsBefore = await readThreadTimes(firstPid);
+      await meter.read();
+      const readyAt = performance.now();
+      const windowStartUs = Number(process.hrtime.bigint() / 1000n);
+      const series: [number, number][] = [];
+      let baseline: number | undefined;
+      let total = 0;
+      for (;;) {
+        const [ends, committed] = await Promise.all([
+          this.admin.endOffsets(topic),
+          this.admin.committedOffsets(slice.groupId, topic),
+        ]);
+        const position = groupPosition(ends, committed);
+        const at = performance.now();
+        baseline ??= position.committedTotal;
+        total = position.endTotal;
+        series.push([at, position.committedTotal]);
+        if (position.lag === 0) break;
+        const exited = processes.find((consumer) => !consumer.running);
+        if (exited !== undefined) throw new Error(`${exited.name} exited:\n${exited.output}`);
+        if (at - readyAt > 600_000)
+          throw new Error(`no zero lag after 600 s (lag ${position.lag})`);
+        await sleep(100);
+      }
+      const doneAt = performance.now();
+      const windowEndUs = Number(process.hrtime.bigint() / 1000n);
+      const after = await meter.read();
+      const threadsAfter = await readThreadTimes(firstPid);
+      const memory = await Promise.all(processes.map((consumer) => readMemory(consumer.pid)));
+      const metricsText = await fetch(processes[0]?.metricsUrl ?? '').then((response) =>
+        response.text(),
+      );
+      const samples = parsePrometheusText(metricsText);
+      const stageMs: Record<string, number> = {};
+      for (const stage of ['decode', 'score', 'clickhouse', 'redis', 'dlq', 'commit', 'batch']) {
+        const sum = samples
+          .filter((s) => s.name === 'offers_stage_duration_seconds_sum' && s.labels.stage === stage)
+          .reduce((acc, s) => acc + s.value, 0);
+        const count = samples
+          .filter(
+            (s) => s.name === 'offers_stage_duration_seconds_count' && s.labels.stage === stage,
+          )
+          .reduce((acc, s) => acc + s.value, 0);
+        if (count > 0) stageMs[stage] = (sum / count) * 1000;
+      }
+      const batchSum = metricSum(samples, 'offers_batch_size_sum') ?? 0;
+      const batchCount = metricSum(samples, 'offers_batch_size_count') ?? 0;
+
+      const base = baseline;
+      const done = total - base;
+      const drainSeconds = (doneAt - readyAt) / 1000;
+      const at = (fraction: number): number | undefined =>
+        series.find(([, committed]) => committed >= base + done * fraction)?.[0];
+      const t10 = at(0.1);
+      const t90 = at(0.9);
+      const steadyRate =
+        t10 !== undefined && t90 !== undefined && t90 > t10
+          ? (done * 0.8) / ((t90 - t10) / 1000)
+          : Number.NaN;
+      const ticks = clockTicksPerSecond();
+      return {
+        label,
+        consumers,
+        env: settings,
+        messages: done,
+        drainSeconds,
+        totalSeconds: (doneAt - started) / 1000,
+        rate: done / drainSeconds,
+        steadyRate,
+        readyMs,
+        idleRssMb: idleRss.map((memory) => mb(memory?.rssBytes)),
+        peakRssMb: memory.map((entry) => mb(entry?.hwmBytes)),
+        // The meter reports CPU since its previous reading (`before`, at ready).
+        cpu: Object.fromEntries(after.map((reading) => [reading.name, reading.cpuPercent ?? 0])),
+        threads: threadCpuPercent(threadsBefore, threadsAfter, doneAt - readyAt, ticks),
+        stageMs,
+        avgChunk: batchCount === 0 ? 0 : batchSum / batchCount,
+        profileWindowUs: [windowStartUs, windowEndUs],
+      };
+    } finally {
+      await Promise.all(processes.map((consumer) => consumer.stop()));
+      await slice.cleanUp();
+    }
+  }
+
+  /** One consumer on a fresh topic; production at `rate` (0 = max) for `seconds`. */
+  async load(
+    label: string,
+    settings: Record<string, string>,
+    runs: readonly { rate: number; seconds: number }[],
+  ) {
+    const topic = await this.topic();
+    const slice = await this.slice(topic);
+    const consumer = await LocalConsumer.start({
+      name: 'consumer-1',
+      env: { ...slice.env, ...settings },
+      ...(compiledCli === undefined ? {} : { compiledCli }),
+    });
+    const results = [];
+    try {
+      await consumer.waitReady(120_000);
+      for (const run of runs) {
+        const meter = new ProcessMeter([
+          { name: 'consumer-1', pid: consumer.pid },
+          { name: 'load generator (bench)', pid: process.pid },
+          ...this.services,
+        ]);
+        const scraper = new MetricsScraper(() => [consumer.metricsUrl]);
+        log(`${label}: ${run.rate === 0 ? 'max rate' : `${run.rate} msg/s`} for ${run.seconds} s`);
+        const firstUserId = defaultFirstUserId(Date.now());
+        const result = await runLoad(
+          { admin: this.admin, producer: this.producer, redis: this.redis },
+          {
+            topic,
+            groupId: slice.groupId,
+            keyPrefix: slice.keyPrefix,
+            clickhouse: { client: this.clickhouse, database: 'default', table: slice.table },
+          },
+          {
+            generator: {
+              topic,
+              rate: run.rate,
+              durationMs: run.seconds * 1000,
+              count: undefined,
+              firstUserId,
+              seed: 7,
+              batchSize: run.rate === 0 ? 2_000 : 1_000,
+              maxInFlight: run.rate === 0 ? 8 : 4,
+            },
+            probesPerSecond: 100,
+            probePollMs: 10,
+            intervalMs: 1_000,
+            drainTimeoutMs: 180_000,
+          },
+          { scraper, processes: meter },
+        );
+        const report = buildReport({
+          startedAt: new Date(result.startedAtMs).toISOString(),
+          machine: machineInfo(),
+          settings: {
+            mode: 'bench',
+            topic,
+            groupId: slice.groupId,
+            partitions: PARTITIONS,
+            rate: run.rate,
+            durationSeconds: run.seconds,
+            count: null,
+            consumers: 1,
+            consumerEnv: settings,
+            consumerReadyMs: [Math.round(consumer.readyAfterMs ?? 0)],
+            probesPerSecond: 100,
+          },
+          samples: result.samples,
+          redisLatencies: result.redisLatencies,
+          probes: result.probes,
+          consumerLatencyMs: result.consumerLatencyMs,
+          productionSeconds: result.productionSeconds,
+          clickhouseLatency: result.clickhouseLatency,
+          clickhouseOverall: result.clickhouseOverall,
+        });
+        const during = result.samples.filter((sample) => sample.t <= result.productionSeconds);
+        const committedDuring = during.at(-1)?.committed ?? 0;
+        results.push({
+          label,
+          rate: run.rate,
+          seconds: run.seconds,
+          summary: report.summary,
+          commitRateDuringProduction: committedDuring / Math.max(0.001, result.productionSeconds),
+          samples: report.samples,
+        });
+        await sleep(2_000);
+      }
+    } finally {
+      await consumer.stop();
+      await slice.cleanUp();
+    }
+    return results;
+  }
+
+  async close(): Promise<void> {
+    await this.admin.deleteTopics(this.#topics).catch(() => undefined);
+    await this.producer.disconnect();
+    await this.admin.disconnect();
+    this.redis.disconnect();
+    await this.clickhouse.close();
+  }
+}
+
+function drainRow(result: DrainResult): string[] {
+  const consumerCpu = Object.entries(result.cpu)
+    .filter(([name]) => name.startsWith('consumer'))
+    .map(([, value]) => Math.round(value));
+  return [
+    result.label,
+    String(result.consumers),
+    int(result.rate),
+    int(result.steadyRate),
+    fixed(result.drainSeconds, 2),
+    fixed(result.totalSeconds, 2),
+    result.readyMs.map((value) => int(value)).join(', '),
+    result.peakRssMb.map((value) => int(value)).join(', '),
+    consumerCpu.join(', '),
+    int(result.cpu['kafka (java)'] ?? Number.NaN),
+    int(result.cpu['clickhouse-server'] ?? Number.NaN),
+    int(result.cpu['redis-server'] ?? Number.NaN),
+  ];
+}
+
+const DRAIN_HEAD = [
+  'run',
+  'consumers',
+  'msgs/s',
+  'steady msgs/s (10–90 %)',
+  'drain s',
+  'incl. start-up s',
+  'ready ms',
+  'peak RSS MB',
+  'consumer CPU %',
+  'kafka CPU %',
+  'clickhouse CPU %',
+  'redis CPU %',
+];
+
+/** The median run (by throughput) of repeated drains. */
+function medianRun(runs: readonly DrainResult[]): DrainResult {
+  const rate = median(runs.map((run) => run.rate));
+  const sorted = [...runs].sort((a, b) => Math.abs(a.rate - rate) - Math.abs(b.rate - rate));
+  const chosen = sorted[0];
+  if (chosen === undefined) throw new Error('no runs');
+  return chosen;
+}
+
+async function repeatDrain(
+  bench: Bench,
+  topic: string,
+  label: string,
+  consumers: number,
+  settings: Record<string, string>,
+): Promise<{ median: DrainResult; runs: DrainResult[] }> {
+  const runs: DrainResult[] = [];
+  for (let round = 0; round < REPEATS; round += 1) {
+    const result = await bench.drain(topic, label, consumers, settings);
+    log(
+      `${label}, ${consumers} consumer(s): ${int(result.rate)} msgs/s, drain ${fixed(result.drainSeconds, 2)} s, peak RSS ${result.peakRssMb.join('/')} MB`,
+    );
+    runs.push(result);
+  }
+  return { median: medianRun(runs), runs };
+}
+
+async function main(): Promise<void> {
+  await mkdir(OUT, { recursive: true });
+  const machine = machineInfo();
+  const output: Record<string, unknown> = {
+    kind: 'realtime-offers-pipeline-bench',
+    startedAt: new Date().toISOString(),
+    machine,
+    messages: MESSAGES,
+    partitions: PARTITIONS,
+    repeats: REPEATS,
+  };
+  const markdown: string[] = [
+    `machine: ${machine.cores} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}; ` +
+      `Kafka, Redis and ClickHouse on the same machine; ${int(MESSAGES)} messages, ${PARTITIONS} partitions; median of ${REPEATS} runs; ` +
+      `consumer run as ${USE_TSX ? 'TypeScript through tsx' : 'compiled JavaScript'}`,
+  ];
+  const save = async (): Promise<void> => {
+    await writeFile(join(OUT, 'bench.json'), `${JSON.stringify(output, null, 2)}\n`);
+    await writeFile(join(OUT, 'bench.md'), `${markdown.join('\n\n')}\n`);
+  };
+
+  if (!USE_TSX) {
+    log('compiling the service into .cache/bench-dist');
+    compiledCli = await compileService(join(REPO_ROOT, '.cache', 'bench-dist'));
+  }
+  output.consumerRuns = USE_TSX ? 'tsx (TypeScript source)' : 'compiled JavaScript';
+  const bench = await Bench.start();
+  try {
+    const needsPreload = ['drain', 'settings', 'scaling', 'profile'].some((s) => SECTIONS.has(s));
+    const topic = needsPreload ? await bench.topic() : '';
+    if (needsPreload) {
+      log(`preloading ${int(MESSAGES)} messages into ${topic}`);
+      const preload = await bench.preload(topic, MESSAGES);
+      output.preload = preload;
+      markdown.push(
+        `preload: ${int(MESSAGES)} messages in ${fixed(preload.seconds, 2)} s (${int(preload.rate)} msgs/s produced)`,
+      );
+    }
+
+    if (SECTIONS.has('drain')) {
+      const defaults = await repeatDrain(bench, topic, 'defaults', 1, {});
+      const recommended = await repeatDrain(bench, topic, 'recommended', 1, RECOMMENDED);
+      output.drain = { defaults, recommended, recommendedEnv: RECOMMENDED };
+      markdown.push(
+        `### Max throughput, one consumer (preloaded, time to zero lag)\n\n${table(DRAIN_HEAD, [
+          drainRow(defaults.median),
+          drainRow(recommended.median),
+        ])}\n\nrecommended = ${JSON.stringify(RECOMMENDED)}`,
+      );
+      const threads = defaults.median.threads;
+      markdown.push(
+        `consumer threads during the default drain (% of one core): ${Object.entries(threads)
+          .sort((a, b) => b[1] - a[1])
+          .filter(([, value]) => value >= 1)
+          .map(([name, value]) => `${name} ${Math.round(value)}`)
+          .join(', ')}; mean chunk ${int(defaults.median.avgChunk)} messages; ` +
+          `stage ms per chunk: ${Object.entries(defaults.median.stageMs)
+            .map(([stage, value]) => `${stage} ${fixed(value)}`)
+            .join(', ')}`,
+      );
+      await save();
+    }
+
+    if (SECTIONS.has('settings')) {
+      const results = [];
+      for (const variant of VARIANTS) {
+        results.push((await repeatDrain(bench, topic, variant.label, 1, variant.env)).median);
+      }
+      output.settings = results;
+      markdown.push(
+        `### Consumer settings (one consumer, same drain)\n\n${table(
+          [...DRAIN_HEAD, 'mean chunk', 'score ms/chunk', 'clickhouse ms/chunk', 'redis ms/chunk'],
+          results.map((result) => [
+            ...drainRow(result),
+            int(result.avgChunk),
+            fixed(result.stageMs.score),
+            fixed(result.stageMs.clickhouse),
+            fixed(result.stageMs.redis),
+          ]),
+        )}`,
+      );
+      await save();
+    }
+
+    if (SECTIONS.has('scaling')) {
+      const results = [];
+      for (const consumers of [1, 2, 4]) {
+        results.push(
+          (await repeatDrain(bench, topic, `defaults ×${consumers}`, consumers, {})).median,
+        );
+      }
+      for (const consumers of [1, 2, 4]) {
+        results.push(
+          (await repeatDrain(bench, topic, `recommended ×${consumers}`, consumers, RECOMMENDED))
+            .median,
+        );
+      }
+      output.scaling = results;
+      markdown.push(
+        `### 1, 2 and 4 consumer processes, 12 partitions\n\n${table(DRAIN_HEAD, results.map(drainRow))}`,
+      );
+      await save();
+    }
+
+    if (SECTIONS.has('sustained')) {
+      const results = [
+        ...(await bench.load('defaults', {}, [{ rate: 0, seconds: SUSTAINED_SECONDS }])),
+        ...(await bench.load('recommended', RECOMMENDED, [
+          { rate: 0, seconds: SUSTAINED_SECONDS },
+        ])),
+      ];
+      output.sustained = results;
+      markdown.push(
+        `### Sustained: producing as fast as possible while one consumer consumes (${SUSTAINED_SECONDS} s)\n\n${table(
+          [
+            'settings',
+            'produced msgs/s',
+            'committed msgs/s during production',
+            'max lag',
+            'drain after s',
+            'consumer CPU %',
+            'generator CPU %',
+            'kafka CPU %',
+            'peak RSS MB',
+          ],
+          results.map((result) => {
+            const proc = (name: string) => result.summary.processes.find((p) => p.name === name);
+            return [
+              result.label,
+              int(result.summary.avgProduceRate),
+              int(result.commitRateDuringProduction),
+              int(result.summary.maxLag),
+              fixed(result.summary.drainSeconds),
+              int(proc('consumer-1')?.avgCpuPercent ?? Number.NaN),
+              int(proc('load generator (bench)')?.avgCpuPercent ?? Number.NaN),
+              int(proc('kafka (java)')?.avgCpuPercent ?? Number.NaN),
+              int(proc('consumer-1')?.peakRssMb ?? Number.NaN),
+            ];
+          }),
+        )}`,
+      );
+      await save();
+    }
+
+    if (SECTIONS.has('latency')) {
+      const runs = [
+        { rate: 1_000, seconds: LATENCY_SECONDS },
+        { rate: 5_000, seconds: LATENCY_SECONDS },
+      ];
+      const results = [
+        ...(await bench.load('defaults', {}, runs)),
+        ...(await bench.load('recommended', RECOMMENDED, runs)),
+      ];
+      output.latency = results;
+      markdown.push(
+        `### End-to-end latency at fixed rates (${LATENCY_SECONDS} s each, one consumer)\n\n${table(
+          [
+            'settings',
+            'rate',
+            'Redis p50 ms',
+            'Redis p95 ms',
+            'Redis p99 ms',
+            'Redis max ms',
+            'histogram p50 ms',
+            'histogram p95 ms',
+            'histogram p99 ms',
+            'max lag',
+            'consumer CPU %',
+            'peak RSS MB',
+          ],
+          results.map((result) => {
+            const redis = result.summary.redisLatencyMs;
+            const histogram = result.summary.consumerLatencyMs;
+            const consumer = result.summary.processes.find((p) => p.name === 'consumer-1');
+            return [
+              result.label,
+              int(result.rate),
+              fixed(redis?.p50),
+              fixed(redis?.p95),
+              fixed(redis?.p99),
+              fixed(redis?.max),
+              fixed(histogram?.p50),
+              fixed(histogram?.p95),
+              fixed(histogram?.p99),
+              int(result.summary.maxLag),
+              int(consumer?.avgCpuPercent ?? Number.NaN),
+              int(consumer?.peakRssMb ?? Number.NaN),
+            ];
+          }),
+        )}\n\nRedis = Kafka timestamp → offer readable in Redis for ~100 sampled users/s (10 ms polling); histogram = the consumer's offers_end_to_end_latency_seconds (Kafka timestamp → both sinks acknowledged), interpolated within its buckets (…, 25, 50, 100, 250, 500 ms, …).`,
+      );
+      await save();
+    }
+
+    if (SECTIONS.has('profile')) {
+      const dir = join(OUT, 'profile');
+      await mkdir(dir, { recursive: true });
+      const result = await bench.drain(topic, 'profiled (defaults)', 1, {}, [
+        '--cpu-prof',
+        `--cpu-prof-dir=${dir}`,
+      ]);
+      const file = (await readdir(dir)).find((name) => name.endsWith('.cpuprofile'));
+      if (file === undefined) throw new Error('the consumer wrote no CPU profile');
+      const profile = JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile;
+      const [fromUs, toUs] = result.profileWindowUs ?? [undefined, undefined];
+      const report: SelfTimeReport = selfTime(profile, { fromUs, toUs, limit: 15 });
+      output.profile = { file: join('profile', file), drain: result, report };
+      markdown.push(
+        `### CPU profile of the consumer's main thread during a drain (${int(result.rate)} msgs/s under the profiler)\n\n` +
+          `window ${fixed(report.windowMs / 1000, 2)} s: busy ${fixed(report.busyMs / 1000, 2)} s, idle ${fixed(report.idleMs / 1000, 2)} s\n\n` +
+          `${table(
+            ['#', 'function (self time)', 'self ms', '% of busy'],
+            report.top.map((entry, index) => [
+              String(index + 1),
+              entry.function.replaceAll('|', '\\|'),
+              int(entry.selfMs),
+              fixed(entry.percent),
+            ]),
+          )}\n\n` +
+          `by package: ${report.byPackage.map((entry) => `${entry.function} ${fixed(entry.percent)} %`).join(', ')}`,
+      );
+      await save();
+    }
+  } finally {
+    await bench.close();
+  }
+  console.log(markdown.join('\n\n'));
+  console.log(`\nraw data: ${join(OUT, 'bench.json')}`);
+}
+
+main().then(
+  () => {
+    // Client timers (Kafka reconnects, keep-alive sockets) must not keep the run alive.
+    setTimeout(() => process.exit(0), 1_000).unref();
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
