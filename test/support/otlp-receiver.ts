@@ -78,13 +78,8 @@ export class OtlpReceiver {
   readonly #server: Server;
   #requests = 0;
 
-  private constructor(server: Server) {
-    this.#server = server;
-  }
-
-  static async start(): Promise<OtlpReceiver> {
-    let receiver: OtlpReceiver | undefined;
-    const server = createServer((request, response) => {
+  private constructor() {
+    this.#server = createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
@@ -96,14 +91,17 @@ export class OtlpReceiver {
           );
           return;
         }
-        receiver?.accept(JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpRequest);
+        this.accept(JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpRequest);
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end('{}');
       });
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    receiver = new OtlpReceiver(server);
+  }
+
+  static async start(): Promise<OtlpReceiver> {
+    const receiver = new OtlpReceiver();
+    receiver.#server.listen(0, '127.0.0.1');
+    await once(receiver.#server, 'listening');
     return receiver;
   }
 
