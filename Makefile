@@ -19,9 +19,10 @@ node_modules/.package-lock.json: package.json package-lock.json .npmrc
 	@touch $@
 
 .PHONY: deps
-deps: node_modules/.package-lock.json ## Install npm packages, Debian packages, the Kafka jars and helm
+deps: node_modules/.package-lock.json ## Install npm packages, Debian packages, the Kafka jars, helm and hadolint
 	scripts/infra/install.sh
 	scripts/tools/install-helm.sh
+	scripts/tools/install-hadolint.sh
 
 .PHONY: demo
 demo: deps ## Run the whole pipeline locally: services, consumer, 1,000 registrations, results
