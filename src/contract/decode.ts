@@ -38,6 +38,16 @@ const CATEGORICAL_FIELDS = {
 } as const;
 
 const MAX_CHILD_AGE = 120;
+// Category values are short codes and names ("ru", "Google Play", "smart baby watch"). A
+// longer one is a producer bug or an attack, and it would cost a model input string, span
+// attributes and log space for nothing, so it is rejected rather than scored as unknown.
+export const MAX_CATEGORY_LENGTH = 128;
+// onnxruntime cuts strings at NUL, so "samsung\u0000x" would be scored as "samsung"; no
+// control character belongs in a category, so all of C0 and DEL are rejected alike.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+// Rejection details go to logs, span status and a DLQ header: quoted input is cut short.
+const PREVIEW_CHARACTERS = 64;
 // Ids become ClickHouse UInt64 and Redis keys; above 2^53-1 a JS number would silently
 // round to a neighbouring user's id.
 const DECIMAL_ID = /^[1-9]\d{0,15}$/;
@@ -59,7 +69,13 @@ function parseJson(text: string, what: string): Parsed {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return reject('not_json', `${what} is not valid JSON: ${(error as Error).message}`);
+    // V8 parses iteratively, but a parser that recursed would run out of stack on deep
+    // nesting: that is still a rejection of this message, never a crash.
+    const detail =
+      error instanceof RangeError
+        ? 'is nested too deeply to parse'
+        : `is not valid JSON: ${truncate(errorMessageOf(error))}`;
+    return reject('not_json', `${what} ${detail}`);
   }
   if (isObject(value) || Array.isArray(value)) {
     try {
@@ -73,6 +89,15 @@ function parseJson(text: string, what: string): Parsed {
   return { ok: true, value };
 }
 
+function idOf(raw: unknown): number | undefined {
+  if (typeof raw === 'number') return Number.isSafeInteger(raw) && raw > 0 ? raw : undefined;
+  if (typeof raw === 'string' && DECIMAL_ID.test(raw)) {
+    const parsed = Number(raw);
+    return Number.isSafeInteger(parsed) ? parsed : undefined;
+  }
+  return undefined;
+}
+
 function decodeId(
   record: JsonObject,
 ): { ok: true; id: number } | Extract<DecodeResult, { ok: false }> {
@@ -81,28 +106,44 @@ function decodeId(
   if (!hasUserId && !hasId) return reject('missing_id', 'neither user_id nor id is present');
   const field = hasUserId ? 'user_id' : 'id';
   const raw = record[field];
-  let id: number | undefined;
-  if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw > 0) id = raw;
-  if (typeof raw === 'string' && DECIMAL_ID.test(raw)) {
-    const parsed = Number(raw);
-    if (Number.isSafeInteger(parsed)) id = parsed;
-  }
+  const id = idOf(raw);
   if (id === undefined) {
     return reject(
       'invalid_id',
-      `${field} must be a positive integer up to 2^53-1, as a number or decimal string; got ${JSON.stringify(raw)}`,
+      `${field} must be a positive integer up to 2^53-1, as a number or decimal string; got ${preview(raw)}`,
     );
   }
-  if (hasUserId && hasId) {
-    const other = record.id;
-    if (String(other) !== String(raw)) {
-      return reject(
-        'invalid_id',
-        `user_id ${JSON.stringify(raw)} and id ${JSON.stringify(other)} disagree`,
-      );
-    }
+  if (hasUserId && hasId && idOf(record.id) !== id) {
+    return reject('invalid_id', `user_id ${preview(raw)} and id ${preview(record.id)} disagree`);
   }
   return { ok: true, id };
+}
+
+function errorMessageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function truncate(text: string): string {
+  return text.length <= PREVIEW_CHARACTERS * 2
+    ? text
+    : `${text.slice(0, PREVIEW_CHARACTERS * 2)}... (${text.length} characters)`;
+}
+
+/**
+ * A short, safe rendering of an input value for a rejection detail. Never recurses into the
+ * value: JSON.stringify or String() of an array nested 100,000 deep overflows the stack.
+ */
+export function preview(value: unknown): string {
+  if (typeof value === 'string') {
+    return value.length <= PREVIEW_CHARACTERS
+      ? JSON.stringify(value)
+      : `${JSON.stringify(value.slice(0, PREVIEW_CHARACTERS))}... (${value.length} characters)`;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length} items`;
+  if (typeof value === 'object') return 'an object';
+  return typeof value;
 }
 
 function describe(value: unknown): string {
@@ -121,6 +162,20 @@ function decodeRecord(record: JsonObject): DecodeResult {
     if (value === undefined || value === null || value === '') {
       categoricals[property] = null;
     } else if (typeof value === 'string') {
+      if (value.length > MAX_CATEGORY_LENGTH) {
+        return reject(
+          'invalid_field',
+          `${field} is ${value.length} characters long; the limit is ${MAX_CATEGORY_LENGTH}`,
+        );
+      }
+      const control = CONTROL_CHARACTER.exec(value);
+      if (control !== null) {
+        const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+        return reject(
+          'invalid_field',
+          `${field} contains the control character U+${code}: ${preview(value)}`,
+        );
+      }
       categoricals[property] = value;
     } else {
       return reject('invalid_field', `${field} must be a string or null; got ${describe(value)}`);
@@ -135,7 +190,7 @@ function decodeRecord(record: JsonObject): DecodeResult {
   else {
     return reject(
       'invalid_field',
-      `is_organic must be 0, 1, true, false or null; got ${JSON.stringify(organic)}`,
+      `is_organic must be 0, 1, true, false or null; got ${preview(organic)}`,
     );
   }
 
@@ -147,7 +202,7 @@ function decodeRecord(record: JsonObject): DecodeResult {
   } else {
     return reject(
       'invalid_field',
-      `child_age must be a number from 0 to ${MAX_CHILD_AGE} or null; got ${JSON.stringify(age)}`,
+      `child_age must be a number from 0 to ${MAX_CHILD_AGE} or null; got ${preview(age)}`,
     );
   }
 

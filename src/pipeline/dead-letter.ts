@@ -18,7 +18,16 @@ export const DLQ_HEADERS = {
   exceptionMessage: '__connect.errors.exception.message',
   reason: 'realtime-offers.errors.reason',
   consumerGroup: 'realtime-offers.errors.consumer.group',
+  valueTruncated: 'realtime-offers.errors.value.truncated',
 } as const;
+
+/**
+ * How much of a `too_large` value the dead letter keeps. The input topic may accept larger
+ * records than the DLQ topic (the broker's default limit is about 1 MB); a dead letter
+ * carrying the whole value would then be refused forever and block its partition. The head
+ * identifies the producer; the whole value stays in the input topic for its retention.
+ */
+export const TOO_LARGE_KEPT_BYTES = 16_384;
 
 export interface Rejection {
   readonly reason: RejectReason;
@@ -40,9 +49,11 @@ export function deadLetterMessage(
   for (const [name, value] of Object.entries(message.headers)) {
     if (value !== undefined) original[name] = value;
   }
+  const originalBytes = message.value?.length ?? 0;
+  const truncated = rejection.reason === 'too_large' && originalBytes > TOO_LARGE_KEPT_BYTES;
   return {
     key: message.key,
-    value: message.value,
+    value: truncated ? (message.value?.subarray(0, TOO_LARGE_KEPT_BYTES) ?? null) : message.value,
     headers: {
       ...original,
       [DLQ_HEADERS.topic]: source.topic,
@@ -55,6 +66,7 @@ export function deadLetterMessage(
       [DLQ_HEADERS.exceptionMessage]: rejection.detail,
       [DLQ_HEADERS.reason]: rejection.reason,
       [DLQ_HEADERS.consumerGroup]: source.groupId,
+      ...(truncated ? { [DLQ_HEADERS.valueTruncated]: String(originalBytes) } : {}),
     },
   };
 }
