@@ -17,5 +17,5 @@ lock_infra_dir
 
 stop_services "${ALL_SERVICES[@]}"
 kill_leftovers # processes whose pid file was lost, e.g. by an interrupted up.sh
-rm -rf "${INFRA_DIR:?}/redis" "$INFRA_DIR/clickhouse" "$INFRA_DIR/kafka" "$ENV_FILE" "$PORTS_FILE"
+rm -rf "${INFRA_DIR:?}/redis" "$INFRA_DIR/clickhouse" "$INFRA_DIR/kafka" "$INFRA_DIR/security" "$ENV_FILE" "$PORTS_FILE"
 log "down ($(elapsed "$t_start")): removed the state in $INFRA_DIR"

@@ -8,6 +8,14 @@
 #   redis/      redis.conf  pid  stdout.log  redis.log  data/
 #   clickhouse/ config.xml  users.xml  pid  stdout.log  logs/  data/  tmp/
 #   kafka/      server.properties  pid  stdout.log  logs/server.log  data/
+#   security/   (INFRA_SECURITY=1 only) test CA, broker key and certificate, credentials
+#
+# INFRA_SECURITY=1 (given to the first `up` of a state dir, then remembered in `ports`) adds
+# what the security tests need on top of the plain set-up, which stays as it is for the
+# tests' own admin work: Kafka SASL_PLAINTEXT and SASL_SSL listeners (SCRAM-SHA-512/256
+# and PLAIN users, a certificate from a throw-away CA, the StandardAuthorizer with ACLs
+# enforced; the PLAINTEXT listener's anonymous principal and user `admin` are super
+# users) and a ClickHouse user with a password. Credentials are random per state dir.
 
 INFRA_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd "$INFRA_SCRIPTS/../.." && pwd -P)"
@@ -95,9 +103,10 @@ free_ports() {
 }
 
 choose_ports() {
-  local ports
-  read -r -a ports <<<"$(free_ports 6)"
-  [[ ${#ports[@]} -eq 6 ]] || die "could not find free ports"
+  local ports count=6
+  security_enabled && count=8
+  read -r -a ports <<<"$(free_ports "$count")"
+  [[ ${#ports[@]} -eq $count ]] || die "could not find free ports"
   cat >"$PORTS_FILE" <<EOF
 KAFKA_PORT=${ports[0]}
 KAFKA_CONTROLLER_PORT=${ports[1]}
@@ -106,6 +115,63 @@ CLICKHOUSE_HTTP_PORT=${ports[3]}
 CLICKHOUSE_TCP_PORT=${ports[4]}
 CLICKHOUSE_INTERSERVER_PORT=${ports[5]}
 EOF
+  if security_enabled; then
+    cat >>"$PORTS_FILE" <<EOF
+INFRA_SECURITY=1
+KAFKA_SASL_PORT=${ports[6]}
+KAFKA_SASL_SSL_PORT=${ports[7]}
+EOF
+  fi
+}
+
+security_enabled() { [[ "${INFRA_SECURITY:-0}" == 1 ]]; }
+
+# ---------------------------------------------------------------------------------------------
+# Security material (INFRA_SECURITY=1): made once per state dir and kept across restarts (the
+# SCRAM credentials are written into Kafka's storage when it is formatted).
+
+security_dir() { printf '%s/security' "$INFRA_DIR"; }
+
+write_security_material() {
+  local dir out
+  dir="$(security_dir)"
+  [[ -f "$dir/credentials" ]] && return 0
+  command -v openssl >/dev/null || die "openssl is required for INFRA_SECURITY=1"
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  if ! out="$(
+    set -e
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout ca.key -out ca.pem \
+      -subj "/CN=realtime-offers test CA" 2>&1
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout other-ca.key -out other-ca.pem \
+      -subj "/CN=an unrelated CA" 2>&1
+    openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost" 2>&1
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+      -extfile broker.ext -out broker.crt 2>&1
+    # Kafka's PEM keystore: the unencrypted PKCS#8 key followed by the certificate chain.
+    cat broker.key broker.crt >broker-keystore.pem
+  )"; then
+    printf '%s\n' "$out" >&2
+    die "creating the test certificates failed"
+  fi
+  (
+    umask 077
+    cat >"$dir/credentials" <<EOF
+KAFKA_SERVICE_USER=offers
+KAFKA_SERVICE_PASSWORD=$(openssl rand -hex 24)
+KAFKA_ADMIN_USER=admin
+KAFKA_ADMIN_PASSWORD=$(openssl rand -hex 24)
+CLICKHOUSE_SERVICE_USER=offers
+CLICKHOUSE_SERVICE_PASSWORD=$(openssl rand -hex 24)
+EOF
+  )
+}
+
+load_credentials() {
+  # shellcheck source=/dev/null
+  . "$(security_dir)/credentials"
 }
 
 load_ports() {
@@ -126,6 +192,24 @@ CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
 CLICKHOUSE_USER=default
 CLICKHOUSE_PASSWORD=
 EOF
+  if security_enabled; then
+    load_credentials
+    cat >>"$tmp" <<EOF
+# INFRA_SECURITY=1: the listeners and users the security tests connect to.
+KAFKA_SASL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT
+KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_SSL_PORT
+KAFKA_TEST_CA_FILE=$(security_dir)/ca.pem
+KAFKA_TEST_OTHER_CA_FILE=$(security_dir)/other-ca.pem
+KAFKA_SERVICE_USER=$KAFKA_SERVICE_USER
+KAFKA_SERVICE_PASSWORD=$KAFKA_SERVICE_PASSWORD
+KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER
+KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD
+CLICKHOUSE_SERVICE_USER=$CLICKHOUSE_SERVICE_USER
+CLICKHOUSE_SERVICE_PASSWORD=$CLICKHOUSE_SERVICE_PASSWORD
+CLICKHOUSE_SERVICE_DATABASE=offers
+EOF
+    chmod 600 "$tmp"
+  fi
   mv -f "$tmp" "$ENV_FILE"
 }
 
@@ -277,7 +361,24 @@ write_clickhouse_config() {
     <default_session_timeout>60</default_session_timeout>
 </yandex>
 EOF
-  cat >"$dir/users.xml" <<'EOF'
+  local service_user=''
+  if security_enabled; then
+    load_credentials
+    # ClickHouse 18.16 has no GRANTs: the service user is confined to one database.
+    service_user="        <$CLICKHOUSE_SERVICE_USER>
+            <password_sha256_hex>$(printf '%s' "$CLICKHOUSE_SERVICE_PASSWORD" | sha256sum | cut -d' ' -f1)</password_sha256_hex>
+            <networks>
+                <ip>127.0.0.1</ip>
+                <ip>::1</ip>
+            </networks>
+            <profile>default</profile>
+            <quota>default</quota>
+            <allow_databases>
+                <database>offers</database>
+            </allow_databases>
+        </$CLICKHOUSE_SERVICE_USER>"
+  fi
+  cat >"$dir/users.xml" <<EOF
 <?xml version="1.0"?>
 <!-- Generated by scripts/infra: user "default", no password, loopback only. -->
 <yandex>
@@ -301,6 +402,7 @@ EOF
             <profile>default</profile>
             <quota>default</quota>
         </default>
+$service_user
     </users>
     <quotas>
         <default>
@@ -354,6 +456,32 @@ num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF
+  if security_enabled; then
+    load_credentials
+    local listener scram='org.apache.kafka.common.security.scram.ScramLoginModule required;'
+    # Replaces the plain listener lines above (the last occurrence of a key wins).
+    cat >>"$dir/server.properties" <<EOF
+# INFRA_SECURITY=1: SASL listeners (SCRAM or PLAIN over plain TCP, and over TLS), ACLs enforced.
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+ssl.keystore.type=PEM
+ssl.keystore.location=$(security_dir)/broker-keystore.pem
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+# The controller and the broker talk over PLAINTEXT as ANONYMOUS, so it must be a super user;
+# that listener serves the infrastructure and the tests' administration only.
+super.users=User:ANONYMOUS;User:$KAFKA_ADMIN_USER
+EOF
+    for listener in sasl_plaintext sasl_ssl; do
+      cat >>"$dir/server.properties" <<EOF
+listener.name.$listener.scram-sha-512.sasl.jaas.config=$scram
+listener.name.$listener.scram-sha-256.sasl.jaas.config=$scram
+listener.name.$listener.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SERVICE_USER="$KAFKA_SERVICE_PASSWORD" user_$KAFKA_ADMIN_USER="$KAFKA_ADMIN_PASSWORD";
+EOF
+    done
+  fi
 }
 
 # Sets KAFKA_CMD to a java command line running MAINCLASS on the cached Kafka class path.
@@ -377,8 +505,17 @@ kafka_format_storage() {
   while [[ "$cluster_id" == -* ]]; do
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
   done
+  local scram_args=()
+  if security_enabled; then
+    load_credentials
+    scram_args=(
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_SERVICE_USER,password=$KAFKA_SERVICE_PASSWORD]"
+      --add-scram "SCRAM-SHA-256=[name=$KAFKA_SERVICE_USER,password=$KAFKA_SERVICE_PASSWORD]"
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$KAFKA_ADMIN_PASSWORD]"
+    )
+  fi
   kafka_cmd storage.log kafka.tools.StorageTool format --ignore-formatted \
-    -t "$cluster_id" -c "$dir/server.properties"
+    -t "$cluster_id" -c "$dir/server.properties" "${scram_args[@]}"
   if ! out="$("${KAFKA_CMD[@]}" 2>&1)"; then
     printf '%s\n' "$out" >&2
     die "formatting the Kafka storage failed (see above and $dir/logs/storage.log)"
@@ -389,6 +526,7 @@ start_service() {
   local svc="$1" dir
   dir="$(svc_dir "$svc")"
   mkdir -p "$dir"
+  if security_enabled; then write_security_material; fi
   : >"$dir/stdout.log"
   case "$svc" in
     redis)

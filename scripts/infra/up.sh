@@ -6,7 +6,9 @@
 #   - partly up (e.g. after `service.sh stop`): starts the missing services on their old ports;
 #   - nothing alive: wipes stale state, picks new ports, starts everything.
 # Runs install.sh first when something is missing.
-# Usage: [INFRA_DIR=dir] scripts/infra/up.sh        (default state dir: <repo>/.infra)
+# Usage: [INFRA_DIR=dir] [INFRA_SECURITY=1] scripts/infra/up.sh   (default state dir: <repo>/.infra)
+#   INFRA_SECURITY=1: also SASL/TLS Kafka listeners with ACLs and a ClickHouse user with a
+#   password (see lib.sh); the state dir remembers it.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,7 +30,7 @@ fi
 if ((${#alive[@]} == 0)); then
   # Nothing of ours is running here: start from scratch with new ports.
   kill_leftovers
-  rm -rf "${INFRA_DIR:?}/redis" "$INFRA_DIR/clickhouse" "$INFRA_DIR/kafka" "$ENV_FILE" "$PORTS_FILE"
+  rm -rf "${INFRA_DIR:?}/redis" "$INFRA_DIR/clickhouse" "$INFRA_DIR/kafka" "$INFRA_DIR/security" "$ENV_FILE" "$PORTS_FILE"
   choose_ports
   to_start=("${ALL_SERVICES[@]}")
   log "starting ${to_start[*]} in $INFRA_DIR"
@@ -36,6 +38,9 @@ elif ((${#to_start[@]} > 0)); then
   log "already running: ${alive[*]}; starting ${to_start[*]} on their previous ports"
 fi
 load_ports
+if security_enabled && [[ -z "${KAFKA_SASL_PORT:-}" ]]; then
+  die "$INFRA_DIR runs without INFRA_SECURITY=1; run scripts/infra/down.sh (INFRA_DIR=$INFRA_DIR) first"
+fi
 
 started=()
 ok=0

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 import { z } from 'zod';
 
 import { OfferError } from '../errors.js';
@@ -97,13 +99,100 @@ const brokerList = () =>
     return brokers;
   });
 
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
+
+// A CA bundle is read once, at start, so that a wrong path stops start-up with the variable's
+// name instead of surfacing later as an opaque TLS handshake failure.
+const pemFile = () =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((path, ctx) => {
+      if (path === undefined) return undefined;
+      let pem: string;
+      try {
+        pem = readFileSync(path, 'utf8');
+      } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        ctx.addIssue({ code: 'custom', message: `cannot read the file (${reason})` });
+        return z.NEVER;
+      }
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+        ctx.addIssue({ code: 'custom', message: 'is not a PEM file with CA certificates' });
+        return z.NEVER;
+      }
+      return pem;
+    });
+
 const kafkaShape = {
   KAFKA_BROKERS: brokerList(),
   KAFKA_CLIENT_ID: text('realtime-offers'),
   KAFKA_TOPIC: text('streaming-user-registration'),
   KAFKA_DLQ_TOPIC: z.string().trim().optional(),
   KAFKA_GROUP_ID: text('realtime-offers'),
+  KAFKA_SASL_MECHANISM: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value, ctx): SaslMechanism | undefined => {
+      if (value === undefined) return undefined;
+      const lowered = value.toLowerCase();
+      if (!(SASL_MECHANISMS as readonly string[]).includes(lowered)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be one of ${SASL_MECHANISMS.join(', ')} (or unset for no SASL)`,
+        });
+        return z.NEVER;
+      }
+      return lowered as SaslMechanism;
+    }),
+  KAFKA_SASL_USERNAME: z.string().trim().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  KAFKA_TLS: flag(false),
+  KAFKA_TLS_CA_FILE: pemFile(),
 };
+
+interface KafkaSecurityEnv {
+  KAFKA_SASL_MECHANISM?: SaslMechanism | undefined;
+  KAFKA_SASL_USERNAME?: string | undefined;
+  KAFKA_SASL_PASSWORD?: string | undefined;
+  KAFKA_TLS: boolean;
+  KAFKA_TLS_CA_FILE?: string | undefined;
+}
+
+/** Cross-field rules of the Kafka security variables, shared by every schema that has them. */
+function checkKafkaSecurity(env: KafkaSecurityEnv, ctx: z.RefinementCtx): void {
+  if (env.KAFKA_SASL_MECHANISM !== undefined) {
+    for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
+      if ((env[name] ?? '') === '') {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `is required when KAFKA_SASL_MECHANISM is set (${env.KAFKA_SASL_MECHANISM})`,
+        });
+      }
+    }
+  } else {
+    for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
+      if (env[name] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'is set but KAFKA_SASL_MECHANISM is not: set the mechanism, or unset this',
+        });
+      }
+    }
+  }
+  if (env.KAFKA_TLS_CA_FILE !== undefined && !env.KAFKA_TLS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['KAFKA_TLS_CA_FILE'],
+      message: 'needs KAFKA_TLS=true',
+    });
+  }
+}
 
 const clickhouseShape = {
   CLICKHOUSE_URL: url(['http:', 'https:']),
@@ -143,6 +232,7 @@ const serviceSchema = z
   })
   // Cross-field rules: one message per broken rule, named after the variable to change.
   .superRefine((env, ctx) => {
+    checkKafkaSecurity(env, ctx);
     if (env.KAFKA_HEARTBEAT_INTERVAL_MS >= env.KAFKA_SESSION_TIMEOUT_MS) {
       ctx.addIssue({
         code: 'custom',
@@ -215,12 +305,27 @@ const tracingSchema = z
     }
   });
 
-const senderSchema = z.object(kafkaShape);
+const senderSchema = z.object(kafkaShape).superRefine(checkKafkaSecurity);
 const migrateSchema = z.object(clickhouseShape);
+
+export interface KafkaSaslConfig {
+  readonly mechanism: SaslMechanism;
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface KafkaTlsConfig {
+  /** PEM CA bundle from KAFKA_TLS_CA_FILE; the system's CAs when undefined. */
+  readonly ca?: string;
+}
 
 export interface KafkaConnectionConfig {
   readonly brokers: readonly string[];
   readonly clientId: string;
+  /** SASL authentication; undefined when KAFKA_SASL_MECHANISM is unset. */
+  readonly sasl?: KafkaSaslConfig;
+  /** TLS to the brokers; undefined when KAFKA_TLS is false. */
+  readonly tls?: KafkaTlsConfig;
   readonly topic: string;
   /** Dead-letter topic; `<topic>.dlq` unless KAFKA_DLQ_TOPIC is set. */
   readonly dlqTopic: string;
@@ -282,6 +387,14 @@ export interface TracingConfig {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * `scheme://user:secret@host` -> `scheme://user:***@host`, also in values that are not valid
+ * URLs (those are exactly the ones an error message shows).
+ */
+export function redactUrlPassword(text: string): string {
+  return text.replace(/(\/\/[^/@\s:]*:)[^/@\s]*@/g, '$1***@');
+}
+
 function parse<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
   // Empty strings count as unset so that `FOO=` in an env file falls back to the default,
   // the way Helm renders an empty value.
@@ -296,7 +409,11 @@ function parse<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
     const name = issue.path.map(String).join('.');
     const value = present[name];
     const shown =
-      value === undefined ? 'unset' : name.endsWith('PASSWORD') ? 'set' : JSON.stringify(value);
+      value === undefined
+        ? 'unset'
+        : name.endsWith('PASSWORD')
+          ? 'set'
+          : JSON.stringify(redactUrlPassword(value));
     return `  ${name} (${shown}): ${issue.message}`;
   });
   throw new OfferError('CONFIG_INVALID', `Invalid configuration:\n${lines.join('\n')}`, {
@@ -306,12 +423,29 @@ function parse<T extends z.ZodType>(schema: T, env: Env): z.output<T> {
 
 function kafkaConnection(env: z.output<typeof senderSchema>): KafkaConnectionConfig {
   const dlqTopic = env.KAFKA_DLQ_TOPIC ?? '';
+  const mechanism = env.KAFKA_SASL_MECHANISM;
   return {
     brokers: env.KAFKA_BROKERS,
     clientId: env.KAFKA_CLIENT_ID,
     topic: env.KAFKA_TOPIC,
     dlqTopic: dlqTopic === '' ? `${env.KAFKA_TOPIC}.dlq` : dlqTopic,
     groupId: env.KAFKA_GROUP_ID,
+    ...(mechanism === undefined
+      ? {}
+      : {
+          sasl: Object.freeze({
+            mechanism,
+            username: env.KAFKA_SASL_USERNAME ?? '',
+            password: env.KAFKA_SASL_PASSWORD ?? '',
+          }),
+        }),
+    ...(env.KAFKA_TLS
+      ? {
+          tls: Object.freeze(
+            env.KAFKA_TLS_CA_FILE === undefined ? {} : { ca: env.KAFKA_TLS_CA_FILE },
+          ),
+        }
+      : {}),
   };
 }
 
@@ -397,11 +531,13 @@ export function loadTracingConfig(env: Env = process.env): TracingConfig {
   });
 }
 
-const smokeSchema = z.object({
-  ...kafkaShape,
-  REDIS_URL: url(['redis:', 'rediss:']),
-  REDIS_KEY_PREFIX: z.string().default(''),
-});
+const smokeSchema = z
+  .object({
+    ...kafkaShape,
+    REDIS_URL: url(['redis:', 'rediss:']),
+    REDIS_KEY_PREFIX: z.string().default(''),
+  })
+  .superRefine(checkKafkaSecurity);
 
 export interface SmokeConfig {
   readonly kafka: KafkaConnectionConfig;

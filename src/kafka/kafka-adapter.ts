@@ -8,6 +8,7 @@ import {
   type IHeaders,
   type LogEntry,
   type Producer,
+  type SASLOptions,
 } from 'kafkajs';
 
 import type { Logger } from '../telemetry/logger.js';
@@ -171,13 +172,20 @@ function createConsumer(
               heartbeat: () => payload.heartbeat(),
               commit: async (offset) => {
                 payload.resolveOffset(offset);
-                await consumer.commitOffsets([
-                  {
-                    topic: batch.topic,
-                    partition: batch.partition,
-                    offset: (BigInt(offset) + 1n).toString(),
-                  },
-                ]);
+                const next = {
+                  partition: batch.partition,
+                  offset: (BigInt(offset) + 1n).toString(),
+                };
+                if (payload.isRunning()) {
+                  await consumer.commitOffsets([{ topic: batch.topic, ...next }]);
+                  return;
+                }
+                // Once disconnect() has begun, kafkajs makes consumer.commitOffsets a silent
+                // no-op, so the batches a clean shutdown waits for were left uncommitted and
+                // redelivered. The group membership lasts until they end: commit through it.
+                await payload.commitOffsetsIfNecessary({
+                  topics: [{ topic: batch.topic, partitions: [next] }],
+                });
               },
             },
           );
@@ -249,14 +257,39 @@ async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
   };
 }
 
-export function createKafkaClients(
-  connection: { readonly brokers: readonly string[]; readonly clientId: string },
-  logger: Logger,
-): KafkaClients {
+export interface KafkaConnection {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** SASL authentication; none when undefined. */
+  readonly sasl?: {
+    readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    readonly username: string;
+    readonly password: string;
+  };
+  /** TLS to the brokers, verified against `ca` (PEM) or the system's CAs; none when undefined. */
+  readonly tls?: { readonly ca?: string };
+}
+
+function saslOptions(sasl: NonNullable<KafkaConnection['sasl']>): SASLOptions {
+  const { username, password } = sasl;
+  switch (sasl.mechanism) {
+    case 'plain':
+      return { mechanism: 'plain', username, password };
+    case 'scram-sha-256':
+      return { mechanism: 'scram-sha-256', username, password };
+    case 'scram-sha-512':
+      return { mechanism: 'scram-sha-512', username, password };
+  }
+}
+
+export function createKafkaClients(connection: KafkaConnection, logger: Logger): KafkaClients {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
+  const { sasl, tls } = connection;
   const kafka = new Kafka({
     clientId: connection.clientId,
     brokers: [...connection.brokers],
+    ...(tls === undefined ? {} : { ssl: tls.ca === undefined ? true : { ca: [tls.ca] } }),
+    ...(sasl === undefined ? {} : { sasl: saslOptions(sasl) }),
     logLevel: KafkaLogLevel.WARN,
     logCreator:
       () =>

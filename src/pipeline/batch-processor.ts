@@ -227,6 +227,9 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       write: () => Promise<unknown>,
       perMessage?: (index: number) => Attributes,
     ): Promise<void> => {
+      // Nothing to write says nothing about the sink: an empty write must not mark a down
+      // sink as recovered (which resumed fetching and flapped /readyz during an outage).
+      if (rows === 0) return;
       const start = nowMs();
       await timed(stage, () => writeUntilDone(stage, write, retry));
       tracing.stage(stage, indexes, start, nowMs(), { [ATTR.dbBatchSize]: rows }, perMessage);

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 
 import type { MessageProducer } from '../../src/kafka/kafka-adapter.js';
 import type { InfraEnv } from '../support/infra.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess, waitFor } from '../support/service.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import {
   account,
+  commitsSince,
   committedTotal,
   metricSample,
   drainSeconds,
@@ -33,19 +37,50 @@ const CONSUMER_ENV = {
   SHUTDOWN_GRACE_MS: '15000',
 };
 
+const OUTAGE_MS = 5_000;
+const SINK_OUTAGE_MS = 10_000;
+const SLOW_MS = 8_000;
+
+function hostPort(url: string): { host: string; port: number } {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port) };
+}
+
+async function hasExited(consumer: ConsumerProcess): Promise<boolean> {
+  return Promise.race([consumer.exited.then(() => true), sleep(10).then(() => false)]);
+}
+
+/** ClickHouse rows at or beyond their partition's committed offset: written, not committed. */
+async function storedUncommitted(fixture: PipelineFixture): Promise<number> {
+  const committed = await fixture.committedOffsets();
+  const conditions = [...committed].map(
+    ([partition, offset]) =>
+      `(kafka_partition = ${partition} AND kafka_offset >= ${Math.max(0, Number(offset))})`,
+  );
+  if (conditions.length === 0) return 0;
+  const [row] = await fixture.queryRows<{ n: string }>(
+    `SELECT count() AS n FROM default.${fixture.table} WHERE ${conditions.join(' OR ')}`,
+  );
+  return Number(row?.n ?? 0);
+}
+
 describe('fault tolerance', () => {
   const services = new Services(FAULTS_INFRA_DIR);
   const rows: AccountingRow[] = [];
   const cleanups: (() => Promise<unknown>)[] = [];
   let infra: InfraEnv;
+  let consumerCount = 0;
 
   before(async () => {
     infra = await services.up();
     await referenceScorer();
   });
 
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+
   after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     if (rows.length > 0) {
       const file = await writeAccounting(FAULTS_INFRA_DIR, rows);
       console.log(`\nFault-injection accounting (${file}):\n${renderTable(rows)}\n`);
@@ -72,7 +107,12 @@ describe('fault tolerance', () => {
     extra: Record<string, string> = {},
   ): Promise<ConsumerProcess> {
     const consumer = await ConsumerProcess.start(fixture.env({ ...CONSUMER_ENV, ...extra }));
-    cleanups.push(() => consumer.stop('SIGKILL'));
+    const log = join(FAULTS_INFRA_DIR, 'logs', `${fixture.id}-${(consumerCount += 1)}.log`);
+    cleanups.push(async () => {
+      await consumer.stop('SIGKILL');
+      await mkdir(dirname(log), { recursive: true });
+      await writeFile(log, consumer.output);
+    });
     return consumer;
   }
 
@@ -114,32 +154,31 @@ describe('fault tolerance', () => {
       async () => (await admin.missingTopics([fixture.dlqTopic])).length === 1,
     );
 
+    const deleted = Date.now();
     const sending = new PacedProducer(producer, fixture.topic, during, 300).start();
     await waitFor(
       'the DLQ sink to be reported down',
       async () => (await consumer.readiness()) === 503,
       60_000,
     );
-    assert.equal(await metricSample(consumer, 'offers_sink_up', 'sink="dlq"'), 0);
     await sending.finished();
-    // The outage lasts a fixed while on purpose: it is the fault being injected.
-    const committedDown = await committedTotal(fixture);
-    await sleep(3_000);
-    assert.equal(
-      await committedTotal(fixture),
-      committedDown,
-      'nothing is committed while the DLQ is missing',
-    );
-    assert.ok(
-      committedDown < healthy.length + during.length,
-      'the bad message and what follows it are not committed',
-    );
+    // The outage lasts a fixed while on purpose: it is the fault being injected. Throughout,
+    // the service reports the DLQ down and never commits past a message it could not
+    // dead-letter; partitions whose next message is valid carry on.
+    const outageEnd = Date.now() + 3_000;
+    while (Date.now() < outageEnd) {
+      assert.equal(await consumer.readiness(), 503, 'not ready while the DLQ is missing');
+      assert.equal(await metricSample(consumer, 'offers_sink_up', 'sink="dlq"'), 0);
+      await sleep(250);
+    }
+    const commits = await commitsSince(fixture, deleted);
+    assert.ok(commits.invalid.produced >= 10, 'invalid messages were sent during the outage');
+    assert.equal(commits.invalid.committed, 0, 'no bad message was skipped');
     assert.equal(
       await consumer.metric('offers_dead_lettered_total'),
       0,
       'no dead letter is counted as written',
     );
-    assert.equal(await consumer.readiness(), 503);
     assert.match(consumer.output, /"sink":"dlq".*sink write failed; retrying/);
 
     await admin.ensureTopics([{ name: fixture.dlqTopic, partitions: 1 }]);
@@ -147,5 +186,274 @@ describe('fault tolerance', () => {
     await waitFor('ready again', async () => (await consumer.readiness()) === 200);
     await finish(fixture, 'DLQ topic deleted', [...healthy, ...during], recovery);
     assert.equal(await consumer.stop('SIGTERM'), 0);
+  });
+
+  it('consumer SIGKILLed mid-batch and restarted, three times', async () => {
+    const fixture = await fixtureFor(6);
+    // Redis answers 100 ms late, so each batch spends a while stored in ClickHouse but not
+    // yet committed: the window the kill aims at.
+    const redisProxy = await TcpProxy.start(hostPort(infra.redisUrl));
+    cleanups.push(() => redisProxy.close());
+    redisProxy.setLatency(100);
+    const env = { REDIS_URL: redisProxy.url(infra.redisUrl) };
+    const messages = planMessages({ count: 4_000, invalidEvery: 100 });
+    const producer = new PacedProducer(
+      await connectedProducer(fixture),
+      fixture.topic,
+      messages,
+      250,
+    );
+
+    let consumer = await startConsumer(fixture, env);
+    await consumer.waitReady();
+    producer.start();
+    const recoveries: number[] = [];
+    let inFlightAtKills = 0;
+    for (let kill = 1; kill <= 3; kill += 1) {
+      const committedBefore = await committedTotal(fixture);
+      await waitFor(
+        'progress since the last restart',
+        async () => (await committedTotal(fixture)) >= committedBefore + 300,
+        60_000,
+      );
+      await waitFor(
+        'a batch stored in ClickHouse but not yet committed',
+        async () => (await storedUncommitted(fixture)) > 0,
+        30_000,
+        20,
+      );
+      assert.equal(await consumer.stop('SIGKILL'), null, 'killed by the signal');
+      const inFlight = await storedUncommitted(fixture);
+      assert.ok(inFlight > 0, `kill ${kill} landed mid-batch: rows stored but uncommitted`);
+      inFlightAtKills += inFlight;
+      const restarted = Date.now();
+      consumer = await startConsumer(fixture, env);
+      await consumer.waitReady();
+      recoveries.push(await drainSeconds(fixture, restarted));
+    }
+    await producer.finished();
+    const row = await finish(
+      fixture,
+      'consumer SIGKILL x3',
+      messages,
+      Math.max(...recoveries),
+      `recovery ${recoveries.map((r) => r.toFixed(1)).join('/')} s; ${inFlightAtKills} rows in flight at the kills`,
+    );
+    assert.ok(row.duplicates > 0, 'the batches in flight at the kills were redelivered');
+    assert.equal(await consumer.stop('SIGTERM'), 0);
+  });
+
+  it('rebalance storm: 1 -> 3 -> 2 -> 1 consumers while producing', async () => {
+    const fixture = await fixtureFor(6);
+    const messages = planMessages({ count: 6_000, invalidEvery: 100 });
+    const producer = new PacedProducer(
+      await connectedProducer(fixture),
+      fixture.topic,
+      messages,
+      300,
+    );
+    const first = await startConsumer(fixture);
+    await first.waitReady();
+    producer.start();
+    await producer.waitAcked(1_000);
+    const [second, third] = await Promise.all([startConsumer(fixture), startConsumer(fixture)]);
+    await Promise.all([second.waitReady(), third.waitReady()]);
+    await waitFor(
+      'the new replicas to store offers',
+      async () =>
+        (await second.metric('offers_scored_total')) > 0 &&
+        (await third.metric('offers_scored_total')) > 0,
+      60_000,
+    );
+    await producer.waitAcked(3_000);
+    assert.equal(await third.stop('SIGTERM'), 0, 'scale-down: the third replica leaves cleanly');
+    await producer.waitAcked(4_000);
+    assert.equal(await second.stop('SIGTERM'), 0, 'scale-down: the second replica leaves cleanly');
+    const lastStep = Date.now();
+    const recovery = await drainSeconds(fixture, lastStep);
+    await producer.finished();
+    await finish(
+      fixture,
+      'rebalance storm 1-3-2-1',
+      messages,
+      recovery,
+      'scale-downs by SIGTERM, exit 0',
+    );
+    assert.equal(await first.stop('SIGTERM'), 0);
+  });
+
+  it('Kafka broker killed and restarted mid-stream', async () => {
+    const fixture = await fixtureFor(3);
+    const consumer = await startConsumer(fixture);
+    await consumer.waitReady();
+    const messages = planMessages({ count: 4_000, invalidEvery: 100 });
+    const producer = new PacedProducer(
+      await connectedProducer(fixture),
+      fixture.topic,
+      messages,
+      200,
+    ).start();
+    await producer.waitAcked(800);
+    await services.kill('kafka');
+    await sleep(OUTAGE_MS);
+    await services.start('kafka');
+    const back = Date.now();
+    await producer.waitAcked(producer.acked + 200);
+    const recovery = await drainSeconds(fixture, back);
+    await producer.finished();
+    await finish(
+      fixture,
+      'Kafka broker SIGKILL',
+      messages,
+      recovery,
+      `down ${OUTAGE_MS / 1000} s; producer retried ${producer.failedAttempts} batches`,
+    );
+    assert.equal(await hasExited(consumer), false, 'the consumer rode out the broker outage');
+    assert.equal(await consumer.stop('SIGTERM'), 0);
+  });
+
+  for (const sink of ['redis', 'clickhouse'] as const) {
+    it(`${sink} killed for ${SINK_OUTAGE_MS / 1000} s and restarted`, async () => {
+      const fixture = await fixtureFor(3);
+      const consumer = await startConsumer(fixture);
+      await consumer.waitReady();
+      const messages = planMessages({ count: 5_000, invalidEvery: 100 });
+      const producer = new PacedProducer(
+        await connectedProducer(fixture),
+        fixture.topic,
+        messages,
+        200,
+      ).start();
+      await producer.waitAcked(1_000);
+      await services.kill(sink);
+      cleanups.push(() => services.start(sink));
+      const killed = Date.now();
+      await waitFor(
+        '/readyz to report the sink down',
+        async () => (await consumer.readiness()) === 503,
+        30_000,
+      );
+      // The outage lasts a fixed while on purpose: it is the fault being injected.
+      await sleep(Math.max(0, SINK_OUTAGE_MS - (Date.now() - killed)));
+      assert.equal(await consumer.readiness(), 503);
+      assert.equal(await metricSample(consumer, 'offers_sink_up', `sink="${sink}"`), 0);
+      assert.equal(await consumer.metric('offers_fetch_paused'), 1);
+      const commits = await commitsSince(fixture, killed);
+      assert.ok(commits.valid.produced >= 1_000, 'the stream kept flowing during the outage');
+      assert.equal(
+        commits.valid.committed,
+        0,
+        `nothing written after ${sink} went down is committed`,
+      );
+      const lagDuringOutage = producer.acked - (await committedTotal(fixture));
+      await services.start(sink);
+      const back = Date.now();
+      const recovery = await drainSeconds(fixture, back);
+      await waitFor('ready again', async () => (await consumer.readiness()) === 200);
+      await producer.finished();
+      await finish(
+        fixture,
+        `${sink} SIGKILL ${SINK_OUTAGE_MS / 1000} s`,
+        messages,
+        recovery,
+        `lag ${lagDuringOutage} at the end of the outage`,
+      );
+      assert.equal(await consumer.stop('SIGTERM'), 0);
+    });
+  }
+
+  it('Redis and ClickHouse both slow (200 ms per chunk): no loss, lag recovers', async () => {
+    const fixture = await fixtureFor(3);
+    const redisProxy = await TcpProxy.start(hostPort(infra.redisUrl));
+    const clickhouseProxy = await TcpProxy.start(hostPort(infra.clickhouseUrl));
+    cleanups.push(
+      () => redisProxy.close(),
+      () => clickhouseProxy.close(),
+    );
+    const consumer = await startConsumer(fixture, {
+      REDIS_URL: redisProxy.url(infra.redisUrl),
+      CLICKHOUSE_URL: clickhouseProxy.url(infra.clickhouseUrl),
+    });
+    await consumer.waitReady();
+    const messages = planMessages({ count: 6_000, invalidEvery: 100 });
+    const producer = new PacedProducer(
+      await connectedProducer(fixture),
+      fixture.topic,
+      messages,
+      300,
+    ).start();
+    await producer.waitAcked(1_000);
+    redisProxy.setLatency(200);
+    clickhouseProxy.setLatency(200);
+    const slowFrom = Date.now();
+    let maxLag = 0;
+    while (Date.now() - slowFrom < SLOW_MS) {
+      maxLag = Math.max(maxLag, producer.acked - (await committedTotal(fixture)));
+      await sleep(250);
+    }
+    assert.equal(await hasExited(consumer), false);
+    redisProxy.setLatency(0);
+    clickhouseProxy.setLatency(0);
+    const recovery = await drainSeconds(fixture, Date.now());
+    await producer.finished();
+    assert.ok(
+      redisProxy.chunks > 0 && clickhouseProxy.chunks > 0,
+      'both sinks were reached through the proxies',
+    );
+    await finish(
+      fixture,
+      'Redis + ClickHouse +200 ms',
+      messages,
+      recovery,
+      `slow for ${SLOW_MS / 1000} s; max lag ${maxLag}`,
+    );
+    assert.equal(await consumer.stop('SIGTERM'), 0);
+  });
+
+  it('SIGTERM during heavy load: exits 0 within the grace period, nothing lost', async () => {
+    const fixture = await fixtureFor(6);
+    const messages = planMessages({ count: 20_000, invalidEvery: 1_000 });
+    const producer = new PacedProducer(
+      await connectedProducer(fixture),
+      fixture.topic,
+      messages,
+      0,
+    ).start();
+    const heavy = { BATCH_MAX_MESSAGES: '2000' };
+    const first = await startConsumer(fixture, heavy);
+    await first.waitReady();
+    await waitFor(
+      'the consumer to be busy',
+      async () => (await first.metric('offers_scored_total')) >= 3_000,
+      60_000,
+      20,
+    );
+    const signalled = Date.now();
+    const code = await first.stop('SIGTERM');
+    const exitSeconds = (Date.now() - signalled) / 1000;
+    assert.equal(code, 0, first.output.slice(-2000));
+    assert.ok(
+      exitSeconds * 1000 < Number(CONSUMER_ENV.SHUTDOWN_GRACE_MS),
+      `exited in ${exitSeconds} s`,
+    );
+    const restarted = Date.now();
+    const second = await startConsumer(fixture, heavy);
+    await second.waitReady();
+    await producer.finished();
+    const recovery = await drainSeconds(fixture, restarted);
+    const row = await finish(
+      fixture,
+      'SIGTERM under load',
+      messages,
+      recovery,
+      `exit 0 in ${exitSeconds.toFixed(1)} s`,
+    );
+    assert.equal(
+      row.redelivered,
+      0,
+      'the batches in flight at SIGTERM were finished and committed',
+    );
+    assert.equal(row.dlqDuplicates, 0);
+    assert.equal(await second.stop('SIGTERM'), 0);
   });
 });

@@ -267,7 +267,12 @@ export async function drainSeconds(
   sinceMs: number,
   timeoutMs = 120_000,
 ): Promise<number> {
-  const target = await fixture.endOffsets();
+  let target = new Map<number, string>();
+  // The broker may have just come back: the first requests can fail while clients reconnect.
+  await waitFor('the end offsets', async () => {
+    target = await fixture.endOffsets();
+    return target.size > 0;
+  });
   await waitFor(
     'the backlog left by the fault to be committed',
     async () => {
@@ -282,15 +287,24 @@ export async function drainSeconds(
   return (Date.now() - sinceMs) / 1000;
 }
 
-/** Reads the whole dead-letter topic as it is now. */
+export interface TopicRecord {
+  readonly partition: number;
+  readonly message: InboundMessage;
+}
+
+/** Reads a whole topic as it is now (up to its current end offsets); a missing topic is empty. */
 export async function readWholeTopic(
   fixture: PipelineFixture,
   topic: string,
   timeoutMs = 60_000,
-): Promise<InboundMessage[]> {
-  const ends = await fixture.endOffsets(topic);
+): Promise<TopicRecord[]> {
+  const ends = await fixture.endOffsets(topic).catch((error: unknown) => {
+    if (String(error).includes('does not host this topic-partition'))
+      return new Map<number, string>();
+    throw error;
+  });
   const pending = new Map([...ends].filter(([, end]) => Number(end) > 0));
-  const received: InboundMessage[] = [];
+  const received: TopicRecord[] = [];
   if (pending.size === 0) return received;
   const consumer = fixture.kafka.consumer({
     groupId: `reader-${fixture.id}-${Date.now()}`,
@@ -305,7 +319,7 @@ export async function readWholeTopic(
     for (const message of batch.messages) {
       const end = pending.get(batch.partition);
       if (end === undefined || Number(message.offset) >= Number(end)) continue;
-      received.push(message);
+      received.push({ partition: batch.partition, message });
       if (Number(message.offset) + 1 >= Number(end)) pending.delete(batch.partition);
     }
     await Promise.resolve();
@@ -316,6 +330,35 @@ export async function readWholeTopic(
     await consumer.stop();
   }
   return received;
+}
+
+const isInvalidKey = (key: string): boolean => key.startsWith('invalid-');
+
+export interface CommitsSince {
+  /** Valid messages created after the moment, and how many of them are committed. */
+  readonly valid: { readonly produced: number; readonly committed: number };
+  readonly invalid: { readonly produced: number; readonly committed: number };
+}
+
+/**
+ * Which messages created after `sinceMs` (their Kafka CreateTime) the group has committed.
+ * While a sink is down, no valid message created after it went down can be stored there, so
+ * none of them may be committed; while the DLQ is down, no invalid one.
+ */
+export async function commitsSince(
+  fixture: PipelineFixture,
+  sinceMs: number,
+): Promise<CommitsSince> {
+  const committed = await fixture.committedOffsets();
+  const input = await readWholeTopic(fixture, fixture.topic);
+  const counts = { valid: { produced: 0, committed: 0 }, invalid: { produced: 0, committed: 0 } };
+  for (const { partition, message } of input) {
+    if (message.timestampMs <= sinceMs) continue;
+    const kind = isInvalidKey(message.key?.toString() ?? '') ? counts.invalid : counts.valid;
+    kind.produced += 1;
+    if (Number(message.offset) < Number(committed.get(partition) ?? -1)) kind.committed += 1;
+  }
+  return counts;
 }
 
 /** One line of the accounting table. */
@@ -335,6 +378,8 @@ export interface AccountingRow {
   readonly lost: number;
   /** Rows in ClickHouse before collapsing (count() - count() FINAL). */
   readonly duplicates: number;
+  /** Of those, rows of a Kafka message stored more than once: redelivered batches. */
+  readonly redelivered: number;
   /** Extra copies in the DLQ (redelivered dead letters). */
   readonly dlqDuplicates: number;
   /** Seconds from the end of the fault until its backlog was committed. */
@@ -393,11 +438,13 @@ export async function account(
   const invalid = scenario.messages.filter((message) => message.expect.kind === 'invalid');
 
   const table = `default.${fixture.table}`;
-  const [counts] = await fixture.queryRows<{ raw: string; final: string }>(
-    `SELECT (SELECT count() FROM ${table}) AS raw, (SELECT count() FROM ${table} FINAL) AS final`,
+  const [counts] = await fixture.queryRows<{ raw: string; final: string; messages: string }>(
+    `SELECT (SELECT count() FROM ${table}) AS raw, (SELECT count() FROM ${table} FINAL) AS final,
+            (SELECT uniqExact(kafka_partition, kafka_offset) FROM ${table}) AS messages`,
   );
   const raw = Number(counts?.raw ?? 0);
   const final = Number(counts?.final ?? 0);
+  const messagesStored = Number(counts?.messages ?? 0);
   const rows = await fixture.queryRows<Record<string, unknown>>(
     `SELECT user_id, model_version, ${PREDICTION_NAMES.join(', ')} FROM ${table} FINAL`,
   );
@@ -480,7 +527,7 @@ export async function account(
   const deadLetters = await readWholeTopic(fixture, fixture.dlqTopic);
   const invalidByKey = new Map(invalid.map((message) => [message.key, message]));
   const seen = new Map<string, number>();
-  for (const letter of deadLetters) {
+  for (const { message: letter } of deadLetters) {
     const key = letter.key?.toString() ?? '';
     const planned = invalidByKey.get(key);
     const reason = letter.headers[DLQ_HEADERS.reason]?.toString();
@@ -519,6 +566,7 @@ export async function account(
       deadLettered: seen.size,
       lost: lostUsers.size + missingDeadLetters.length,
       duplicates: raw - final,
+      redelivered: raw - messagesStored,
       dlqDuplicates: dlqCopies - seen.size,
       recoverySeconds: scenario.recoverySeconds,
       notes: scenario.notes ?? '',
@@ -535,6 +583,7 @@ const COLUMNS: readonly [string, (row: AccountingRow) => string][] = [
   ["DLQ'd", (row) => `${row.deadLettered}/${row.invalid}`],
   ['lost', (row) => String(row.lost)],
   ['dup rows', (row) => String(row.duplicates)],
+  ['redelivered', (row) => String(row.redelivered)],
   ['dup DLQ', (row) => String(row.dlqDuplicates)],
   ['recovery s', (row) => row.recoverySeconds.toFixed(1)],
   ['notes', (row) => row.notes],
