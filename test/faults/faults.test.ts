@@ -16,8 +16,10 @@ import {
   metricSample,
   drainSeconds,
   FAULTS_INFRA_DIR,
+  insertLog,
   PacedProducer,
   planMessages,
+  recordInserts,
   referenceScorer,
   renderTable,
   Services,
@@ -92,6 +94,10 @@ describe('fault tolerance', () => {
     const fixture = new PipelineFixture(infra);
     await fixture.setUp(partitions);
     cleanups.push(() => fixture.tearDown());
+    await recordInserts(fixture);
+    cleanups.push(() =>
+      fixture.clickhouse.command({ query: `DROP TABLE IF EXISTS ${insertLog(fixture)}` }),
+    );
     return fixture;
   }
 
@@ -99,6 +105,21 @@ describe('fault tolerance', () => {
     const producer = fixture.kafka.producer();
     await producer.connect();
     cleanups.push(() => producer.disconnect());
+    return producer;
+  }
+
+  async function pacedProducer(
+    fixture: PipelineFixture,
+    messages: readonly PlannedMessage[],
+    rate: number,
+  ): Promise<PacedProducer> {
+    const producer = new PacedProducer(
+      await connectedProducer(fixture),
+      fixture.topic,
+      messages,
+      rate,
+    );
+    cleanups.push(() => producer.stop());
     return producer;
   }
 
@@ -156,6 +177,7 @@ describe('fault tolerance', () => {
 
     const deleted = Date.now();
     const sending = new PacedProducer(producer, fixture.topic, during, 300).start();
+    cleanups.push(() => sending.stop());
     await waitFor(
       'the DLQ sink to be reported down',
       async () => (await consumer.readiness()) === 503,
@@ -190,19 +212,14 @@ describe('fault tolerance', () => {
 
   it('consumer SIGKILLed mid-batch and restarted, three times', async () => {
     const fixture = await fixtureFor(6);
-    // Redis answers 100 ms late, so each batch spends a while stored in ClickHouse but not
-    // yet committed: the window the kill aims at.
+    // Redis goes through a proxy that can stall its answers: a batch then sits stored in
+    // ClickHouse but uncommitted for as long as the test needs to kill the consumer there.
     const redisProxy = await TcpProxy.start(hostPort(infra.redisUrl));
     cleanups.push(() => redisProxy.close());
-    redisProxy.setLatency(100);
     const env = { REDIS_URL: redisProxy.url(infra.redisUrl) };
-    const messages = planMessages({ count: 4_000, invalidEvery: 100 });
-    const producer = new PacedProducer(
-      await connectedProducer(fixture),
-      fixture.topic,
-      messages,
-      250,
-    );
+    // 40 s of traffic: enough to outlast three kills and their recoveries.
+    const messages = planMessages({ count: 6_000, invalidEvery: 100 });
+    const producer = await pacedProducer(fixture, messages, 150);
 
     let consumer = await startConsumer(fixture, env);
     await consumer.waitReady();
@@ -216,13 +233,18 @@ describe('fault tolerance', () => {
         async () => (await committedTotal(fixture)) >= committedBefore + 300,
         60_000,
       );
+      redisProxy.hold();
+      // Chunks that had their Redis answer before the hold commit within milliseconds; what
+      // is stored but uncommitted after that waits for Redis and cannot commit.
+      await sleep(300);
       await waitFor(
-        'a batch stored in ClickHouse but not yet committed',
+        'a batch stored in ClickHouse but not committed',
         async () => (await storedUncommitted(fixture)) > 0,
         30_000,
         20,
       );
       assert.equal(await consumer.stop('SIGKILL'), null, 'killed by the signal');
+      redisProxy.release();
       const inFlight = await storedUncommitted(fixture);
       assert.ok(inFlight > 0, `kill ${kill} landed mid-batch: rows stored but uncommitted`);
       inFlightAtKills += inFlight;
@@ -239,19 +261,17 @@ describe('fault tolerance', () => {
       Math.max(...recoveries),
       `recovery ${recoveries.map((r) => r.toFixed(1)).join('/')} s; ${inFlightAtKills} rows in flight at the kills`,
     );
-    assert.ok(row.duplicates > 0, 'the batches in flight at the kills were redelivered');
+    assert.ok(
+      row.redelivered >= inFlightAtKills,
+      'the batches in flight at the kills were delivered again',
+    );
     assert.equal(await consumer.stop('SIGTERM'), 0);
   });
 
   it('rebalance storm: 1 -> 3 -> 2 -> 1 consumers while producing', async () => {
     const fixture = await fixtureFor(6);
     const messages = planMessages({ count: 6_000, invalidEvery: 100 });
-    const producer = new PacedProducer(
-      await connectedProducer(fixture),
-      fixture.topic,
-      messages,
-      300,
-    );
+    const producer = await pacedProducer(fixture, messages, 300);
     const first = await startConsumer(fixture);
     await first.waitReady();
     producer.start();
@@ -287,12 +307,7 @@ describe('fault tolerance', () => {
     const consumer = await startConsumer(fixture);
     await consumer.waitReady();
     const messages = planMessages({ count: 4_000, invalidEvery: 100 });
-    const producer = new PacedProducer(
-      await connectedProducer(fixture),
-      fixture.topic,
-      messages,
-      200,
-    ).start();
+    const producer = (await pacedProducer(fixture, messages, 200)).start();
     await producer.waitAcked(800);
     await services.kill('kafka');
     await sleep(OUTAGE_MS);
@@ -318,12 +333,7 @@ describe('fault tolerance', () => {
       const consumer = await startConsumer(fixture);
       await consumer.waitReady();
       const messages = planMessages({ count: 5_000, invalidEvery: 100 });
-      const producer = new PacedProducer(
-        await connectedProducer(fixture),
-        fixture.topic,
-        messages,
-        200,
-      ).start();
+      const producer = (await pacedProducer(fixture, messages, 200)).start();
       await producer.waitAcked(1_000);
       await services.kill(sink);
       cleanups.push(() => services.start(sink));
@@ -376,12 +386,7 @@ describe('fault tolerance', () => {
     });
     await consumer.waitReady();
     const messages = planMessages({ count: 6_000, invalidEvery: 100 });
-    const producer = new PacedProducer(
-      await connectedProducer(fixture),
-      fixture.topic,
-      messages,
-      300,
-    ).start();
+    const producer = (await pacedProducer(fixture, messages, 300)).start();
     await producer.waitAcked(1_000);
     redisProxy.setLatency(200);
     clickhouseProxy.setLatency(200);
@@ -413,12 +418,7 @@ describe('fault tolerance', () => {
   it('SIGTERM during heavy load: exits 0 within the grace period, nothing lost', async () => {
     const fixture = await fixtureFor(6);
     const messages = planMessages({ count: 20_000, invalidEvery: 1_000 });
-    const producer = new PacedProducer(
-      await connectedProducer(fixture),
-      fixture.topic,
-      messages,
-      0,
-    ).start();
+    const producer = (await pacedProducer(fixture, messages, 0)).start();
     const heavy = { BATCH_MAX_MESSAGES: '2000' };
     const first = await startConsumer(fixture, heavy);
     await first.waitReady();

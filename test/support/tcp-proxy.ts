@@ -13,6 +13,7 @@ export class TcpProxy {
   readonly #sockets = new Set<Socket>();
   #latencyMs = 0;
   #chunks = 0;
+  #held: (() => void)[] | undefined;
 
   private constructor(target: { host: string; port: number }) {
     this.#server = createServer((client) => {
@@ -43,6 +44,21 @@ export class TcpProxy {
   /** Applies to chunks that arrive from now on. */
   setLatency(ms: number): void {
     this.#latencyMs = ms;
+  }
+
+  /**
+   * Holds every chunk, both directions, until `release()`: requests sent now get no answer
+   * yet, like a peer that stalls. Connections stay open.
+   */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Forwards the held chunks, in order, and lets traffic through again. */
+  release(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const send of held) send();
   }
 
   /** `url` with its host and port replaced by the proxy's. */
@@ -82,6 +98,12 @@ export class TcpProxy {
     let lastRelease = 0;
     from.on('data', (chunk: Buffer) => {
       this.#chunks += 1;
+      if (this.#held !== undefined) {
+        this.#held.push(() => {
+          if (!to.destroyed) to.write(chunk);
+        });
+        return;
+      }
       const release = Math.max(Date.now() + this.#latencyMs, lastRelease);
       lastRelease = release;
       const delay = release - Date.now();
