@@ -87,8 +87,17 @@ export interface MessageProducer {
 }
 
 export interface TopicAdmin {
-  /** Creates the topics that do not exist yet; existing topics are left as they are. */
-  ensureTopics(topics: readonly { name: string; partitions: number }[]): Promise<void>;
+  /**
+   * Creates the topics that do not exist yet, with optional topic configs (such as
+   * `max.message.bytes`); existing topics are left as they are.
+   */
+  ensureTopics(
+    topics: readonly {
+      name: string;
+      partitions: number;
+      config?: Readonly<Record<string, string>>;
+    }[],
+  ): Promise<void>;
   /** The names among `names` that are not topics of the cluster. */
   missingTopics(names: readonly string[]): Promise<string[]>;
   deleteTopics(names: readonly string[]): Promise<void>;
@@ -235,7 +244,14 @@ async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
       if (missing.length === 0) return;
       await admin.createTopics({
         waitForLeaders: true,
-        topics: missing.map((topic) => ({ topic: topic.name, numPartitions: topic.partitions })),
+        topics: missing.map((topic) => ({
+          topic: topic.name,
+          numPartitions: topic.partitions,
+          configEntries: Object.entries(topic.config ?? {}).map(([name, value]) => ({
+            name,
+            value,
+          })),
+        })),
       });
     },
     async missingTopics(names) {

@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
 
+import { decodeRegistration, type RejectReason } from '../../src/contract/decode.js';
 import type { MessageProducer } from '../../src/kafka/kafka-adapter.js';
+import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/pipeline/dead-letter.js';
 import type { InfraEnv } from '../support/infra.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess, waitFor } from '../support/service.js';
@@ -19,6 +21,7 @@ import {
   insertLog,
   PacedProducer,
   planMessages,
+  readWholeTopic,
   recordInserts,
   referenceScorer,
   renderTable,
@@ -66,6 +69,98 @@ async function storedUncommitted(fixture: PipelineFixture): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
+const MB = 1_048_576;
+const MB_DECIMAL = 1_000_000;
+
+function mib(bytes: number): string {
+  return (bytes / MB).toFixed(0);
+}
+
+const nested = (depth: number, inner = ''): string =>
+  `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+
+/** The hostile-input matrix as Kafka messages, each with what it must become. */
+function hostileMessages(): PlannedMessage[] {
+  const base = {
+    ip_country: 'ru',
+    device_country: 'ru',
+    device_language: 'ru',
+    platform: 'Android',
+    platform_store: 'Google Play',
+    smartphone_brand: 'samsung',
+    is_organic: 0,
+    child_age: 9,
+    child_smartphone_brand: 'xiaomi',
+  };
+  const invalid = (
+    name: string,
+    value: string | Buffer | null,
+    reason: RejectReason,
+  ): PlannedMessage => ({
+    key: `invalid-${name}`,
+    value,
+    expect: { kind: 'invalid', reason },
+  });
+  const valid = (userId: number, value: string): PlannedMessage => {
+    const decoded = decodeRegistration(Buffer.from(value), 2 * MB);
+    if (!decoded.ok || decoded.registration.userId !== userId) {
+      throw new Error(`hostile but valid message for user ${userId} does not decode to it`);
+    }
+    return {
+      key: String(userId),
+      value,
+      expect: { kind: 'valid', userId, registration: decoded.registration },
+    };
+  };
+  const record = (fields: Record<string, unknown>): string =>
+    JSON.stringify({ ...base, ...fields });
+  const tenMegabytes = Buffer.alloc(10 * MB_DECIMAL, 0x20);
+  tenMegabytes.write('{"user_id":"1","padding":"', 0);
+  return [
+    invalid('utf8', Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), 'not_json'),
+    invalid('truncated', record({ user_id: '7' }).slice(0, 40), 'not_json'),
+    invalid('raw-nul', '{"user_id":"7",\u0000"platform":"iOS"}', 'not_json'),
+    invalid('empty', null, 'empty'),
+    invalid('10mb', tenMegabytes, 'too_large'),
+    invalid('nested-value', nested(100_000), 'not_object'),
+    invalid('nested-id', `{"user_id":${nested(100_000, '1')}}`, 'invalid_id'),
+    invalid('huge-id', '{"user_id":1e400}', 'invalid_id'),
+    invalid('huge-age', '{"user_id":"7","child_age":1e400}', 'invalid_field'),
+    invalid('negative-id', record({ user_id: -7 }), 'invalid_id'),
+    invalid('zero-id', record({ user_id: 0 }), 'invalid_id'),
+    invalid('float-id', record({ user_id: 7.5 }), 'invalid_id'),
+    invalid('beyond-2^53', '{"user_id":9007199254740993}', 'invalid_id'),
+    invalid('beyond-2^53-string', record({ user_id: '9007199254740993' }), 'invalid_id'),
+    invalid('proto', '{"user_id":"7","__proto__":{"polluted":true}}', 'forbidden_key'),
+    invalid(
+      'constructor-prototype',
+      '{"user_id":"7","constructor":{"prototype":{}}}',
+      'forbidden_key',
+    ),
+    invalid('1mb-category', record({ user_id: '7', platform: 'x'.repeat(MB) }), 'invalid_field'),
+    invalid(
+      'nul-category',
+      record({ user_id: '7', smartphone_brand: 'samsung\u0000x' }),
+      'invalid_field',
+    ),
+    invalid('control-category', record({ user_id: '7', ip_country: 'r\u0007u' }), 'invalid_field'),
+    invalid('payload-number', '{"schema":{},"payload":42}', 'not_object'),
+    invalid('payload-null', '{"schema":{},"payload":null}', 'not_object'),
+    invalid('payload-array-string', '{"schema":{},"payload":"[1]"}', 'not_object'),
+    invalid(
+      'payload-double-encoded',
+      // The payload string holds a JSON string (the record encoded twice), not an object.
+      JSON.stringify({ schema: {}, payload: JSON.stringify(record({ user_id: '7' })) }),
+      'not_object',
+    ),
+    valid(900_001, `${record({ user_id: '900001' }).slice(0, -1)},"deep":${nested(100_000)}}`),
+    valid(900_002, record({ user_id: '900002', constructor: 'x', prototype: { polluted: true } })),
+    valid(900_003, `{"user_id":"900000","user_id":"900003","platform":"iOS"}`),
+    valid(900_004, record({ user_id: 900_004, smartphone_brand: 'sam\ud800sung😀' })),
+    valid(900_005, record({ id: '900005', user_id: null, schema: 'ignored' })),
+  ];
+}
+
 describe('fault tolerance', () => {
   const services = new Services(FAULTS_INFRA_DIR);
   const rows: AccountingRow[] = [];
@@ -90,8 +185,20 @@ describe('fault tolerance', () => {
     if (process.env.FAULTS_KEEP_INFRA !== '1') await services.down();
   });
 
-  async function fixtureFor(partitions: number): Promise<PipelineFixture> {
+  async function fixtureFor(
+    partitions: number,
+    topicConfig: Readonly<Record<string, string>> = {},
+  ): Promise<PipelineFixture> {
     const fixture = new PipelineFixture(infra);
+    if (Object.keys(topicConfig).length > 0) {
+      // Created first with their configs; setUp leaves existing topics as they are.
+      const admin = await fixture.kafka.admin();
+      await admin.ensureTopics([
+        { name: fixture.topic, partitions, config: topicConfig },
+        { name: fixture.dlqTopic, partitions: 1, config: topicConfig },
+      ]);
+      await admin.disconnect();
+    }
     await fixture.setUp(partitions);
     cleanups.push(() => fixture.tearDown());
     await recordInserts(fixture);
@@ -455,5 +562,63 @@ describe('fault tolerance', () => {
     );
     assert.equal(row.dlqDuplicates, 0);
     assert.equal(await second.stop('SIGTERM'), 0);
+  });
+
+  it('hostile input: each message dead-lettered with its reason or scored; no crash, no stall, bounded memory', async () => {
+    // The input topic takes up to 12 MB so that a 10 MB value reaches the consumer; the DLQ
+    // topic takes what MESSAGE_MAX_BYTES lets through, as the README asks of a deployment.
+    const fixture = await fixtureFor(1, { 'max.message.bytes': String(12 * MB) });
+    const consumer = await startConsumer(fixture, {
+      MESSAGE_MAX_BYTES: String(2 * MB),
+      KAFKA_MAX_BYTES_PER_PARTITION: String(MB),
+    });
+    await consumer.waitReady();
+    const baselineRss = await consumer.metric('process_resident_memory_bytes');
+    const hostile = hostileMessages();
+    const messages = [
+      ...planMessages({ count: 500, firstUserId: 1 }),
+      ...hostile,
+      ...planMessages({ count: 500, firstUserId: 501, seed: 8 }),
+    ];
+    const producer = await connectedProducer(fixture);
+    let peakRss = baselineRss;
+    const sending = new PacedProducer(producer, fixture.topic, messages, 0).start();
+    cleanups.push(() => sending.stop());
+    const started = Date.now();
+    const sampling = (async () => {
+      while (!(await hasExited(consumer))) {
+        peakRss = Math.max(peakRss, await consumer.metric('process_resident_memory_bytes'));
+        if ((await committedTotal(fixture)) >= messages.length) return;
+        await sleep(100);
+      }
+    })();
+    await sending.finished();
+    await fixture.waitCommittedToEnd();
+    await sampling;
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(await hasExited(consumer), false, 'the consumer never crashed');
+    assert.doesNotMatch(consumer.output, /crashed|unrecoverable/);
+    const row = await finish(
+      fixture,
+      'hostile input',
+      messages,
+      seconds,
+      `RSS ${mib(baselineRss)} -> peak ${mib(peakRss)} MiB`,
+    );
+    assert.equal(row.invalid, hostile.filter((m) => m.expect.kind === 'invalid').length);
+    assert.ok(peakRss - baselineRss < 256 * MB, `memory stays bounded (peak ${mib(peakRss)} MiB)`);
+    const letters = await readWholeTopic(fixture, fixture.dlqTopic);
+    const large = letters.find(({ message }) => message.key?.toString() === 'invalid-10mb');
+    assert.ok(large !== undefined, 'the 10 MB message is in the DLQ');
+    assert.equal(large.message.value?.length, TOO_LARGE_KEPT_BYTES);
+    assert.equal(
+      large.message.headers[DLQ_HEADERS.valueTruncated]?.toString(),
+      String(10 * MB_DECIMAL),
+    );
+    for (const { message } of letters) {
+      const detail = message.headers[DLQ_HEADERS.exceptionMessage]?.toString() ?? '';
+      assert.ok(detail.length <= 300, `short detail for ${message.key?.toString() ?? ''}`);
+    }
+    assert.equal(await consumer.stop('SIGTERM'), 0);
   });
 });

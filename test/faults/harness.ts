@@ -91,7 +91,7 @@ export type Expectation =
 
 export interface PlannedMessage {
   readonly key: string;
-  readonly value: string | Buffer;
+  readonly value: string | Buffer | null;
   readonly expect: Expectation;
 }
 
