@@ -121,6 +121,23 @@ const LOG_METHODS: Readonly<Record<number, 'error' | 'warn' | 'info' | 'debug'>>
   [KafkaLogLevel.DEBUG]: 'debug',
 };
 
+/**
+ * True when the broker refused a request in a way no retry can change: the deepest kafkajs
+ * protocol error in the cause chain is not retriable (TOPIC_AUTHORIZATION_FAILED,
+ * MESSAGE_TOO_LARGE, ...). kafkajs wraps retriable errors it gave up on (a deleted topic's
+ * UNKNOWN_TOPIC_OR_PARTITION, a broker that is down) in a "non-retriable" error too, so the
+ * outer flag alone says nothing.
+ */
+export function isPermanentKafkaError(error: unknown): boolean {
+  let current: unknown = error;
+  let protocol: { retriable?: unknown } | undefined;
+  for (let depth = 0; depth < 10 && current instanceof Error; depth += 1) {
+    if (current.name === 'KafkaJSProtocolError') protocol = current as { retriable?: unknown };
+    current = (current as { cause?: unknown }).cause;
+  }
+  return protocol?.retriable === false;
+}
+
 function headersOf(headers: IHeaders | undefined): Record<string, Buffer | undefined> {
   const result: Record<string, Buffer | undefined> = {};
   if (!headers) return result;

@@ -3,12 +3,13 @@ import type { Attributes, Tracer } from '@opentelemetry/api';
 import { decodeRegistration } from '../contract/decode.js';
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
-import type {
-  BatchContext,
-  BatchHandler,
-  InboundBatch,
-  InboundMessage,
-  OutboundMessage,
+import {
+  isPermanentKafkaError,
+  type BatchContext,
+  type BatchHandler,
+  type InboundBatch,
+  type InboundMessage,
+  type OutboundMessage,
 } from '../kafka/kafka-adapter.js';
 import type { Predictions } from '../scoring/predictions.js';
 import type { RowOrigin } from '../sinks/clickhouse-sink.js';
@@ -58,8 +59,10 @@ export interface ProcessorDependencies {
 
 function dlqError(error: unknown): OfferError {
   return new OfferError('DLQ_FAILED', `dead-letter write failed: ${errorMessage(error)}`, {
-    // The DLQ lives on the cluster we consume from: an outage there is waited out.
-    retriable: true,
+    // The DLQ lives on the cluster we consume from: an outage there (a missing topic
+    // included) is waited out; a refusal no retry can change (no Write ACL, a record too
+    // large for the topic) stops the service like any other permanent sink failure.
+    retriable: !isPermanentKafkaError(error),
     cause: error,
   });
 }

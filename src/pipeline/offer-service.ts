@@ -43,6 +43,19 @@ export async function startOfferService(
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
 
   const clickhouseClient = createClickHouseClient(config.clickhouse);
+  // A wrong user or password stops start-up here rather than at the first insert (until
+  // which /readyz would report ready); an unreachable server is left to the write retries.
+  await clickhouseClient.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then(
+    (result) => result.json(),
+    (error: unknown) => {
+      const failure = toClickHouseFailure(error, 'start-up check');
+      if (!failure.retriable) throw failure;
+      logger.warn(
+        { err: errorMessage(failure) },
+        'ClickHouse not reachable at start; writes will retry',
+      );
+    },
+  );
   if (config.clickhouse.createTable) {
     await migrate(clickhouseClient, config.clickhouse.database, config.clickhouse.table).catch(
       (error: unknown) => {
@@ -59,11 +72,16 @@ export async function startOfferService(
   });
 
   const redisClient = createRedisClient(config.redis.url);
+  let lastRedisError = '';
   redisClient.on('error', (error: unknown) => {
-    logger.debug({ err: errorMessage(error) }, 'redis connection error');
+    lastRedisError = errorMessage(error);
+    logger.debug({ err: lastRedisError }, 'redis connection error');
   });
   await redisClient.connect().catch((error: unknown) => {
-    throw toRedisFailure(error, 'connection');
+    // ioredis rejects with "Connection is closed." and reports the cause (WRONGPASS, NOAUTH,
+    // ECONNREFUSED) only as an error event: name the cause.
+    const cause = lastRedisError === '' ? '' : ` (${lastRedisError})`;
+    throw toRedisFailure(new Error(`${errorMessage(error)}${cause}`), 'connection');
   });
   const redis = new RedisOfferSink(redisClient, {
     keyPrefix: config.redis.keyPrefix,
@@ -76,7 +94,7 @@ export async function startOfferService(
     const missing = await admin.missingTopics([config.kafka.topic, config.kafka.dlqTopic]);
     if (missing.length > 0) {
       throw new Error(
-        `Kafka topic(s) ${missing.join(', ')} do not exist; create them first (realtime-offers topics, or the chart's KafkaTopic resources)`,
+        `Kafka topic(s) ${missing.join(', ')} do not exist or this client may not see them (Describe ACL); create them first (realtime-offers topics, or the chart's KafkaTopic resources)`,
       );
     }
   } finally {
