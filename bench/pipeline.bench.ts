@@ -16,6 +16,7 @@
  * Environment: INFRA_DIR (services' state dir, default .infra/bench), BENCH_MESSAGES
  * (preloaded messages, default 200000), BENCH_SECTIONS (comma list, default all),
  * BENCH_LATENCY_SECONDS (per rate, default 30), BENCH_SUSTAINED_SECONDS (default 30),
+ * BENCH_VARIANTS (JSON list of {"label", "env"} for the settings section),
  * BENCH_REPEATS (drains per setting, the median is reported; default 2), BENCH_OUT (folder,
  * default reports/bench-<timestamp>), BENCH_TSX=1 (run the consumer through tsx instead of
  * compiling it first). Prints markdown tables; writes bench.md, bench.json and the CPU
@@ -24,6 +25,7 @@
  * The consumers run compiled (tsconfig.build.json into .cache/bench-dist), as the image
  * runs them: tsx in the process would add its own memory and start-up time.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -54,9 +56,11 @@ import { defaultFirstUserId, defaultOutDir } from '../src/loadtest/options.js';
 import { metricSum, parsePrometheusText } from '../src/loadtest/prometheus-text.js';
 import {
   clockTicksPerSecond,
+  cpuPercent,
   machineInfo,
   ProcessMeter,
   readMemory,
+  readSystemBusyTicks,
   readThreadTimes,
   threadCpuPercent,
   type WatchedProcess,
@@ -80,8 +84,11 @@ const INFRA_DIR = resolve(process.env.INFRA_DIR ?? join(REPO_ROOT, '.infra', 'be
 const USE_TSX = process.env.BENCH_TSX === '1';
 let compiledCli: string | undefined;
 
-/** Consumer settings explored by the `settings` section (on top of the defaults). */
-const VARIANTS: readonly { label: string; env: Record<string, string> }[] = [
+/**
+ * Consumer settings explored by the `settings` section (on top of the defaults); BENCH_VARIANTS
+ * (a JSON array of {"label", "env"}) replaces the list.
+ */
+const DEFAULT_VARIANTS: readonly { label: string; env: Record<string, string> }[] = [
   { label: 'defaults', env: {} },
   { label: 'fetch 256 KiB/partition', env: { KAFKA_MAX_BYTES_PER_PARTITION: '262144' } },
   { label: 'fetch 128 KiB/partition', env: { KAFKA_MAX_BYTES_PER_PARTITION: '131072' } },
@@ -89,21 +96,43 @@ const VARIANTS: readonly { label: string; env: Record<string, string> }[] = [
   { label: 'partitions concurrency 2', env: { KAFKA_PARTITIONS_CONCURRENCY: '2' } },
   { label: 'chunks of 1,000', env: { BATCH_MAX_MESSAGES: '1000' } },
   { label: 'ClickHouse window 20 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '20' } },
+  { label: 'ClickHouse window 10 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '10' } },
   { label: 'ClickHouse window 0 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '0' } },
-  { label: 'model threads 2', env: { MODEL_THREADS: '2' } },
   { label: 'ClickHouse insert max 10,000 rows', env: { CLICKHOUSE_INSERT_MAX_ROWS: '10000' } },
+  { label: 'model threads 2', env: { MODEL_THREADS: '2' } },
   { label: 'V8 semi-space 4 MB', env: { NODE_OPTIONS: '--max-semi-space-size=4' } },
-  { label: 'V8 old space 192 MB', env: { NODE_OPTIONS: '--max-old-space-size=192' } },
+  { label: 'V8 old space 256 MB', env: { NODE_OPTIONS: '--max-old-space-size=256' } },
   {
-    label: 'fetch 256 KiB + concurrency 4',
-    env: { KAFKA_MAX_BYTES_PER_PARTITION: '262144', KAFKA_PARTITIONS_CONCURRENCY: '4' },
+    label: 'fetch 192 KiB + window 10 ms',
+    env: { KAFKA_MAX_BYTES_PER_PARTITION: '196608', CLICKHOUSE_INSERT_WINDOW_MS: '10' },
+  },
+  {
+    label: 'fetch 192 KiB + window 10 ms + old space 256 MB',
+    env: {
+      KAFKA_MAX_BYTES_PER_PARTITION: '196608',
+      CLICKHOUSE_INSERT_WINDOW_MS: '10',
+      NODE_OPTIONS: '--max-old-space-size=256',
+    },
   },
 ];
 
+const VARIANTS: readonly { label: string; env: Record<string, string> }[] =
+  process.env.BENCH_VARIANTS === undefined
+    ? DEFAULT_VARIANTS
+    : (JSON.parse(process.env.BENCH_VARIANTS) as { label: string; env: Record<string, string> }[]);
+
 /** What the benchmark recommends after the runs above (see the README's table). */
 const RECOMMENDED: Record<string, string> = {
-  KAFKA_MAX_BYTES_PER_PARTITION: '262144',
-  CLICKHOUSE_INSERT_WINDOW_MS: '20',
+  // About 700 messages per partition and fetch instead of ~3,000: 12 concurrent batches hold
+  // a quarter of the records, serialised rows and pipelines at once.
+  KAFKA_MAX_BYTES_PER_PARTITION: '196608',
+  // The batches of one fetch reach the sink within a few ms of each other; waiting 200 ms for
+  // more only idles the lock-step fetch loop.
+  CLICKHOUSE_INSERT_WINDOW_MS: '10',
+  // Without a limit V8 lets the heap grow to several times the live data before collecting.
+  NODE_OPTIONS: '--max-old-space-size=256',
+  // A joining replica waits until the others notice the rebalance at their next heartbeat.
+  KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
 };
 
 interface DrainResult {
@@ -116,6 +145,8 @@ interface DrainResult {
   /** From spawning the consumers to zero lag (start-up included). */
   readonly totalSeconds: number;
   readonly rate: number;
+  /** Every message of the (fresh) group over the time from spawning to zero lag. */
+  readonly fromSpawnRate: number;
   /** Between 10 % and 90 % of the messages committed: ramp-up and tail left out. */
   readonly steadyRate: number;
   readonly readyMs: readonly number[];
@@ -123,8 +154,18 @@ interface DrainResult {
   readonly peakRssMb: readonly number[];
   /** Percent of one core during the drain, per process. */
   readonly cpu: Record<string, number>;
+  /**
+   * Everything else on the machine during the drain (other users' processes), percent of one
+   * core: the whole machine's busy time minus the processes above and this benchmark.
+   */
+  readonly otherCpu: number;
   /** The first consumer's threads (main = JavaScript), percent of one core. */
   readonly threads: Record<string, number>;
+  /**
+   * Peaks of the first consumer's memory parts during the drain (MB, from its /metrics every
+   * 0.5 s): RSS, V8 heap total and used, per V8 space, and external (Buffers, ArrayBuffers).
+   */
+  readonly memoryPeaksMb: Record<string, number>;
   /** Average per chunk, ms, from the consumer's offers_stage_duration_seconds. */
   readonly stageMs: Record<string, number>;
   readonly avgChunk: number;
@@ -157,6 +198,35 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   ].join('\n');
 }
 
+/** Memory parts of a consumer from its Prometheus metrics (prom-client's defaults), bytes. */
+async function memoryParts(url: string): Promise<Record<string, number>> {
+  try {
+    const samples = parsePrometheusText(
+      await fetch(url, { signal: AbortSignal.timeout(1_000) }).then((r) => r.text()),
+    );
+    const parts: Record<string, number> = {};
+    const take = (name: string, key: string): void => {
+      const value = metricSum(samples, name);
+      if (value !== undefined) parts[key] = value;
+    };
+    take('process_resident_memory_bytes', 'rss');
+    take('nodejs_heap_size_total_bytes', 'heap total');
+    take('nodejs_heap_size_used_bytes', 'heap used');
+    take('nodejs_external_memory_bytes', 'external');
+    for (const sample of samples) {
+      if (
+        sample.name === 'nodejs_heap_space_size_total_bytes' &&
+        sample.labels.space !== undefined
+      ) {
+        parts[`space ${sample.labels.space}`] = sample.value;
+      }
+    }
+    return parts;
+  } catch {
+    return {};
+  }
+}
+
 class Bench {
   readonly endpoints: ServiceEndpoints;
   readonly admin: TopicAdmin;
@@ -181,7 +251,6 @@ class Bench {
       url: endpoints.clickhouseUrl,
       username: endpoints.clickhouseUser,
       password: endpoints.clickhousePassword,
-      request_timeout: 120_000,
     });
   }
 
@@ -302,7 +371,9 @@ class Bench {
       const meter = new ProcessMeter([
         ...processes.map((consumer) => ({ name: consumer.name, pid: consumer.pid })),
         ...this.services,
+        { name: 'bench', pid: process.pid },
       ]);
+      const busyBefore = await readSystemBusyTicks();
       const firstPid = processes[0]?.pid ?? 0;
       const threadsBefore = await readThreadTimes(firstPid);
       await meter.read();
@@ -311,7 +382,17 @@ class Bench {
       const series: [number, number][] = [];
       let baseline: number | undefined;
       let total = 0;
+      const memoryPeaks: Record<string, number> = {};
+      let polls = 0;
       for (;;) {
+        polls += 1;
+        if (polls % 5 === 1 && processes[0] !== undefined) {
+          void memoryParts(processes[0].metricsUrl).then((parts) => {
+            for (const [name, bytes] of Object.entries(parts)) {
+              memoryPeaks[name] = Math.max(memoryPeaks[name] ?? 0, mb(bytes));
+            }
+          });
+        }
         const [ends, committed] = await Promise.all([
           this.admin.endOffsets(topic),
           this.admin.committedOffsets(slice.groupId, topic),
@@ -331,6 +412,7 @@ class Bench {
       const doneAt = performance.now();
       const windowEndUs = Number(process.hrtime.bigint() / 1000n);
       const after = await meter.read();
+      const busyAfter = await readSystemBusyTicks();
       const threadsAfter = await readThreadTimes(firstPid);
       const memory = await Promise.all(processes.map((consumer) => readMemory(consumer.pid)));
       const metricsText = await fetch(processes[0]?.metricsUrl ?? '').then((response) =>
@@ -364,6 +446,14 @@ class Bench {
           ? (done * 0.8) / ((t90 - t10) / 1000)
           : Number.NaN;
       const ticks = clockTicksPerSecond();
+      const cpu = Object.fromEntries(
+        after.map((reading) => [reading.name, reading.cpuPercent ?? 0]),
+      );
+      const machineCpu =
+        busyBefore === undefined || busyAfter === undefined
+          ? Number.NaN
+          : cpuPercent({ ticks: busyBefore }, { ticks: busyAfter }, doneAt - readyAt, ticks);
+      const watched = Object.values(cpu).reduce((sum, value) => sum + value, 0);
       return {
         label,
         consumers,
@@ -372,13 +462,16 @@ class Bench {
         drainSeconds,
         totalSeconds: (doneAt - started) / 1000,
         rate: done / drainSeconds,
+        fromSpawnRate: total / ((doneAt - started) / 1000),
         steadyRate,
         readyMs,
         idleRssMb: idleRss.map((memory) => mb(memory?.rssBytes)),
         peakRssMb: memory.map((entry) => mb(entry?.hwmBytes)),
-        // The meter reports CPU since its previous reading (`before`, at ready).
-        cpu: Object.fromEntries(after.map((reading) => [reading.name, reading.cpuPercent ?? 0])),
+        // The meter reports CPU since its previous reading, taken when all were ready.
+        cpu,
+        otherCpu: Math.max(0, machineCpu - watched),
         threads: threadCpuPercent(threadsBefore, threadsAfter, doneAt - readyAt, ticks),
+        memoryPeaksMb: memoryPeaks,
         stageMs,
         avgChunk: batchCount === 0 ? 0 : batchSum / batchCount,
         profileWindowUs: [windowStartUs, windowEndUs],
@@ -500,6 +593,7 @@ function drainRow(result: DrainResult): string[] {
     result.label,
     String(result.consumers),
     int(result.rate),
+    int(result.fromSpawnRate),
     int(result.steadyRate),
     fixed(result.drainSeconds, 2),
     fixed(result.totalSeconds, 2),
@@ -509,6 +603,7 @@ function drainRow(result: DrainResult): string[] {
     int(result.cpu['kafka (java)'] ?? Number.NaN),
     int(result.cpu['clickhouse-server'] ?? Number.NaN),
     int(result.cpu['redis-server'] ?? Number.NaN),
+    int(result.otherCpu),
   ];
 }
 
@@ -516,6 +611,7 @@ const DRAIN_HEAD = [
   'run',
   'consumers',
   'msgs/s',
+  'msgs/s from spawn',
   'steady msgs/s (10–90 %)',
   'drain s',
   'incl. start-up s',
@@ -525,6 +621,7 @@ const DRAIN_HEAD = [
   'kafka CPU %',
   'clickhouse CPU %',
   'redis CPU %',
+  'other CPU %',
 ];
 
 /** The median run (by throughput) of repeated drains. */
@@ -554,21 +651,42 @@ async function repeatDrain(
   return { median: medianRun(runs), runs };
 }
 
+/** The commit measured, and the service files that differed from it. */
+function gitState(): { commit: string; modified: string[] } {
+  const git = (args: string[]): string => {
+    try {
+      return execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    } catch {
+      return '';
+    }
+  };
+  return {
+    commit: git(['rev-parse', 'HEAD']),
+    modified: git(['status', '--porcelain', '--', 'src'])
+      .split('\n')
+      .filter((line) => line !== ''),
+  };
+}
+
 async function main(): Promise<void> {
   await mkdir(OUT, { recursive: true });
   const machine = machineInfo();
   const output: Record<string, unknown> = {
     kind: 'realtime-offers-pipeline-bench',
+    source: gitState(),
     startedAt: new Date().toISOString(),
     machine,
     messages: MESSAGES,
     partitions: PARTITIONS,
     repeats: REPEATS,
   };
+  const source = output.source as ReturnType<typeof gitState>;
   const markdown: string[] = [
     `machine: ${machine.cores} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}; ` +
       `Kafka, Redis and ClickHouse on the same machine; ${int(MESSAGES)} messages, ${PARTITIONS} partitions; median of ${REPEATS} runs; ` +
-      `consumer run as ${USE_TSX ? 'TypeScript through tsx' : 'compiled JavaScript'}`,
+      `consumer run as ${USE_TSX ? 'TypeScript through tsx' : 'compiled JavaScript'}; ` +
+      `source ${source.commit.slice(0, 10)}${source.modified.length > 0 ? ` with ${source.modified.length} modified file(s) under src/` : ''}; ` +
+      `"other CPU" is what other processes on the machine used meanwhile (percent of one core)`,
   ];
   const save = async (): Promise<void> => {
     await writeFile(join(OUT, 'bench.json'), `${JSON.stringify(output, null, 2)}\n`);
@@ -610,6 +728,9 @@ async function main(): Promise<void> {
           .filter(([, value]) => value >= 1)
           .map(([name, value]) => `${name} ${Math.round(value)}`)
           .join(', ')}; mean chunk ${int(defaults.median.avgChunk)} messages; ` +
+          `memory peaks (MB): ${Object.entries(defaults.median.memoryPeaksMb)
+            .map(([part, value]) => `${part} ${int(value)}`)
+            .join(', ')}; ` +
           `stage ms per chunk: ${Object.entries(defaults.median.stageMs)
             .map(([stage, value]) => `${stage} ${fixed(value)}`)
             .join(', ')}`,
@@ -625,9 +746,19 @@ async function main(): Promise<void> {
       output.settings = results;
       markdown.push(
         `### Consumer settings (one consumer, same drain)\n\n${table(
-          [...DRAIN_HEAD, 'mean chunk', 'score ms/chunk', 'clickhouse ms/chunk', 'redis ms/chunk'],
+          [
+            ...DRAIN_HEAD,
+            'V8 heap peak MB',
+            'external peak MB',
+            'mean chunk',
+            'score ms/chunk',
+            'clickhouse ms/chunk',
+            'redis ms/chunk',
+          ],
           results.map((result) => [
             ...drainRow(result),
+            int(result.memoryPeaksMb['heap total'] ?? Number.NaN),
+            int(result.memoryPeaksMb.external ?? Number.NaN),
             int(result.avgChunk),
             fixed(result.stageMs.score),
             fixed(result.stageMs.clickhouse),

@@ -46,6 +46,9 @@ export function shortLocation(url: string): string {
   if (url === '') return '';
   const modules = url.lastIndexOf('/node_modules/');
   if (modules >= 0) return url.slice(modules + '/node_modules/'.length);
+  // Compiled service code (dist/, or the benchmark's .cache/bench-dist/) reads as dist/.
+  const compiled = /\/(?:bench-)?dist\/(.*)$/.exec(url);
+  if (compiled?.[1] !== undefined) return `dist/${compiled[1]}`;
   const src = url.search(/\/(src|bench|test)\//);
   if (src >= 0) return url.slice(src + 1);
   return url.replace(/^file:\/\//, '');

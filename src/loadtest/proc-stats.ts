@@ -89,6 +89,24 @@ export function cpuPercent(
   return Math.max(0, (seconds * 100_000) / elapsedMs);
 }
 
+/** Busy (non-idle, non-iowait) ticks of all cores, from the first line of /proc/stat. */
+export function parseSystemBusyTicks(text: string): number {
+  const line = text.split('\n').find((entry) => entry.startsWith('cpu '));
+  if (line === undefined) throw new Error('/proc/stat has no cpu line');
+  const fields = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user).
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return user + nice + system + irq + softirq + steal;
+}
+
+export async function readSystemBusyTicks(): Promise<number | undefined> {
+  try {
+    return parseSystemBusyTicks(await readFile('/proc/stat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ThreadTimes {
   readonly tid: number;
   /** `main` for the process's first thread, else its kernel name (comm). */
