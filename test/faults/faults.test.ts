@@ -42,6 +42,8 @@ const CONSUMER_ENV = {
   SHUTDOWN_GRACE_MS: '15000',
 };
 
+/** Scenarios that add a line to the accounting table. */
+const SCENARIOS = 9;
 const OUTAGE_MS = 5_000;
 const SINK_OUTAGE_MS = 10_000;
 const SLOW_MS = 8_000;
@@ -620,5 +622,15 @@ describe('fault tolerance', () => {
       assert.ok(detail.length <= 300, `short detail for ${message.key?.toString() ?? ''}`);
     }
     assert.equal(await consumer.stop('SIGTERM'), 0);
+  });
+
+  it('accounting: every scenario ran, and nothing was lost anywhere', () => {
+    assert.equal(rows.length, SCENARIOS, renderTable(rows));
+    for (const row of rows) {
+      assert.equal(row.lost, 0, row.scenario);
+      assert.equal(row.stored, row.valid, row.scenario);
+      assert.equal(row.redis, row.valid, row.scenario);
+      assert.equal(row.deadLettered, row.invalid, row.scenario);
+    }
   });
 });
