@@ -159,6 +159,8 @@ interface DrainResult {
    * core: the whole machine's busy time minus the processes above and this benchmark.
    */
   readonly otherCpu: number;
+  /** INSERT queries ClickHouse ran per second during the drain (its `InsertQuery` event). */
+  readonly insertsPerSecond: number;
   /** The first consumer's threads (main = JavaScript), percent of one core. */
   readonly threads: Record<string, number>;
   /**
@@ -374,6 +376,7 @@ class Bench {
         { name: 'bench', pid: process.pid },
       ]);
       const busyBefore = await readSystemBusyTicks();
+      const insertsBefore = await this.insertQueries();
       const firstPid = processes[0]?.pid ?? 0;
       const threadsBefore = await readThreadTimes(firstPid);
       await meter.read();
@@ -413,6 +416,7 @@ class Bench {
       const windowEndUs = Number(process.hrtime.bigint() / 1000n);
       const after = await meter.read();
       const busyAfter = await readSystemBusyTicks();
+      const insertsAfter = await this.insertQueries();
       const threadsAfter = await readThreadTimes(firstPid);
       const memory = await Promise.all(processes.map((consumer) => readMemory(consumer.pid)));
       const metricsText = await fetch(processes[0]?.metricsUrl ?? '').then((response) =>
@@ -470,6 +474,7 @@ class Bench {
         // The meter reports CPU since its previous reading, taken when all were ready.
         cpu,
         otherCpu: Math.max(0, machineCpu - watched),
+        insertsPerSecond: (insertsAfter - insertsBefore) / drainSeconds,
         threads: threadCpuPercent(threadsBefore, threadsAfter, doneAt - readyAt, ticks),
         memoryPeaksMb: memoryPeaks,
         stageMs,
@@ -507,6 +512,7 @@ class Bench {
         const scraper = new MetricsScraper(() => [consumer.metricsUrl]);
         log(`${label}: ${run.rate === 0 ? 'max rate' : `${run.rate} msg/s`} for ${run.seconds} s`);
         const firstUserId = defaultFirstUserId(Date.now());
+        const insertsBefore = await this.insertQueries();
         const result = await runLoad(
           { admin: this.admin, producer: this.producer, redis: this.redis },
           {
@@ -557,6 +563,7 @@ class Bench {
           clickhouseLatency: result.clickhouseLatency,
           clickhouseOverall: result.clickhouseOverall,
         });
+        const inserts = (await this.insertQueries()) - insertsBefore;
         const during = result.samples.filter((sample) => sample.t <= result.productionSeconds);
         const committedDuring = during.at(-1)?.committed ?? 0;
         results.push({
@@ -565,6 +572,7 @@ class Bench {
           seconds: run.seconds,
           summary: report.summary,
           commitRateDuringProduction: committedDuring / Math.max(0.001, result.productionSeconds),
+          insertsPerSecond: inserts / Math.max(0.001, result.samples.at(-1)?.t ?? 0),
           samples: report.samples,
         });
         await sleep(2_000);
@@ -574,6 +582,19 @@ class Bench {
       await slice.cleanUp();
     }
     return results;
+  }
+
+  /**
+   * INSERT queries the server has run since it started: how often the consumers insert
+   * (MergeTree tables want few, large inserts; each one creates a part to merge).
+   */
+  async insertQueries(): Promise<number> {
+    const result = await this.clickhouse.query({
+      query: "SELECT value FROM system.events WHERE event = 'InsertQuery'",
+      format: 'JSONEachRow',
+    });
+    const [row] = await result.json<{ value: string | number }>();
+    return Number(row?.value ?? 0);
   }
 
   async close(): Promise<void> {
@@ -604,6 +625,7 @@ function drainRow(result: DrainResult): string[] {
     int(result.cpu['clickhouse-server'] ?? Number.NaN),
     int(result.cpu['redis-server'] ?? Number.NaN),
     int(result.otherCpu),
+    fixed(result.insertsPerSecond),
   ];
 }
 
@@ -622,6 +644,7 @@ const DRAIN_HEAD = [
   'clickhouse CPU %',
   'redis CPU %',
   'other CPU %',
+  'CH inserts/s',
 ];
 
 /** The median run (by throughput) of repeated drains. */
@@ -837,6 +860,12 @@ async function main(): Promise<void> {
       const results = [
         ...(await bench.load('defaults', {}, runs)),
         ...(await bench.load('recommended', RECOMMENDED, runs)),
+        // Fewer, larger INSERTs for ClickHouse at a little more latency.
+        ...(await bench.load(
+          'recommended, window 50 ms',
+          { ...RECOMMENDED, CLICKHOUSE_INSERT_WINDOW_MS: '50' },
+          runs,
+        )),
       ];
       output.latency = results;
       markdown.push(
@@ -853,10 +882,13 @@ async function main(): Promise<void> {
             'histogram p99 ms',
             'max lag',
             'consumer CPU %',
+            'clickhouse CPU %',
+            'CH inserts/s',
             'peak RSS MB',
           ],
           results.map((result) => {
             const redis = result.summary.redisLatencyMs;
+            const clickhouse = result.summary.processes.find((p) => p.name === 'clickhouse-server');
             const histogram = result.summary.consumerLatencyMs;
             const consumer = result.summary.processes.find((p) => p.name === 'consumer-1');
             return [
@@ -871,6 +903,8 @@ async function main(): Promise<void> {
               fixed(histogram?.p99),
               int(result.summary.maxLag),
               int(consumer?.avgCpuPercent ?? Number.NaN),
+              int(clickhouse?.avgCpuPercent ?? Number.NaN),
+              fixed(result.insertsPerSecond),
               int(consumer?.peakRssMb ?? Number.NaN),
             ];
           }),

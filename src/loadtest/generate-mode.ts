@@ -123,6 +123,9 @@ export async function runGenerateMode(
       },
     );
     progress.done();
+    if (result.clickhouseError !== null) {
+      process.stderr.write(`[load-test] no ClickHouse latency view: ${result.clickhouseError}\n`);
+    }
     for (const second of result.clickhouseLatency) emit({ loadtest: 'clickhouse', second });
     emit({
       loadtest: 'end',

@@ -53,6 +53,8 @@ export interface LoadRunResult {
   readonly consumerLatencyMs: HistogramWindow | null;
   readonly clickhouseLatency: ClickHouseSecond[];
   readonly clickhouseOverall: Distribution | null;
+  /** Why ClickHouse's view is missing (e.g. a user allowed to insert but not to select). */
+  readonly clickhouseError: string | null;
 }
 
 /** Picks about `perSecond` users a second out of the sent batches, spread over each batch. */
@@ -270,13 +272,19 @@ export async function runLoad(
 
   const finalProduction = outcome.seconds ?? 0;
   let clickhouse: Awaited<ReturnType<typeof clickhouseLatency>> = { seconds: [], overall: null };
+  let clickhouseError: string | null = null;
   if (target.clickhouse !== undefined) {
-    clickhouse = await clickhouseLatency(
-      target.clickhouse,
-      options.generator.firstUserId,
-      generator.progress.sent,
-      startedAtMs,
-    );
+    try {
+      clickhouse = await clickhouseLatency(
+        target.clickhouse,
+        options.generator.firstUserId,
+        generator.progress.sent,
+        startedAtMs,
+      );
+    } catch (error) {
+      // The run's own measurements stand without this view; say why it is missing.
+      clickhouseError = error instanceof Error ? error.message : String(error);
+    }
   }
   const counts = probe.counts;
   return {
@@ -293,5 +301,6 @@ export async function runLoad(
     consumerLatencyMs: consumerTotal,
     clickhouseLatency: clickhouse.seconds,
     clickhouseOverall: clickhouse.overall,
+    clickhouseError,
   };
 }

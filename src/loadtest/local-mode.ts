@@ -202,6 +202,9 @@ export async function runLocalMode(
       },
     );
     progress.done();
+    if (result.clickhouseError !== null) {
+      log(`no ClickHouse latency view: ${result.clickhouseError}`);
+    }
     return buildReport({
       startedAt,
       machine: machineInfo(),

@@ -78,6 +78,7 @@ export async function startLocalServices(infraDir: string): Promise<ServiceEndpo
       [join(REPO_ROOT, 'scripts', 'infra', 'up.sh')],
       {
         cwd: REPO_ROOT,
+        // The scripts need the caller's PATH and HOME (Java, Maven, package caches).
         env: { ...process.env, INFRA_DIR: infraDir },
         timeout: 20 * 60_000,
         maxBuffer: 16 * 1024 * 1024,
@@ -206,6 +207,7 @@ export class LocalConsumer {
       [...(options.nodeFlags ?? []), ...cliCommand(options.compiledCli), 'consume'],
       {
         cwd: REPO_ROOT,
+        // Inherited first (PATH, HOME, NODE_OPTIONS of the caller), then the run's settings.
         env: {
           ...process.env,
           LOG_LEVEL: 'warn',

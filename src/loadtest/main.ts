@@ -36,6 +36,8 @@ async function main(argv: readonly string[]): Promise<number> {
     abort.abort();
   });
 
+  // The environment is read here, once, and handed down: like the service's entry point, the
+  // modes below never look at process.env themselves.
   if (options.mode === 'generate') {
     const { runGenerateMode } = await import('./generate-mode.js');
     await runGenerateMode(options, process.env, abort.signal);
