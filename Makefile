@@ -29,12 +29,13 @@ demo: deps ## Run the whole pipeline locally: services, consumer, 1,000 registra
 	scripts/demo.sh
 
 .PHONY: test
-test: deps ## Lint, format check, type check, unit and integration tests (real Kafka, Redis, ClickHouse, chDB, model)
+test: deps ## Lint, format, type check; unit, chart, integration and fault-injection tests (real Kafka, Redis, ClickHouse, chDB, model)
 	npm run --silent lint
 	npm run --silent format:check
 	npm run --silent typecheck
 	npm run --silent test:unit
 	npm run --silent test:integration
+	npm run --silent test:faults
 
 .PHONY: test-unit
 test-unit: node_modules/.package-lock.json ## Unit tests only (no services)

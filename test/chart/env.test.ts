@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -26,6 +27,15 @@ const CONFIG_NAMES = [
   ),
 ];
 
+// The service only checks that the file holds a PEM certificate block.
+const TEST_CA_FILE = path.join(mkdtempSync(path.join(tmpdir(), 'chart-ca-')), 'ca.crt');
+writeFileSync(TEST_CA_FILE, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+
+// The service reads the CA file at start; in the cluster the chart mounts it from a Secret.
+function withTestCa(env: Record<string, string>): Record<string, string> {
+  return env.KAFKA_TLS_CA_FILE === undefined ? env : { ...env, KAFKA_TLS_CA_FILE: TEST_CA_FILE };
+}
+
 // Read by the service, left to its defaults by the chart (extraEnv sets them when needed).
 const LEFT_TO_DEFAULTS: Readonly<Record<string, string>> = {
   OTEL_SDK_DISABLED: 'tracing is off by leaving otel.endpoint empty',
@@ -36,15 +46,14 @@ const LEFT_TO_DEFAULTS: Readonly<Record<string, string>> = {
   OTEL_BSP_MAX_QUEUE_SIZE: 'batch span processor tuning',
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 'batch span processor tuning',
   OTEL_BSP_EXPORT_TIMEOUT: 'batch span processor tuning',
+  KAFKA_SASL_MECHANISM: 'set only when kafka.sasl is configured',
+  KAFKA_SASL_USERNAME: 'set only when kafka.sasl is configured',
+  KAFKA_SASL_PASSWORD: 'set only when kafka.sasl is configured',
+  KAFKA_TLS_CA_FILE: 'set only when a CA Secret is configured',
 };
 
-// Set by the chart although config.ts does not read them (yet).
+// Set by the chart although config.ts does not read them.
 const CHART_ONLY: Readonly<Record<string, string>> = {
-  KAFKA_SASL_MECHANISM: 'Kafka SASL/TLS support (another issue) adopts these names',
-  KAFKA_SASL_USERNAME: 'idem',
-  KAFKA_SASL_PASSWORD: 'idem',
-  KAFKA_TLS: 'idem',
-  KAFKA_TLS_CA_FILE: 'idem',
   OTEL_RESOURCE_ATTRIBUTES: 'read by the OpenTelemetry SDK itself',
   K8S_POD_NAME: 'downward API, interpolated into OTEL_RESOURCE_ATTRIBUTES',
   K8S_NAMESPACE: 'downward API, interpolated into OTEL_RESOURCE_ATTRIBUTES',
@@ -83,13 +92,13 @@ describe('chart: environment of the service', () => {
       const [migrate] = containers(only(manifests, 'Job'));
       const [smoke] = containers(only(manifests, 'Pod'));
       assert.ok(consumer && migrate && smoke);
-      const service = loadServiceConfig(resolvedEnv(consumer));
+      const service = loadServiceConfig(withTestCa(resolvedEnv(consumer)));
       assert.equal(service.http.port, 8080);
       assert.ok(service.redis.url.startsWith('redis'));
       const clickhouse = loadClickHouseConfig(resolvedEnv(migrate));
       assert.equal(clickhouse.url, service.clickhouse.url);
       assert.equal(clickhouse.table, service.clickhouse.table);
-      const smokeConfig = loadSmokeConfig(resolvedEnv(smoke));
+      const smokeConfig = loadSmokeConfig(withTestCa(resolvedEnv(smoke)));
       assert.equal(smokeConfig.kafka.topic, service.kafka.topic);
       assert.equal(smokeConfig.redis.url, service.redis.url);
       assert.equal(smokeConfig.redis.keyPrefix, service.redis.keyPrefix);
