@@ -9,6 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { parseEnvFile } from '../../src/loadtest/local-services.js';
+
+export { parseEnvFile };
+
 export type ServiceName = 'kafka' | 'redis' | 'clickhouse';
 
 export interface InfraEnv {
@@ -64,27 +68,6 @@ function runScript(script: string, args: readonly string[] = []): Promise<string
       },
     );
   });
-}
-
-/** Parses a KEY=VALUE file (comments, blank lines and optional quotes allowed). */
-export function parseEnvFile(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    let value = line.slice(eq + 1).trim();
-    if (
-      value.length >= 2 &&
-      (value.startsWith('"') || value.startsWith("'")) &&
-      value.endsWith(value.charAt(0))
-    ) {
-      value = value.slice(1, -1);
-    }
-    vars[line.slice(0, eq).trim()] = value;
-  }
-  return vars;
 }
 
 function required(vars: Record<string, string>, key: string, file: string): string {
