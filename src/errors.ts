@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   'REDIS_FAILED',
   /** Writing a rejected message to the dead-letter topic failed. */
   'DLQ_FAILED',
+  /** The broker refused an offset commit for good (e.g. no Read ACL on the group). */
+  'KAFKA_COMMIT_FAILED',
   /** The Kafka consumer stopped and will not restart by itself. */
   'KAFKA_CONSUMER_CRASHED',
   /** Work was abandoned because its partition was revoked or the service is stopping. */

@@ -211,6 +211,7 @@ const serviceSchema = z
     KAFKA_MAX_BYTES_PER_PARTITION: integer(196_608, 1_024, 104_857_600),
     KAFKA_SESSION_TIMEOUT_MS: integer(30_000, 6_000, 300_000),
     KAFKA_HEARTBEAT_INTERVAL_MS: integer(3_000, 100, 60_000),
+    KAFKA_METADATA_MAX_AGE_MS: integer(30_000, 1_000, 3_600_000),
     MESSAGE_MAX_BYTES: integer(65_536, 256, 10_485_760),
     BATCH_MAX_MESSAGES: integer(5_000, 1, 100_000),
     ...clickhouseShape,
@@ -348,6 +349,8 @@ export interface ServiceConfig {
     readonly maxBytesPerPartition: number;
     readonly sessionTimeoutMs: number;
     readonly heartbeatIntervalMs: number;
+    /** Partitions added to the topic are consumed within this long. */
+    readonly metadataMaxAgeMs: number;
   };
   readonly messageMaxBytes: number;
   readonly batchMaxMessages: number;
@@ -471,6 +474,7 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
       maxBytesPerPartition: e.KAFKA_MAX_BYTES_PER_PARTITION,
       sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       heartbeatIntervalMs: e.KAFKA_HEARTBEAT_INTERVAL_MS,
+      metadataMaxAgeMs: e.KAFKA_METADATA_MAX_AGE_MS,
     }),
     messageMaxBytes: e.MESSAGE_MAX_BYTES,
     batchMaxMessages: e.BATCH_MAX_MESSAGES,

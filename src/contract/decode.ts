@@ -19,6 +19,8 @@ export const REJECT_REASONS = [
   'missing_id',
   'invalid_id',
   'invalid_field',
+  /** The Kafka client could not decode the record batch the message came in (codec, corrupt bytes). */
+  'undecodable_batch',
 ] as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[number];

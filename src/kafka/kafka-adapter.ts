@@ -1,4 +1,4 @@
-import {
+import kafkajs, {
   Kafka,
   logLevel as KafkaLogLevel,
   Partitioners,
@@ -6,25 +6,57 @@ import {
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
+  type KafkaMessage,
   type LogEntry,
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
 
+import { OfferError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
+import { registerCodecs, UNDECODABLE_HEADER, undecodableReason } from './codecs.js';
+
+// kafkajs is CommonJS; Node's named-export detection misses this one.
+const { ConfigResourceTypes } = kafkajs;
 
 /**
  * Every kafkajs call of the service lives in this file. kafkajs is no longer maintained;
  * replacing it means re-implementing these small interfaces, nothing else.
  */
 
+/** A header value as it is on the wire: bytes, or null (Kafka allows a header without value). */
+export type HeaderValue = Buffer | null;
+
+/**
+ * Headers as decoded: a name sent more than once holds every value, in order. Own properties
+ * only: read them with `lastHeader`, never by indexing (a header may be named `toString`).
+ */
+export type MessageHeaders = Readonly<Record<string, HeaderValue | readonly HeaderValue[]>>;
+
+function isHeaderList(value: unknown): value is readonly HeaderValue[] {
+  return Array.isArray(value);
+}
+
+/** The last value of header `name`; undefined when the message has no such header. */
+export function lastHeader(headers: MessageHeaders, name: string): HeaderValue | undefined {
+  if (!Object.hasOwn(headers, name)) return undefined;
+  const value = headers[name];
+  if (isHeaderList(value)) return value.at(-1) ?? null;
+  return value ?? null;
+}
+
 export interface InboundMessage {
   readonly key: Buffer | null;
   readonly value: Buffer | null;
   readonly offset: string;
-  /** Kafka message timestamp (CreateTime or LogAppendTime), ms since the epoch. */
+  /** Kafka message timestamp (CreateTime or LogAppendTime), ms since the epoch; -1 when none. */
   readonly timestampMs: number;
-  readonly headers: Readonly<Record<string, Buffer | undefined>>;
+  readonly headers: MessageHeaders;
+  /**
+   * Set when the record batch this message came in could not be decoded (see codecs.ts): the
+   * message is a placeholder at the right offset, to be dead-lettered with this reason.
+   */
+  readonly undecodable?: string;
 }
 
 export interface InboundBatch {
@@ -34,14 +66,22 @@ export interface InboundBatch {
 }
 
 export interface BatchContext {
-  /** True once a seek moved this partition: the batch must not be committed. */
+  /**
+   * True once the batch must not be committed: a seek moved the partition, or this member
+   * lost its place in the group (rebalance, eviction), so the partition may be someone else's.
+   */
   isStale(): boolean;
   /**
-   * Keeps the group membership alive during long work. Throws when the group is
-   * rebalancing: the partition may be gone, so the caller abandons the batch uncommitted.
+   * Keeps the group membership alive during long work (the adapter also does it on a timer
+   * while a batch is handled). Throws an `ABORTED` OfferError once the membership is lost.
    */
   heartbeat(): Promise<void>;
-  /** Marks every message up to and including `offset` as done and commits that position. */
+  /**
+   * Marks every message up to and including `offset` as done and commits that position; past
+   * the batch's control records and aborted records when `offset` is its last message. Throws
+   * an `ABORTED` OfferError when the group no longer accepts this member's commits (the batch
+   * is redelivered after the re-join) and a non-retriable one when the broker refuses for good.
+   */
   commit(offset: string): Promise<void>;
 }
 
@@ -50,7 +90,10 @@ export type BatchHandler = (batch: InboundBatch, context: BatchContext) => Promi
 export interface OutboundMessage {
   readonly key: Buffer | string | null;
   readonly value: Buffer | string | null;
-  readonly headers?: Readonly<Record<string, Buffer | string>>;
+  /** A name given several values is sent once per value, in order; null sends no value. */
+  readonly headers?: Readonly<
+    Record<string, Buffer | string | null | readonly (Buffer | string | null)[]>
+  >;
 }
 
 export interface ConsumerOptions {
@@ -61,6 +104,11 @@ export interface ConsumerOptions {
   readonly maxBytesPerPartition: number;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
+  /**
+   * How old the cluster metadata may get before it is fetched again; partitions added to the
+   * topic are consumed after at most this long (kafkajs's default is 5 minutes).
+   */
+  readonly metadataMaxAgeMs?: number;
 }
 
 export interface ConsumerEvents {
@@ -68,10 +116,18 @@ export interface ConsumerEvents {
   onCrash?: (error: Error, willRestart: boolean) => void;
   onGroupJoin?: (memberId: string, partitions: readonly number[]) => void;
   onRebalancing?: () => void;
+  /** The group no longer accepted this member (evicted, rebalanced); it re-joins by itself. */
+  onMembershipLost?: (reason: string) => void;
 }
 
 export interface RegistrationConsumer {
   start(handler: BatchHandler): Promise<void>;
+  /**
+   * When the group coordinator or a broker last answered this member (a heartbeat, a fetch, a
+   * commit, a join), ms since the epoch; 0 before the first answer. A member that heard
+   * nothing for longer than its session timeout has lost its partitions.
+   */
+  lastContactMs(): number;
   /** Stops fetching new batches of the topic; batches already handed out continue. */
   pauseFetching(): void;
   resumeFetching(): void;
@@ -105,6 +161,12 @@ export interface TopicAdmin {
   endOffsets(topic: string): Promise<Map<number, string>>;
   /** Committed offset per partition for a group; "-1" where nothing is committed. */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
+  /** The effective value of one topic config (the broker's default included). */
+  topicConfig(topic: string, name: string): Promise<string | undefined>;
+  /** Grows the topic to `count` partitions. */
+  createPartitions(topic: string, count: number): Promise<void>;
+  /** The broker id leading each partition (-1 while it has none). */
+  partitionLeaders(topic: string): Promise<Map<number, number>>;
   disconnect(): Promise<void>;
 }
 
@@ -121,6 +183,17 @@ const LOG_METHODS: Readonly<Record<number, 'error' | 'warn' | 'info' | 'debug'>>
   [KafkaLogLevel.DEBUG]: 'debug',
 };
 
+/** The deepest kafkajs protocol error (the broker's answer) in an error's cause chain. */
+function protocolErrorOf(error: unknown): { type?: unknown; retriable?: unknown } | undefined {
+  let current: unknown = error;
+  let protocol: { type?: unknown; retriable?: unknown } | undefined;
+  for (let depth = 0; depth < 10 && current instanceof Error; depth += 1) {
+    if (current.name === 'KafkaJSProtocolError') protocol = current as { retriable?: unknown };
+    current = (current as { cause?: unknown }).cause;
+  }
+  return protocol;
+}
+
 /**
  * True when the broker refused a request in a way no retry can change: the deepest kafkajs
  * protocol error in the cause chain is not retriable (TOPIC_AUTHORIZATION_FAILED,
@@ -129,31 +202,61 @@ const LOG_METHODS: Readonly<Record<number, 'error' | 'warn' | 'info' | 'debug'>>
  * outer flag alone says nothing.
  */
 export function isPermanentKafkaError(error: unknown): boolean {
-  let current: unknown = error;
-  let protocol: { retriable?: unknown } | undefined;
-  for (let depth = 0; depth < 10 && current instanceof Error; depth += 1) {
-    if (current.name === 'KafkaJSProtocolError') protocol = current as { retriable?: unknown };
-    current = (current as { cause?: unknown }).cause;
-  }
-  return protocol?.retriable === false;
+  return protocolErrorOf(error)?.retriable === false && !isMembershipError(error);
 }
 
-function headersOf(headers: IHeaders | undefined): Record<string, Buffer | undefined> {
-  const result: Record<string, Buffer | undefined> = {};
-  if (!headers) return result;
-  for (const [name, value] of Object.entries(headers)) {
-    // A header repeated under one name arrives as an array; the last value wins.
-    const last = Array.isArray(value) ? value.at(-1) : value;
-    result[name] =
-      last === undefined ? undefined : Buffer.isBuffer(last) ? last : Buffer.from(last);
-  }
-  return result;
+// The group coordinator's ways of saying "this member's generation is over": it was evicted
+// (session expired, e.g. a network cut or a batch longer than the session timeout), the group
+// is rebalancing, or the coordinator moved. kafkajs re-joins on its own once its fetch loop or
+// heartbeat sees them; a commit or heartbeat made during a batch must not turn them into a crash.
+const MEMBERSHIP_ERRORS: ReadonlySet<unknown> = new Set([
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'REBALANCE_IN_PROGRESS',
+  'FENCED_INSTANCE_ID',
+  'NOT_COORDINATOR',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'COORDINATOR_NOT_AVAILABLE',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'GROUP_LOAD_IN_PROGRESS',
+]);
+
+export function isMembershipError(error: unknown): boolean {
+  return MEMBERSHIP_ERRORS.has(protocolErrorOf(error)?.type);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Kafka records may carry no timestamp (-1); a value kafkajs cannot parse counts as none. */
+function timestampOf(text: string): number {
+  const value = Number(text);
+  return Number.isFinite(value) ? value : -1;
+}
+
+function inboundMessage(message: KafkaMessage): InboundMessage {
+  const headers = (message.headers ?? {}) as MessageHeaders;
+  const inbound = {
+    key: message.key,
+    value: message.value,
+    offset: message.offset,
+    timestampMs: timestampOf(message.timestamp),
+    headers,
+  };
+  if (!Object.hasOwn(headers, UNDECODABLE_HEADER)) return inbound;
+  const reason = undecodableReason(lastHeader(headers, UNDECODABLE_HEADER));
+  if (reason === undefined) return inbound;
+  const { [UNDECODABLE_HEADER]: _marker, ...original } = headers;
+  return { ...inbound, headers: original, undecodable: reason };
 }
 
 function createConsumer(
   kafka: Kafka,
   options: ConsumerOptions,
   events: ConsumerEvents,
+  logger: Logger,
 ): RegistrationConsumer {
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
@@ -161,63 +264,142 @@ function createConsumer(
     heartbeatInterval: options.heartbeatIntervalMs,
     maxBytesPerPartition: options.maxBytesPerPartition,
     allowAutoTopicCreation: false,
+    ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: options.metadataMaxAgeMs }),
   });
+  let lastContact = 0;
+  const contact = (): void => {
+    lastContact = Date.now();
+  };
+  consumer.on(consumer.events.HEARTBEAT, contact);
+  consumer.on(consumer.events.FETCH, contact);
+  consumer.on(consumer.events.COMMIT_OFFSETS, contact);
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     events.onCrash?.(payload.error, payload.restart);
   });
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    contact();
     const partitions = Object.values(payload.memberAssignment).flat();
     events.onGroupJoin?.(payload.memberId, partitions);
   });
   consumer.on(consumer.events.REBALANCING, () => events.onRebalancing?.());
+  // A batch whose records were all filtered out (transaction markers, aborted records) never
+  // reaches eachBatch; without this commit the group's offset stays behind the log end for
+  // good and the lag never reaches 0. Such a batch comes only after the previous one of its
+  // partition was handled, so committing past it skips nothing.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    // kafkajs's types miss that firstOffset is null for a batch with no records at all.
+    const firstOffset = payload.firstOffset as string | null;
+    if (payload.batchSize !== 0 || firstOffset === null) return;
+    const offset = (BigInt(payload.lastOffset) + 1n).toString();
+    consumer
+      .commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }])
+      .catch((error: unknown) => {
+        // The next batch of the partition commits past these records anyway.
+        logger.debug(
+          { topic: payload.topic, partition: payload.partition, offset, err: errorText(error) },
+          'commit past filtered records failed',
+        );
+      });
+  });
 
-  return {
-    async start(handler) {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [options.topic], fromBeginning: options.fromBeginning });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: options.partitionsConcurrency,
-        eachBatch: async (payload: EachBatchPayload) => {
-          const { batch } = payload;
-          await handler(
-            {
-              topic: batch.topic,
-              partition: batch.partition,
-              messages: batch.messages.map((message) => ({
-                key: message.key,
-                value: message.value,
-                offset: message.offset,
-                timestampMs: Number(message.timestamp),
-                headers: headersOf(message.headers),
-              })),
-            },
-            {
-              isStale: () => payload.isStale(),
-              heartbeat: () => payload.heartbeat(),
-              commit: async (offset) => {
-                payload.resolveOffset(offset);
-                const next = {
-                  partition: batch.partition,
-                  offset: (BigInt(offset) + 1n).toString(),
-                };
-                if (payload.isRunning()) {
-                  await consumer.commitOffsets([{ topic: batch.topic, ...next }]);
-                  return;
-                }
+  const membershipLost = (error: unknown, during: string): OfferError => {
+    events.onMembershipLost?.(`${during}: ${errorText(error)}`);
+    return new OfferError(
+      'ABORTED',
+      `group membership lost during ${during} (${errorText(error)}); the batch is left uncommitted and redelivered after the re-join`,
+      { retriable: false, cause: error },
+    );
+  };
+
+  async function handle(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {
+    const { batch } = payload;
+    let lost: OfferError | undefined;
+    const heartbeat = async (): Promise<void> => {
+      if (lost) throw lost;
+      try {
+        await payload.heartbeat();
+      } catch (error) {
+        // Other failures (a slow or unreachable coordinator) are kafkajs's to recover from;
+        // a heartbeat missed here is sent again at the next tick.
+        if (!isMembershipError(error)) return;
+        lost ??= membershipLost(error, 'a heartbeat');
+        throw lost;
+      }
+    };
+    // kafkajs heartbeats only between batches: a batch waiting on a slow sink for longer
+    // than the session timeout got the member evicted. Heartbeat on a timer meanwhile.
+    const ticker = setInterval(() => {
+      heartbeat().catch(() => undefined);
+    }, options.heartbeatIntervalMs);
+    ticker.unref();
+    const lastMessage = batch.messages.at(-1)?.offset;
+    try {
+      await handler(
+        {
+          topic: batch.topic,
+          partition: batch.partition,
+          messages: batch.messages.map(inboundMessage),
+        },
+        {
+          isStale: () => lost !== undefined || payload.isStale(),
+          heartbeat,
+          commit: async (offset) => {
+            if (lost) throw lost;
+            // The last message's commit also covers what kafkajs filtered out after it (the
+            // transaction's commit marker, aborted records), so lag can reach 0.
+            const through = offset === lastMessage ? batch.lastOffset() : offset;
+            const next = { partition: batch.partition, offset: (BigInt(through) + 1n).toString() };
+            try {
+              if (payload.isRunning()) {
+                await consumer.commitOffsets([{ topic: batch.topic, ...next }]);
+              } else {
                 // Once disconnect() has begun, kafkajs makes consumer.commitOffsets a silent
                 // no-op, so the batches a clean shutdown waits for were left uncommitted and
                 // redelivered. The group membership lasts until they end: commit through it.
                 await payload.commitOffsetsIfNecessary({
                   topics: [{ topic: batch.topic, partitions: [next] }],
                 });
-              },
-            },
-          );
+              }
+              // Only now: the next fetch starts after a resolved offset, so a batch whose
+              // commit failed is fetched and written again rather than silently skipped.
+              payload.resolveOffset(through);
+            } catch (error) {
+              if (isPermanentKafkaError(error)) {
+                throw new OfferError(
+                  'KAFKA_COMMIT_FAILED',
+                  `offset commit refused: ${errorText(error)}`,
+                  {
+                    retriable: false,
+                    cause: error,
+                  },
+                );
+              }
+              // Evicted, rebalancing, or the coordinator unreachable: either way this member
+              // cannot vouch for the partition any more.
+              lost ??= membershipLost(error, 'the offset commit');
+              throw lost;
+            }
+          },
         },
+      );
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+
+  return {
+    async start(handler) {
+      registerCodecs();
+      await consumer.connect();
+      await consumer.subscribe({ topics: [options.topic], fromBeginning: options.fromBeginning });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsConcurrency,
+        eachBatch: (payload) => handle(payload, handler),
       });
     },
+    lastContactMs: () => lastContact,
     pauseFetching: () => {
       consumer.pause([{ topic: options.topic }]);
     },
@@ -243,7 +425,9 @@ function createProducer(kafka: Kafka): MessageProducer {
         messages: messages.map((message) => ({
           key: message.key,
           value: message.value,
-          headers: message.headers ? { ...message.headers } : undefined,
+          // kafkajs sends each value of an array as a header of its own and a null value as
+          // a header without value; its types only miss the null.
+          headers: message.headers as IHeaders | undefined,
         })),
       });
     },
@@ -285,6 +469,25 @@ async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
     async committedOffsets(groupId, topic) {
       const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
       return new Map((entry?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    },
+    async topicConfig(topic, name) {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: [name] }],
+      });
+      const [resource] = resources;
+      if (resource !== undefined && resource.errorCode !== 0) {
+        throw new Error(`describing topic ${topic} failed: ${resource.errorMessage}`);
+      }
+      return resource?.configEntries.find((entry) => entry.configName === name)?.configValue;
+    },
+    async createPartitions(topic, count) {
+      await admin.createPartitions({ topicPartitions: [{ topic, count }] });
+    },
+    async partitionLeaders(topic) {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      return new Map(partitions.map((p) => [p.partitionId, p.leader]));
     },
     disconnect: () => admin.disconnect(),
   };
@@ -332,7 +535,7 @@ export function createKafkaClients(connection: KafkaConnection, logger: Logger):
       },
   });
   return {
-    consumer: (options, events = {}) => createConsumer(kafka, options, events),
+    consumer: (options, events = {}) => createConsumer(kafka, options, events, kafkaLogger),
     producer: () => createProducer(kafka),
     admin: () => createAdmin(kafka),
   };

@@ -1,6 +1,6 @@
 import type { Attributes, Tracer } from '@opentelemetry/api';
 
-import { decodeRegistration } from '../contract/decode.js';
+import { decodeRegistration, type DecodeResult } from '../contract/decode.js';
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
 import {
@@ -18,7 +18,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { nowMs, traceChunk, withContext, type ChunkTrace } from '../telemetry/message-tracing.js';
 import type { Metrics, StageName } from '../telemetry/metrics.js';
 import { ATTR } from '../telemetry/semconv.js';
-import { deadLetterMessage } from './dead-letter.js';
+import { deadLetterMessage, sendGroups } from './dead-letter.js';
 import { decideFailure } from './failure-policy.js';
 import { writeUntilDone, type RetryContext } from './retry.js';
 import type { SinkHealth } from './sink-health.js';
@@ -47,6 +47,8 @@ export interface ProcessorDependencies {
     /** ClickHouse table, named in the insert spans. */
     readonly table: string;
     readonly dlqTopic: string;
+    /** The DLQ topic's `max.message.bytes`: every dead letter, and every send of them, fits. */
+    readonly dlqMaxMessageBytes: number;
     readonly messageMaxBytes: number;
     readonly batchMaxMessages: number;
     readonly retryInitialMs: number;
@@ -55,6 +57,11 @@ export interface ProcessorDependencies {
   /** Called once with a failure no retry can fix; the service then stops, uncommitted. */
   readonly onFatal: (error: unknown) => void;
   readonly now?: () => number;
+}
+
+/** Rejection details are quoted in logs, spans and DLQ headers: keep them short. */
+function boundedDetail(detail: string): string {
+  return detail.length <= 256 ? detail : `${detail.slice(0, 255)}…`;
 }
 
 function dlqError(error: unknown): OfferError {
@@ -137,7 +144,10 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     for (const [index, message] of chunk.entries()) {
       const recording = tracing.isRecording(index);
       const decodeStart = recording ? nowMs() : 0;
-      const decoded = decodeRegistration(message.value, settings.messageMaxBytes);
+      const decoded: DecodeResult =
+        message.undecodable === undefined
+          ? decodeRegistration(message.value, settings.messageMaxBytes)
+          : { ok: false, reason: 'undecodable_batch', detail: boundedDetail(message.undecodable) };
       if (recording) {
         tracing.decoded(
           index,
@@ -170,6 +180,7 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
           message,
           { topic: batch.topic, partition: batch.partition, groupId: settings.groupId },
           decoded,
+          settings.dlqMaxMessageBytes,
         ),
       );
     }
@@ -249,11 +260,15 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
         () => deps.redis.write(records),
         (index) => ({ [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) }),
       ),
-      traced('dlq', rejectedIndexes, deadLetters.length, () =>
-        deps.deadLetters.send(settings.dlqTopic, deadLetters).catch((error: unknown) => {
+      traced('dlq', rejectedIndexes, deadLetters.length, async () => {
+        try {
+          for (const group of sendGroups(deadLetters, settings.dlqMaxMessageBytes)) {
+            await deps.deadLetters.send(settings.dlqTopic, group);
+          }
+        } catch (error) {
           throw dlqError(error);
-        }),
-      ),
+        }
+      }),
     ];
     try {
       await Promise.all(writes);

@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createBatchProcessor } from './batch-processor.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './dead-letter.js';
 import { SinkHealth } from './sink-health.js';
 
 export interface OfferService {
@@ -90,6 +91,7 @@ export async function startOfferService(
 
   const kafka = createKafkaClients(config.kafka, logger);
   const admin = await kafka.admin();
+  let dlqMaxMessageBytes: number;
   try {
     const missing = await admin.missingTopics([config.kafka.topic, config.kafka.dlqTopic]);
     if (missing.length > 0) {
@@ -97,6 +99,25 @@ export async function startOfferService(
         `Kafka topic(s) ${missing.join(', ')} do not exist or this client may not see them (Describe ACL); create them first (realtime-offers topics, or the chart's KafkaTopic resources)`,
       );
     }
+    // Dead letters are cut to fit the DLQ topic's record limit, so one never blocks a partition.
+    dlqMaxMessageBytes = await admin
+      .topicConfig(config.kafka.dlqTopic, 'max.message.bytes')
+      .then((value) => {
+        const bytes = Number(value);
+        if (!Number.isInteger(bytes) || bytes <= 0) throw new Error(`unexpected value ${value}`);
+        return bytes;
+      })
+      .catch((error: unknown) => {
+        logger.warn(
+          {
+            topic: config.kafka.dlqTopic,
+            assumedBytes: DEFAULT_MAX_MESSAGE_BYTES,
+            err: errorMessage(error),
+          },
+          "could not read the DLQ topic's max.message.bytes (DescribeConfigs ACL); dead letters are cut to the broker default",
+        );
+        return DEFAULT_MAX_MESSAGE_BYTES;
+      });
   } finally {
     await admin.disconnect();
   }
@@ -119,6 +140,7 @@ export async function startOfferService(
       maxBytesPerPartition: config.kafka.maxBytesPerPartition,
       sessionTimeoutMs: config.kafka.sessionTimeoutMs,
       heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
+      metadataMaxAgeMs: config.kafka.metadataMaxAgeMs,
     },
     {
       onGroupJoin: (memberId, partitions) => {
@@ -127,6 +149,10 @@ export async function startOfferService(
       },
       onRebalancing: () => {
         logger.info('consumer group is rebalancing');
+      },
+      onMembershipLost: (reason) => {
+        metrics.kafkaMembershipLost.inc();
+        logger.warn({ reason }, 'the group no longer accepts this member; re-joining');
       },
       onCrash: (error, willRestart) => {
         if (willRestart) {
@@ -150,21 +176,34 @@ export async function startOfferService(
     },
   });
 
+  // Joined once is not enough: a member that heard nothing from the brokers for a whole
+  // session timeout (network cut, brokers down) has lost its partitions to the others.
+  const kafkaInGroup = (): boolean => {
+    const ageMs = Date.now() - consumer.lastContactMs();
+    const inGroup = joined && ageMs <= config.kafka.sessionTimeoutMs;
+    metrics.kafkaInGroup.set(inGroup ? 1 : 0);
+    metrics.kafkaContactAgeSeconds.set(consumer.lastContactMs() === 0 ? 0 : ageMs / 1000);
+    return inGroup;
+  };
+  const contactWatch = setInterval(kafkaInGroup, 1_000);
+  contactWatch.unref();
+
   const http: RunningHttpServer = await startHttpServer({
     host: config.http.host,
     port: config.http.port,
     registry: metrics.registry,
     logger,
     readiness: () => {
+      const inGroup = kafkaInGroup();
       const checks = {
         model: true,
-        consumer_in_group: joined,
+        consumer_in_group: inGroup,
         redis_connected: redis.ready,
         sinks: health.healthy ? true : JSON.stringify(health.failures),
         stopping,
       };
       return {
-        ready: joined && redis.ready && health.healthy && !stopping,
+        ready: inGroup && redis.ready && health.healthy && !stopping,
         checks,
       };
     },
@@ -174,6 +213,7 @@ export async function startOfferService(
   const stop = (reason: string, exitCode = 0): Promise<number> => {
     stopPromise ??= (async () => {
       stopping = true;
+      clearInterval(contactWatch);
       logger.info({ reason }, 'stopping: finishing in-flight batches');
       let code = exitCode;
       const grace = setTimeout(() => {
@@ -223,6 +263,7 @@ export async function startOfferService(
       groupId: config.kafka.groupId,
       table: config.clickhouse.table,
       dlqTopic: config.kafka.dlqTopic,
+      dlqMaxMessageBytes,
       messageMaxBytes: config.messageMaxBytes,
       batchMaxMessages: config.batchMaxMessages,
       retryInitialMs: config.sinkRetry.initialMs,

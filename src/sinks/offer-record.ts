@@ -11,7 +11,10 @@ export type OfferRecord = Predictions & {
   readonly model_version: string;
   readonly kafka_partition: number;
   readonly kafka_offset: string;
-  /** Kafka message timestamp, `YYYY-MM-DD hh:mm:ss` in UTC (ClickHouse DateTime text). */
+  /**
+   * Kafka message timestamp, `YYYY-MM-DD hh:mm:ss` in UTC (ClickHouse DateTime text), limited
+   * to the range from the epoch to `processed_at` (see `eventTimeMs`).
+   */
   readonly event_time: string;
   /** When the offer was scored, `YYYY-MM-DD hh:mm:ss` in UTC. */
   readonly processed_at: string;
@@ -33,11 +36,20 @@ export interface OfferSource {
 
 const OFFSET_DIGITS = 1_000_000n;
 
-export function eventVersion(timestampMs: number, offset: string): string {
-  return (
-    BigInt(Math.max(0, Math.trunc(timestampMs))) * OFFSET_DIGITS +
-    (BigInt(offset) % OFFSET_DIGITS)
-  ).toString();
+/**
+ * The time an event counts as, for ordering and for `event_time`: its Kafka timestamp, but
+ * never before the epoch (records without a timestamp carry -1) and never after the moment it
+ * is scored. A producer clock set to the year 9999 would otherwise give a version no later
+ * event of the same user could beat (their offers would never be updated again), a DateTime
+ * that ClickHouse cannot hold, and a version beyond UInt64.
+ */
+export function eventTimeMs(timestampMs: number, processedAtMs: number): number {
+  if (!Number.isFinite(timestampMs) || timestampMs < 0) return 0;
+  return Math.trunc(Math.min(timestampMs, processedAtMs));
+}
+
+export function eventVersion(eventMs: number, offset: string): string {
+  return (BigInt(eventMs) * OFFSET_DIGITS + (BigInt(offset) % OFFSET_DIGITS)).toString();
 }
 
 export function clickhouseDateTime(epochMs: number): string {
@@ -50,6 +62,7 @@ export function buildOfferRecord(
   modelVersion: string,
   processedAtMs: number,
 ): OfferRecord {
+  const eventMs = eventTimeMs(source.timestampMs, processedAtMs);
   return {
     user_id: source.userId,
     ...predictions,
@@ -57,8 +70,8 @@ export function buildOfferRecord(
     model_version: modelVersion,
     kafka_partition: source.partition,
     kafka_offset: source.offset,
-    event_time: clickhouseDateTime(source.timestampMs),
+    event_time: clickhouseDateTime(eventMs),
     processed_at: clickhouseDateTime(processedAtMs),
-    version: eventVersion(source.timestampMs, source.offset),
+    version: eventVersion(eventMs, source.offset),
   };
 }

@@ -13,6 +13,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 
+import { lastHeader, type MessageHeaders } from '../kafka/kafka-adapter.js';
 import { ATTR } from './semconv.js';
 
 /**
@@ -41,7 +42,7 @@ export interface TracedMessage {
   readonly key: Buffer | null;
   readonly offset: string;
   readonly timestampMs: number;
-  readonly headers: Readonly<Record<string, Buffer | undefined>>;
+  readonly headers: MessageHeaders;
 }
 
 export interface ChunkTrace {
@@ -65,9 +66,9 @@ export interface ChunkTrace {
   finish(endMs: number, error?: unknown): void;
 }
 
-const headerGetter: TextMapGetter<Readonly<Record<string, Buffer | undefined>>> = {
+const headerGetter: TextMapGetter<MessageHeaders> = {
   keys: (carrier) => Object.keys(carrier),
-  get: (carrier, key) => carrier[key]?.toString('latin1'),
+  get: (carrier, key) => lastHeader(carrier, key)?.toString('latin1'),
 };
 
 const NO_TRACE: ChunkTrace = {
@@ -92,7 +93,7 @@ export function nowMs(): number {
 
 function messageContext(message: TracedMessage): Context {
   // Malformed headers are ignored by the propagator: the message starts a new trace.
-  return message.headers.traceparent === undefined
+  return !Object.hasOwn(message.headers, 'traceparent')
     ? ROOT_CONTEXT
     : propagation.extract(ROOT_CONTEXT, message.headers, headerGetter);
 }

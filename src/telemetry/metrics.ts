@@ -57,6 +57,21 @@ export function createMetrics(
       help: '1 while fetching is paused because a sink is down.',
       registers: [registry],
     }),
+    kafkaInGroup: new Gauge({
+      name: 'offers_kafka_in_group',
+      help: '1 while the consumer holds its place in the group and the brokers answered it within the session timeout; 0 otherwise.',
+      registers: [registry],
+    }),
+    kafkaContactAgeSeconds: new Gauge({
+      name: 'offers_kafka_last_contact_age_seconds',
+      help: 'Seconds since the group coordinator or a broker last answered the consumer (heartbeat, fetch, commit, join).',
+      registers: [registry],
+    }),
+    kafkaMembershipLost: new Counter({
+      name: 'offers_kafka_membership_lost_total',
+      help: 'Times the group refused this member during a batch (evicted, rebalanced); the batch was left uncommitted and the consumer re-joined.',
+      registers: [registry],
+    }),
     batchSize: new Histogram({
       name: 'offers_batch_size',
       help: 'Messages per processed chunk of a Kafka batch.',

@@ -41,7 +41,9 @@ export async function sendTraced(
   const traced = messages.map((message, index) => {
     const span = spans[index];
     if (span === undefined) return message;
-    const headers: Record<string, Buffer | string> = { ...message.headers };
+    const headers: Record<string, NonNullable<OutboundMessage['headers']>[string]> = {
+      ...message.headers,
+    };
     propagation.inject(trace.setSpan(context.active(), span), headers);
     return { ...message, headers };
   });

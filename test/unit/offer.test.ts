@@ -6,6 +6,7 @@ import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/prediction
 import {
   buildOfferRecord,
   clickhouseDateTime,
+  eventTimeMs,
   eventVersion,
 } from '../../src/sinks/offer-record.js';
 
@@ -53,6 +54,18 @@ describe('eventVersion', () => {
   });
 });
 
+describe('eventTimeMs', () => {
+  it('keeps an ordinary timestamp, to the millisecond', () => {
+    assert.equal(eventTimeMs(1_700_000_000_123, 1_700_000_001_000), 1_700_000_000_123);
+  });
+
+  it('limits it to the epoch and to the scoring time; NaN counts as none', () => {
+    assert.equal(eventTimeMs(-1, 5_000), 0);
+    assert.equal(eventTimeMs(Number.NaN, 5_000), 0);
+    assert.equal(eventTimeMs(6_000, 5_000), 5_000);
+  });
+});
+
 describe('buildOfferRecord', () => {
   it('carries the predictions, offer, provenance and UTC times', () => {
     const record = buildOfferRecord(
@@ -70,6 +83,30 @@ describe('buildOfferRecord', () => {
     assert.equal(record.event_time, '2026-01-02 03:04:05');
     assert.equal(record.processed_at, '2026-01-02 03:04:06');
     assert.equal(record.version, `${Date.UTC(2026, 0, 2, 3, 4, 5, 678)}000041`);
+  });
+
+  it('never takes a version or event time beyond the scoring time or before the epoch', () => {
+    const processedAt = Date.UTC(2026, 0, 2, 3, 4, 6);
+    const build = (timestampMs: number, offset: string) =>
+      buildOfferRecord({ userId: 7, partition: 0, offset, timestampMs }, LOW, 'v', processedAt);
+    // Kafka's largest timestamp (Long.MAX_VALUE, as a producer with a broken clock may send),
+    // the year 9999, no timestamp (-1) and one before the epoch: none may throw, and none may
+    // outrank an ordinary later event of the same user.
+    const far = build(Number(9_223_372_036_854_775_807n), '1');
+    const year9999 = build(Date.UTC(9999, 0, 1), '2');
+    assert.equal(far.event_time, '2026-01-02 03:04:06');
+    assert.equal(year9999.version, `${processedAt}000002`);
+    assert.equal(build(-1, '3').event_time, '1970-01-01 00:00:00');
+    assert.equal(build(-1, '3').version, '3');
+    assert.equal(build(-86_400_000, '4').version, '4');
+    const later = buildOfferRecord(
+      { userId: 7, partition: 0, offset: '5', timestampMs: processedAt + 1_000 },
+      LOW,
+      'v',
+      processedAt + 2_000,
+    );
+    assert.ok(BigInt(later.version) > BigInt(far.version));
+    assert.ok(BigInt(later.version) > BigInt(year9999.version));
   });
 
   it('formats ClickHouse DateTime text', () => {
