@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stops Kafka, Redis and ClickHouse of a state dir (SIGTERM, SIGKILL after $INFRA_STOP_TIMEOUT s)
-# and removes their data, configs, logs, ports and env file. Safe to run when nothing is up.
+# Stops Kafka (every node), Redis and ClickHouse of a state dir (SIGTERM, SIGKILL after
+# $INFRA_STOP_TIMEOUT s) and removes their data, configs, logs, ports and env file. Safe to run
+# when nothing is up.
 # Only touches what up.sh creates: other content of the dir (e.g. .infra/test) is left alone.
 # Usage: [INFRA_DIR=dir] scripts/infra/down.sh
 set -euo pipefail
@@ -15,7 +16,8 @@ fi
 init_infra_dir
 lock_infra_dir
 
-stop_services "${ALL_SERVICES[@]}"
+mapfile -t services < <(state_services)
+stop_services "${services[@]}"
 kill_leftovers # processes whose pid file was lost, e.g. by an interrupted up.sh
-rm -rf "${INFRA_DIR:?}/redis" "$INFRA_DIR/clickhouse" "$INFRA_DIR/kafka" "$INFRA_DIR/security" "$ENV_FILE" "$PORTS_FILE"
+remove_state
 log "down ($(elapsed "$t_start")): removed the state in $INFRA_DIR"

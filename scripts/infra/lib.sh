@@ -8,7 +8,21 @@
 #   redis/      redis.conf  pid  stdout.log  redis.log  data/
 #   clickhouse/ config.xml  users.xml  pid  stdout.log  logs/  data/  tmp/
 #   kafka/      server.properties  pid  stdout.log  logs/server.log  data/
+#   kafka-1/ .. kafka-N/        the same per node, instead of kafka/, when INFRA_KAFKA_NODES=N > 1
 #   security/   (INFRA_SECURITY=1 only) test CA, broker key and certificate, credentials
+#
+# INFRA_KAFKA_NODES=N (default 1; given to the first `up` of a state dir, then remembered in
+# `ports`) runs N Kafka nodes, each a combined broker + controller, with the internal topics
+# replicated 3 times (fewer nodes: once per node) and min.insync.replicas=2 from 3 nodes on, so
+# that a test can kill or stop one node and keep producing with acks=all. One node keeps the
+# service name `kafka` and its set-up of old; more are named kafka-1 .. kafka-N.
+#
+# Every Kafka node also has a listener named PROXIED: bound to one loopback port, it advertises
+# another one, where nothing listens until a test starts a TCP proxy there that forwards to the
+# bound port. A client bootstrapping from the advertised addresses (KAFKA_PROXIED_BROKERS in
+# `env`) is then sent back to the proxies by every Metadata answer, so the test can freeze or
+# cut the network between that client and Kafka without touching the brokers, whose own
+# traffic goes over PLAINTEXT.
 #
 # INFRA_SECURITY=1 (given to the first `up` of a state dir, then remembered in `ports`) adds
 # what the security tests need on top of the plain set-up, which stays as it is for the
@@ -29,6 +43,7 @@ KAFKA_HOME="$INFRA_CACHE_DIR/kafka/$KAFKA_VERSION"
 KAFKA_LIBS="$KAFKA_HOME/libs"
 KAFKA_LIBS_MARKER="$KAFKA_HOME/.complete"
 
+# The services of this state dir, in start order; load_ports sets it for INFRA_KAFKA_NODES.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 ALL_SERVICES=(redis clickhouse kafka)
 
@@ -71,14 +86,57 @@ lock_infra_dir() {
   flock -w 900 9 || die "could not lock $INFRA_DIR/.lock"
 }
 
-valid_service() {
-  case "${1:-}" in
-    redis | clickhouse | kafka) return 0 ;;
-    *) return 1 ;;
+svc_dir() { printf '%s/%s' "$INFRA_DIR" "$1"; }
+
+# The Kafka services for INFRA_KAFKA_NODES: `kafka` alone (as before there could be more), else
+# kafka-1 .. kafka-N.
+kafka_services() {
+  local i
+  if ((INFRA_KAFKA_NODES == 1)); then
+    printf '%s\n' kafka
+    return 0
+  fi
+  for ((i = 1; i <= INFRA_KAFKA_NODES; i++)); do printf 'kafka-%d\n' "$i"; done
+}
+
+kafka_node_id() { # kafka -> 1, kafka-3 -> 3
+  local id="${1#kafka}"
+  id="${id#-}"
+  printf '%s' "${id:-1}"
+}
+
+# The services a service.sh argument stands for: `kafka` is every Kafka node, kafka-I is node I
+# (with a single node kafka-1 is `kafka`, so a test can name node 1 whatever the node count).
+# Prints nothing for a node this state dir does not have.
+resolve_services() {
+  case "$1" in
+    redis | clickhouse) printf '%s\n' "$1" ;;
+    kafka) kafka_services ;;
+    kafka-[1-9]*)
+      local id="${1#kafka-}"
+      [[ "$id" =~ ^[0-9]+$ ]] && ((id <= INFRA_KAFKA_NODES)) || return 0
+      if ((INFRA_KAFKA_NODES == 1)); then printf '%s\n' kafka; else printf '%s\n' "$1"; fi
+      ;;
   esac
 }
 
-svc_dir() { printf '%s/%s' "$INFRA_DIR" "$1"; }
+# Every service that may have left processes or a state dir here, whatever node count this or
+# an earlier `up` had (for down.sh and the clean-up before a fresh start).
+state_services() {
+  local dir
+  printf '%s\n' redis clickhouse kafka
+  for dir in "$INFRA_DIR"/kafka-[1-9]*; do
+    [[ -d "$dir" ]] && printf '%s\n' "${dir##*/}"
+  done
+  return 0
+}
+
+# Removes everything up.sh creates in the state dir (other content, e.g. .infra/test, stays).
+remove_state() {
+  local svc
+  for svc in $(state_services); do rm -rf "$(svc_dir "$svc")"; done
+  rm -rf "$INFRA_DIR/security" "$ENV_FILE" "$PORTS_FILE"
+}
 
 # ---------------------------------------------------------------------------------------------
 # Ports
@@ -102,26 +160,50 @@ free_ports() {
   ' "$1"
 }
 
+# Name of a Kafka node's port variable in `ports`: KIND is PORT (PLAINTEXT), CONTROLLER_PORT,
+# PROXIED_PORT (where the PROXIED listener binds) or PROXIED_ADVERTISED_PORT (where it sends
+# clients). `kafka` keeps the names of old (KAFKA_PORT, ...), kafka-2 has KAFKA_2_PORT, ...
+kafka_port_name() { # kafka_port_name SERVICE KIND
+  local id="${1#kafka}"
+  id="${id#-}"
+  printf 'KAFKA_%s%s' "${id:+${id}_}" "$2"
+}
+
+kafka_port() { # kafka_port SERVICE KIND -> the port (empty if `ports` has none)
+  local name
+  name="$(kafka_port_name "$1" "$2")"
+  printf '%s' "${!name:-}"
+}
+
+# Picks the ports of a fresh start for INFRA_KAFKA_NODES and INFRA_SECURITY and writes `ports`.
 choose_ports() {
-  local ports count=6
-  security_enabled && count=8
+  local ports count svc kind i=0
+  count=$((4 * INFRA_KAFKA_NODES + 4))
+  security_enabled && count=$((count + 2))
   read -r -a ports <<<"$(free_ports "$count")"
   [[ ${#ports[@]} -eq $count ]] || die "could not find free ports"
-  cat >"$PORTS_FILE" <<EOF
-KAFKA_PORT=${ports[0]}
-KAFKA_CONTROLLER_PORT=${ports[1]}
-REDIS_PORT=${ports[2]}
-CLICKHOUSE_HTTP_PORT=${ports[3]}
-CLICKHOUSE_TCP_PORT=${ports[4]}
-CLICKHOUSE_INTERSERVER_PORT=${ports[5]}
+  {
+    # Every node's storage is formatted with this id, so that they form one cluster.
+    printf 'INFRA_KAFKA_NODES=%s\nKAFKA_CLUSTER_ID=%s\n' "$INFRA_KAFKA_NODES" "$(new_kafka_cluster_id)"
+    for svc in $(kafka_services); do
+      for kind in PORT CONTROLLER_PORT PROXIED_PORT PROXIED_ADVERTISED_PORT; do
+        printf '%s=%s\n' "$(kafka_port_name "$svc" "$kind")" "${ports[i++]}"
+      done
+    done
+    cat <<EOF
+REDIS_PORT=${ports[i]}
+CLICKHOUSE_HTTP_PORT=${ports[i + 1]}
+CLICKHOUSE_TCP_PORT=${ports[i + 2]}
+CLICKHOUSE_INTERSERVER_PORT=${ports[i + 3]}
 EOF
-  if security_enabled; then
-    cat >>"$PORTS_FILE" <<EOF
+    if security_enabled; then
+      cat <<EOF
 INFRA_SECURITY=1
-KAFKA_SASL_PORT=${ports[6]}
-KAFKA_SASL_SSL_PORT=${ports[7]}
+KAFKA_SASL_PORT=${ports[i + 4]}
+KAFKA_SASL_SSL_PORT=${ports[i + 5]}
 EOF
-  fi
+    fi
+  } >"$PORTS_FILE"
 }
 
 security_enabled() { [[ "${INFRA_SECURITY:-0}" == 1 ]]; }
@@ -174,24 +256,47 @@ load_credentials() {
   . "$(security_dir)/credentials"
 }
 
+# Loads `ports` and sets INFRA_KAFKA_NODES (a `ports` without it is from one node) and
+# ALL_SERVICES from it.
 load_ports() {
   [[ -f "$PORTS_FILE" ]] || die "no $PORTS_FILE: run scripts/infra/up.sh first"
+  INFRA_KAFKA_NODES=1
   # shellcheck source=/dev/null
   . "$PORTS_FILE"
+  [[ "$INFRA_KAFKA_NODES" =~ ^[1-9][0-9]*$ ]] || die "bad INFRA_KAFKA_NODES in $PORTS_FILE"
+  # shellcheck disable=SC2034 # used by the scripts that source this file
+  mapfile -t ALL_SERVICES < <(printf '%s\n' redis clickhouse && kafka_services)
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 write_env_file() {
-  local tmp="$ENV_FILE.tmp.$$"
+  local tmp="$ENV_FILE.tmp.$$" svc brokers='' proxied='' targets='' have_proxied=1
+  for svc in $(kafka_services); do
+    brokers+="${brokers:+,}127.0.0.1:$(kafka_port "$svc" PORT)"
+    [[ -n "$(kafka_port "$svc" PROXIED_PORT)" ]] || have_proxied=0
+    proxied+="${proxied:+,}127.0.0.1:$(kafka_port "$svc" PROXIED_ADVERTISED_PORT)"
+    targets+="${targets:+,}127.0.0.1:$(kafka_port "$svc" PROXIED_PORT)"
+  done
   cat >"$tmp" <<EOF
 # Local test infrastructure, written by scripts/infra/up.sh (state dir: $INFRA_DIR).
-KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+KAFKA_BROKERS=$brokers
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
 CLICKHOUSE_USER=default
 CLICKHOUSE_PASSWORD=
+KAFKA_NODES=$INFRA_KAFKA_NODES
 EOF
+  # No PROXIED ports in a state dir whose services were started before that listener existed.
+  if ((have_proxied)); then
+    cat >>"$tmp" <<EOF
+# Each node's PROXIED listener: clients bootstrapping from KAFKA_PROXIED_BROKERS are sent back
+# there by Metadata, where a test runs TCP proxies forwarding to KAFKA_PROXIED_TARGETS (the
+# same order: one per node). Nothing listens on KAFKA_PROXIED_BROKERS until a test does.
+KAFKA_PROXIED_BROKERS=$proxied
+KAFKA_PROXIED_TARGETS=$targets
+EOF
+  fi
   if security_enabled; then
     load_credentials
     cat >>"$tmp" <<EOF
@@ -249,7 +354,7 @@ pids_using() { # pids_using DIR
 # SIGKILL processes of this state dir that have no valid pid file (see pids_using).
 kill_leftovers() {
   local svc pid
-  for svc in "${ALL_SERVICES[@]}"; do
+  for svc in $(state_services); do
     while read -r pid; do
       [[ -n "$pid" ]] || continue
       log "killing leftover $svc process $pid"
@@ -420,33 +525,60 @@ $service_user
 EOF
 }
 
-write_kafka_config() {
-  local dir
-  dir="$(svc_dir kafka)"
+write_kafka_config() { # write_kafka_config SERVICE
+  local svc="$1" dir node s voters='' listeners advertised protocols port cport pport aport rf isr
+  dir="$(svc_dir "$svc")"
+  node="$(kafka_node_id "$svc")"
   mkdir -p "$dir/data" "$dir/logs"
+  for s in $(kafka_services); do
+    voters+="${voters:+,}$(kafka_node_id "$s")@127.0.0.1:$(kafka_port "$s" CONTROLLER_PORT)"
+  done
+  port="$(kafka_port "$svc" PORT)"
+  cport="$(kafka_port "$svc" CONTROLLER_PORT)"
+  pport="$(kafka_port "$svc" PROXIED_PORT)"
+  aport="$(kafka_port "$svc" PROXIED_ADVERTISED_PORT)"
+  listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+  advertised="PLAINTEXT://127.0.0.1:$port"
+  protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  # PROXIED advertises another port than it binds (see the top of this file). A state dir
+  # started before this listener existed has no ports for it in `ports`: it goes without.
+  if [[ -n "$pport" ]]; then
+    listeners+=",PROXIED://127.0.0.1:$pport"
+    advertised+=",PROXIED://127.0.0.1:$aport"
+    protocols+=",PROXIED:PLAINTEXT"
+  fi
+  if security_enabled; then
+    listeners+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+    advertised+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+    protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+  fi
+  # Internal topics on up to 3 nodes, their min ISR up to 2: one node keeps the values of old.
+  rf=$((INFRA_KAFKA_NODES < 3 ? INFRA_KAFKA_NODES : 3))
+  isr=$((INFRA_KAFKA_NODES < 2 ? INFRA_KAFKA_NODES : 2))
   cat >"$dir/server.properties" <<EOF
-# Generated by scripts/infra: single-node KRaft (combined broker + controller) on loopback.
+# Generated by scripts/infra: KRaft node $node of $INFRA_KAFKA_NODES, combined broker + controller, on loopback.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+node.id=$node
+controller.quorum.voters=$voters
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$protocols
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=1
-default.replication.factor=1
+default.replication.factor=$rf
 auto.create.topics.enable=${KAFKA_AUTO_CREATE_TOPICS:-false}
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$rf
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
 transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
-# A broker restarted after SIGKILL must wait for its old session to expire (default 9 s).
+# A broker restarted after SIGKILL must wait for its old session to expire (default 9 s); in a
+# cluster, the controller fences a killed node and moves its leaderships after this time.
 broker.session.timeout.ms=4000
 broker.heartbeat.interval.ms=1000
 num.network.threads=2
@@ -456,22 +588,24 @@ num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF
+  if ((INFRA_KAFKA_NODES >= 3)); then
+    cat >>"$dir/server.properties" <<EOF
+# acks=all needs 2 copies: a test can take one node down and keep producing, not two.
+min.insync.replicas=2
+EOF
+  fi
   if security_enabled; then
     load_credentials
     local listener scram='org.apache.kafka.common.security.scram.ScramLoginModule required;'
-    # Replaces the plain listener lines above (the last occurrence of a key wins).
     cat >>"$dir/server.properties" <<EOF
 # INFRA_SECURITY=1: SASL listeners (SCRAM or PLAIN over plain TCP, and over TLS), ACLs enforced.
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
 ssl.keystore.type=PEM
 ssl.keystore.location=$(security_dir)/broker-keystore.pem
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 # The controller and the broker talk over PLAINTEXT as ANONYMOUS, so it must be a super user;
-# that listener serves the infrastructure and the tests' administration only.
+# that listener (and PROXIED, the same) serves the infrastructure and the tests only.
 super.users=User:ANONYMOUS;User:$KAFKA_ADMIN_USER
 EOF
     for listener in sasl_plaintext sasl_ssl; do
@@ -485,26 +619,33 @@ EOF
 }
 
 # Sets KAFKA_CMD to a java command line running MAINCLASS on the cached Kafka class path.
-kafka_cmd() { # kafka_cmd LOGFILE MAINCLASS ARGS...
-  local logfile="$1"
-  shift
+kafka_cmd() { # kafka_cmd SERVICE LOGFILE MAINCLASS ARGS...
+  local dir logfile="$2"
+  dir="$(svc_dir "$1")"
+  shift 2
   KAFKA_CMD=(java "-Xmx$KAFKA_HEAP" -Xms128m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
-    "-Dkafka.logs.dir=$(svc_dir kafka)/logs" "-Dkafka.log.file=$logfile"
+    "-Dkafka.logs.dir=$dir/logs" "-Dkafka.log.file=$logfile"
     "-Dlog4j2.configurationFile=$INFRA_SCRIPTS/kafka/log4j2.properties"
     -cp "$KAFKA_LIBS/*" "$@")
 }
 
-kafka_format_storage() {
-  local dir cluster_id out
-  dir="$(svc_dir kafka)"
-  [[ -f "$dir/data/meta.properties" ]] && return 0
-  # A Kafka cluster id is a base64url-encoded random 16-byte UUID (22 chars, no padding); like
-  # Kafka's own generator, avoid a leading '-' (it would read as a command-line option).
-  cluster_id=-
+# A Kafka cluster id is a base64url-encoded random 16-byte UUID (22 chars, no padding); like
+# Kafka's own generator, avoid a leading '-' (it would read as a command-line option).
+new_kafka_cluster_id() {
+  local cluster_id=-
   while [[ "$cluster_id" == -* ]]; do
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
   done
+  printf '%s' "$cluster_id"
+}
+
+kafka_format_storage() { # kafka_format_storage SERVICE
+  local svc="$1" dir cluster_id out
+  dir="$(svc_dir "$svc")"
+  [[ -f "$dir/data/meta.properties" ]] && return 0
+  # `ports` of a state dir started before KAFKA_CLUSTER_ID was kept there: a single node.
+  cluster_id="${KAFKA_CLUSTER_ID:-$(new_kafka_cluster_id)}"
   local scram_args=()
   if security_enabled; then
     load_credentials
@@ -514,11 +655,11 @@ kafka_format_storage() {
       --add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$KAFKA_ADMIN_PASSWORD]"
     )
   fi
-  kafka_cmd storage.log kafka.tools.StorageTool format --ignore-formatted \
+  kafka_cmd "$svc" storage.log kafka.tools.StorageTool format --ignore-formatted \
     -t "$cluster_id" -c "$dir/server.properties" "${scram_args[@]}"
   if ! out="$("${KAFKA_CMD[@]}" 2>&1)"; then
     printf '%s\n' "$out" >&2
-    die "formatting the Kafka storage failed (see above and $dir/logs/storage.log)"
+    die "formatting the storage of $svc failed (see above and $dir/logs/storage.log)"
   fi
 }
 
@@ -537,12 +678,12 @@ start_service() {
       write_clickhouse_config
       launch clickhouse clickhouse-server "--config-file=$dir/config.xml"
       ;;
-    kafka)
+    kafka | kafka-*)
       [[ -f "$KAFKA_LIBS_MARKER" ]] || die "Kafka $KAFKA_VERSION jars missing: run scripts/infra/install.sh"
-      write_kafka_config
-      kafka_format_storage
-      kafka_cmd server.log kafka.Kafka "$dir/server.properties"
-      launch kafka "${KAFKA_CMD[@]}"
+      write_kafka_config "$svc"
+      kafka_format_storage "$svc"
+      kafka_cmd "$svc" server.log kafka.Kafka "$dir/server.properties"
+      launch "$svc" "${KAFKA_CMD[@]}"
       ;;
   esac
 }
@@ -551,15 +692,16 @@ svc_port() {
   case "$1" in
     redis) printf '%s' "$REDIS_PORT" ;;
     clickhouse) printf '%s' "$CLICKHOUSE_HTTP_PORT" ;;
-    kafka) printf '%s' "$KAFKA_PORT" ;;
+    kafka | kafka-*) kafka_port "$1" PORT ;;
   esac
 }
 
 # Readiness probe for the Kafka broker in plain Kafka wire protocol (node, no npm packages; kept
 # inline so that the repo's eslint, which type-checks every *.js/*.mjs file, does not see it).
-#   kafka_probe HOST:PORT [timeoutMs]
+#   kafka_probe HOST:PORT [timeoutMs] [nodeId]
 # Exit 0 when the broker answers ApiVersions, then a Metadata request listing at least one broker
-# and a controller id, then FindCoordinator for a consumer group and InitProducerId without error.
+# (with nodeId: that node, i.e. the probed node has registered, or re-registered after a restart,
+# and is not fenced) and a controller id, then FindCoordinator for a consumer group and InitProducerId without error.
 # The last two warm the broker up: it creates __consumer_offsets and fetches its first block of
 # producer ids, so a test's first consumer group / idempotent producer does not get (and log)
 # COORDINATOR_NOT_AVAILABLE / COORDINATOR_LOAD_IN_PROGRESS.
@@ -568,13 +710,13 @@ kafka_probe() {
   node --input-type=module - "$@" <<'JS'
 import net from 'node:net';
 
-const [target = '', timeoutArg = '2000'] = process.argv.slice(2);
+const [target = '', timeoutArg = '2000', nodeArg = ''] = process.argv.slice(2);
 const sep = target.lastIndexOf(':');
 const host = target.slice(0, sep);
 const port = Number(target.slice(sep + 1));
 const timeoutMs = Number(timeoutArg);
 if (sep <= 0 || !Number.isInteger(port)) {
-  console.error('usage: kafka_probe HOST:PORT [timeoutMs]');
+  console.error('usage: kafka_probe HOST:PORT [timeoutMs] [nodeId]');
   process.exit(2);
 }
 
@@ -707,6 +849,9 @@ function probe() {
       const clusterId = r.string();
       const controllerId = r.int32();
       if (brokers.length === 0 || controllerId < 0) throw new Error('no broker registered yet');
+      if (nodeArg !== '' && !brokers.some((b) => b.startsWith(`${nodeArg}@`))) {
+        throw new Error(`node ${nodeArg} not among the brokers yet: ${brokers.join(' ')}`);
+      }
       info = { clusterId, controllerId, brokers };
       // FindCoordinator v0..v2 (non-flexible): v0 body = group id; v1+ adds key_type (0 = group).
       if (!coordinatorRange || coordinatorRange.min > 2) return done(info);
@@ -757,7 +902,7 @@ svc_check() { # one readiness probe
   case "$1" in
     redis) [[ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]] ;;
     clickhouse) [[ "$(curl -fsS --max-time 3 "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" 2>/dev/null)" == "Ok." ]] ;;
-    kafka) kafka_probe "127.0.0.1:$KAFKA_PORT" 3000 >/dev/null 2>&1 ;;
+    kafka | kafka-*) kafka_probe "127.0.0.1:$(kafka_port "$1" PORT)" 3000 "$(kafka_node_id "$1")" >/dev/null 2>&1 ;;
   esac
 }
 
@@ -767,7 +912,7 @@ svc_logs() { # log files worth showing when a service fails
   case "$1" in
     redis) printf '%s\n' "$dir/redis.log" "$dir/stdout.log" ;;
     clickhouse) printf '%s\n' "$dir/logs/clickhouse-server.err.log" "$dir/stdout.log" ;;
-    kafka) printf '%s\n' "$dir/logs/server.log" "$dir/stdout.log" ;;
+    kafka | kafka-*) printf '%s\n' "$dir/logs/server.log" "$dir/stdout.log" ;;
   esac
 }
 
@@ -785,7 +930,7 @@ svc_timeout() {
   case "$1" in
     redis) printf '%s' "$INFRA_TIMEOUT_REDIS" ;;
     clickhouse) printf '%s' "$INFRA_TIMEOUT_CLICKHOUSE" ;;
-    kafka) printf '%s' "$INFRA_TIMEOUT_KAFKA" ;;
+    kafka | kafka-*) printf '%s' "$INFRA_TIMEOUT_KAFKA" ;;
   esac
 }
 

@@ -1,59 +1,92 @@
 #!/usr/bin/env bash
-# Stops or (re)starts ONE service of a running infra (for fault-injection tests), on the same port
-# and state dir as before. `start` waits until the service answers; data kept across stop/start:
-# every service keeps its data (Redis through its append-only file).
-# Usage: [INFRA_DIR=dir] scripts/infra/service.sh ACTION kafka|redis|clickhouse
+# Stops or (re)starts ONE service of a running infra, or one Kafka node, or all of them (for
+# fault-injection tests), on the same ports and state dir as before. `start` waits until the
+# service answers (a Kafka node: until it is registered with the cluster again); data kept across
+# stop/start: every service keeps its data (Redis through its append-only file).
+# Usage: [INFRA_DIR=dir] scripts/infra/service.sh ACTION kafka|kafka-N|redis|clickhouse
 #   stop     SIGTERM (graceful), SIGKILL after $INFRA_STOP_TIMEOUT s
 #   kill     SIGKILL at once (simulated crash)
 #   start    start on the previous port and wait until it answers (no-op if running)
 #   restart  stop + start
 #   status   exit 0 if running and answering
 #   logs     tail of the service's log files
+# With INFRA_KAFKA_NODES=N > 1, kafka-N is node N and `kafka` means every node (started at once:
+# a node alone has no controller quorum). With one node, kafka-1 is the same as `kafka`.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  echo "usage: $0 stop|kill|start|restart|status|logs kafka|redis|clickhouse" >&2
+  echo "usage: $0 stop|kill|start|restart|status|logs kafka|kafka-N|redis|clickhouse" >&2
   exit 2
 }
 action="${1:-}"
-svc="${2:-}"
-valid_service "$svc" || usage
+arg="${2:-}"
+case "$arg" in
+  redis | clickhouse | kafka | kafka-[1-9]*) ;;
+  *) usage ;;
+esac
 
 init_infra_dir
 [[ -f "$PORTS_FILE" ]] || die "infra is not up in $INFRA_DIR (run scripts/infra/up.sh)"
 load_ports
+mapfile -t services < <(resolve_services "$arg")
+if ((${#services[@]} == 0)); then
+  die "$INFRA_DIR has no Kafka node $arg: its nodes are $(kafka_services | paste -sd ' ')"
+fi
+
+# Services this call launched: stopped again if the call fails before they all answer.
+started=()
+ok=1
+on_exit() {
+  if ((ok == 0 && ${#started[@]} > 0)); then stop_services "${started[@]}" || true; fi
+}
+trap on_exit EXIT
 
 do_start() {
-  local t0
-  if svc_alive "$svc"; then
-    log "$svc already running on 127.0.0.1:$(svc_port "$svc")"
-    return 0
-  fi
-  if port_in_use "$(svc_port "$svc")"; then
-    die "port $(svc_port "$svc") for $svc is taken by another process"
-  fi
+  local svc t0 to_start=()
+  for svc in "${services[@]}"; do
+    if svc_alive "$svc"; then
+      log "$svc already running on 127.0.0.1:$(svc_port "$svc")"
+    elif port_in_use "$(svc_port "$svc")"; then
+      die "port $(svc_port "$svc") for $svc is taken by another process"
+    else
+      to_start+=("$svc")
+    fi
+  done
+  ok=0
   t0="$(now_ms)"
-  start_service "$svc"
-  if ! wait_ready "$svc" "$t0"; then
-    stop_services "$svc"
-    die "$svc did not become ready"
+  for svc in "${to_start[@]}"; do
+    start_service "$svc"
+    started+=("$svc")
+  done
+  for svc in "${to_start[@]}"; do
+    wait_ready "$svc" "$t0" || die "$svc did not become ready"
+  done
+  ok=1
+}
+
+stop_or_kill() { # stop_or_kill stopped|killed
+  local svc running=()
+  for svc in "${services[@]}"; do
+    if svc_alive "$svc"; then running+=("$svc"); else log "$svc is not running"; fi
+  done
+  ((${#running[@]} > 0)) || return 0
+  if [[ "$1" == killed ]]; then
+    INFRA_STOP_TIMEOUT=0 stop_services "${running[@]}"
+  else
+    stop_services "${running[@]}"
   fi
 }
 
 case "$action" in
   stop)
     lock_infra_dir
-    if svc_alive "$svc"; then stop_services "$svc"; else log "$svc is not running"; fi
+    stop_or_kill stopped
     ;;
   kill)
     lock_infra_dir
-    if svc_alive "$svc"; then
-      INFRA_STOP_TIMEOUT=0 stop_services "$svc"
-    else
-      log "$svc is not running"
-    fi
+    stop_or_kill killed
     ;;
   start)
     lock_infra_dir
@@ -61,20 +94,26 @@ case "$action" in
     ;;
   restart)
     lock_infra_dir
-    stop_services "$svc"
+    stop_services "${services[@]}"
     do_start
     ;;
   status)
-    if svc_alive "$svc" && svc_check "$svc"; then
-      echo "$svc up on 127.0.0.1:$(svc_port "$svc") (pid $(svc_pid "$svc"))"
-    elif svc_alive "$svc"; then
-      echo "$svc running (pid $(svc_pid "$svc")) but not answering on 127.0.0.1:$(svc_port "$svc")"
-      exit 1
-    else
-      echo "$svc down"
-      exit 1
-    fi
+    rc=0
+    for svc in "${services[@]}"; do
+      if svc_alive "$svc" && svc_check "$svc"; then
+        echo "$svc up on 127.0.0.1:$(svc_port "$svc") (pid $(svc_pid "$svc"))"
+      elif svc_alive "$svc"; then
+        echo "$svc running (pid $(svc_pid "$svc")) but not answering on 127.0.0.1:$(svc_port "$svc")"
+        rc=1
+      else
+        echo "$svc down"
+        rc=1
+      fi
+    done
+    exit "$rc"
     ;;
-  logs) show_logs "$svc" 2>&1 ;;
+  logs)
+    for svc in "${services[@]}"; do show_logs "$svc" 2>&1; done
+    ;;
   *) usage ;;
 esac

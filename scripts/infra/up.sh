@@ -1,45 +1,67 @@
 #!/usr/bin/env bash
-# Starts single-node Kafka (KRaft), Redis and ClickHouse on free loopback ports, each with its own
-# config and data under the state dir, waits until each answers, writes $INFRA_DIR/env and prints
-# it on stdout (progress goes to stderr).
+# Starts Kafka (KRaft: one node, or INFRA_KAFKA_NODES), Redis and ClickHouse on free loopback
+# ports, each with its own config and data under the state dir, waits until each answers, writes
+# $INFRA_DIR/env and prints it on stdout (progress goes to stderr).
 #   - already up (all pids alive): does nothing but a quick readiness check and prints the env;
 #   - partly up (e.g. after `service.sh stop`): starts the missing services on their old ports;
 #   - nothing alive: wipes stale state, picks new ports, starts everything.
 # Runs install.sh first when something is missing.
-# Usage: [INFRA_DIR=dir] [INFRA_SECURITY=1] scripts/infra/up.sh   (default state dir: <repo>/.infra)
+# Usage: [INFRA_DIR=dir] [INFRA_SECURITY=1] [INFRA_KAFKA_NODES=N] scripts/infra/up.sh
+#   (default state dir: <repo>/.infra)
 #   INFRA_SECURITY=1: also SASL/TLS Kafka listeners with ACLs and a ClickHouse user with a
 #   password (see lib.sh); the state dir remembers it.
+#   INFRA_KAFKA_NODES=N: a Kafka cluster of N nodes kafka-1 .. kafka-N instead of one node
+#   `kafka` (see lib.sh; not with INFRA_SECURITY=1); the state dir remembers it.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 t_start="$(now_ms)"
+# What this call asks for; load_ports replaces INFRA_KAFKA_NODES by what the state dir has.
+requested_nodes="${INFRA_KAFKA_NODES:-}"
+if [[ -n "$requested_nodes" && ! "$requested_nodes" =~ ^[1-9][0-9]*$ ]]; then
+  die "INFRA_KAFKA_NODES must be a positive number of Kafka nodes, not '$requested_nodes'"
+fi
+if security_enabled && ((${requested_nodes:-1} > 1)); then
+  die "INFRA_SECURITY=1 runs a single Kafka node; it cannot be combined with INFRA_KAFKA_NODES=$requested_nodes"
+fi
 init_infra_dir
 lock_infra_dir
 
 installed || "$INFRA_SCRIPTS/install.sh"
 
 alive=()
-to_start=()
 if [[ -f "$PORTS_FILE" ]]; then
-  for svc in "${ALL_SERVICES[@]}"; do
-    if svc_alive "$svc"; then alive+=("$svc"); else to_start+=("$svc"); fi
+  for svc in $(state_services); do
+    if svc_alive "$svc"; then alive+=("$svc"); fi
   done
 fi
 
+fresh=0
 if ((${#alive[@]} == 0)); then
   # Nothing of ours is running here: start from scratch with new ports.
   kill_leftovers
-  rm -rf "${INFRA_DIR:?}/redis" "$INFRA_DIR/clickhouse" "$INFRA_DIR/kafka" "$INFRA_DIR/security" "$ENV_FILE" "$PORTS_FILE"
+  remove_state
+  INFRA_KAFKA_NODES="${requested_nodes:-1}"
   choose_ports
-  to_start=("${ALL_SERVICES[@]}")
-  log "starting ${to_start[*]} in $INFRA_DIR"
-elif ((${#to_start[@]} > 0)); then
-  log "already running: ${alive[*]}; starting ${to_start[*]} on their previous ports"
+  fresh=1
 fi
 load_ports
 if security_enabled && [[ -z "${KAFKA_SASL_PORT:-}" ]]; then
   die "$INFRA_DIR runs without INFRA_SECURITY=1; run scripts/infra/down.sh (INFRA_DIR=$INFRA_DIR) first"
+fi
+if [[ -n "$requested_nodes" && "$requested_nodes" != "$INFRA_KAFKA_NODES" ]]; then
+  die "$INFRA_DIR runs $INFRA_KAFKA_NODES Kafka node(s), not INFRA_KAFKA_NODES=$requested_nodes; run scripts/infra/down.sh (INFRA_DIR=$INFRA_DIR) first"
+fi
+
+to_start=()
+for svc in "${ALL_SERVICES[@]}"; do
+  svc_alive "$svc" || to_start+=("$svc")
+done
+if ((fresh)); then
+  log "starting ${to_start[*]} in $INFRA_DIR"
+elif ((${#to_start[@]} > 0)); then
+  log "already running: ${alive[*]}; starting ${to_start[*]} on their previous ports"
 fi
 
 started=()

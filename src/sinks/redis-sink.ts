@@ -43,8 +43,11 @@ interface OfferCommands {
   putOffers(keyCount: number, ...keysAndArgs: (string | number)[]): unknown;
 }
 
-// Reply errors a later attempt can get past: the server is loading, busy, failing over.
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT)\b/;
+// Reply errors a later attempt can get past: the server is loading or busy, out of memory
+// (maxmemory with a noeviction policy), unable to persist (MISCONF), short of in-sync replicas
+// (NOREPLICAS), or in a failover (READONLY replica, MASTERDOWN, cluster redirections).
+const TRANSIENT_REPLY =
+  /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT|OOM|MISCONF|NOREPLICAS|MOVED|ASK)\b/;
 
 export function toRedisFailure(error: unknown, action: string): OfferError {
   if (error instanceof OfferError) return error;

@@ -4,6 +4,8 @@
 // or `scripts/infra/down.sh` (same INFRA_DIR).
 //
 // State dir: $INFRA_DIR if set (the Makefile and .ci/run set it), else <repo>/.infra/test.
+// INFRA_KAFKA_NODES=N in the environment of the first start of a state dir makes Kafka an N-node
+// cluster (services kafka-1 .. kafka-N); see scripts/infra/lib.sh.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -13,10 +15,28 @@ import { parseEnvFile } from '../../src/loadtest/local-services.js';
 
 export { parseEnvFile };
 
-export type ServiceName = 'kafka' | 'redis' | 'clickhouse';
+/**
+ * A service of scripts/infra/service.sh. `kafka` is every Kafka node; `kafka-2` is node 2 of a
+ * cluster started with INFRA_KAFKA_NODES (with a single node, `kafka-1` is `kafka`).
+ */
+export type ServiceName = 'kafka' | `kafka-${number}` | 'redis' | 'clickhouse';
+
+/**
+ * One Kafka node's PROXIED listener: it listens on `target` but advertises `advertised`, where
+ * nothing listens until a test starts a TCP proxy there forwarding to `target`. Clients that
+ * bootstrap from the advertised addresses stay on the proxies (Metadata names them).
+ */
+export interface ProxiedBroker {
+  advertised: string;
+  target: string;
+}
 
 export interface InfraEnv {
   kafkaBrokers: string[];
+  /** Number of Kafka nodes (INFRA_KAFKA_NODES of the state dir). */
+  kafkaNodes: number;
+  /** Per Kafka node, in node order; empty for services started by older scripts. */
+  proxiedBrokers: ProxiedBroker[];
   redisUrl: string;
   clickhouseUrl: string;
   clickhouseUser: string;
@@ -76,15 +96,34 @@ function required(vars: Record<string, string>, key: string, file: string): stri
   return value;
 }
 
+function addressList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((address) => address.trim())
+    .filter((address) => address !== '');
+}
+
+function proxiedBrokers(vars: Record<string, string>, file: string): ProxiedBroker[] {
+  const advertised = addressList(vars.KAFKA_PROXIED_BROKERS);
+  const targets = addressList(vars.KAFKA_PROXIED_TARGETS);
+  if (advertised.length !== targets.length) {
+    throw new Error(`${file}: KAFKA_PROXIED_BROKERS and KAFKA_PROXIED_TARGETS differ in length`);
+  }
+  return advertised.map((address, i) => ({ advertised: address, target: targets[i] ?? '' }));
+}
+
 /** Reads $dir/env written by scripts/infra/up.sh (does not start anything). */
 export async function readInfraEnv(dir: string = infraDir()): Promise<InfraEnv> {
   const file = join(dir, 'env');
   const vars = parseEnvFile(await readFile(file, 'utf8'));
+  const kafkaNodes = Number(vars.KAFKA_NODES ?? '1');
+  if (!Number.isInteger(kafkaNodes) || kafkaNodes < 1) {
+    throw new Error(`${file}: bad KAFKA_NODES ${vars.KAFKA_NODES ?? ''}`);
+  }
   return {
-    kafkaBrokers: required(vars, 'KAFKA_BROKERS', file)
-      .split(',')
-      .map((broker) => broker.trim())
-      .filter((broker) => broker !== ''),
+    kafkaBrokers: addressList(required(vars, 'KAFKA_BROKERS', file)),
+    kafkaNodes,
+    proxiedBrokers: proxiedBrokers(vars, file),
     redisUrl: required(vars, 'REDIS_URL', file),
     clickhouseUrl: required(vars, 'CLICKHOUSE_URL', file),
     clickhouseUser: vars.CLICKHOUSE_USER ?? 'default',
@@ -110,12 +149,18 @@ export function startInfra(): Promise<InfraEnv> {
   return starting;
 }
 
-/** Stops one service (SIGTERM, then SIGKILL); its port and data dir are kept for startService. */
+/**
+ * Stops one service (SIGTERM, then SIGKILL); its port and data dir are kept for startService.
+ * `kafka` stops every Kafka node, `kafka-2` node 2 only.
+ */
 export async function stopService(name: ServiceName): Promise<void> {
   await runScript('service.sh', ['stop', name]);
 }
 
-/** Starts one service again on its previous port and waits until it answers (no-op if running). */
+/**
+ * Starts one service again on its previous port and waits until it answers (no-op if running);
+ * a Kafka node: until it is back among the cluster's brokers. `kafka` starts every node.
+ */
 export async function startService(name: ServiceName): Promise<void> {
   await runScript('service.sh', ['start', name]);
 }

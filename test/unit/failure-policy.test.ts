@@ -64,6 +64,66 @@ describe('decideFailure', () => {
   });
 });
 
+// The classification table of the README: what a retry can fix is retried with backpressure.
+const CLICKHOUSE_CODES: readonly [number, string, boolean][] = [
+  [159, 'TIMEOUT_EXCEEDED', true],
+  [202, 'TOO_MANY_SIMULTANEOUS_QUERIES', true],
+  [209, 'SOCKET_TIMEOUT', true],
+  [210, 'NETWORK_ERROR', true],
+  [225, 'NO_ZOOKEEPER', true],
+  [241, 'MEMORY_LIMIT_EXCEEDED', true],
+  [242, 'TABLE_IS_READ_ONLY', true],
+  [252, 'TOO_MANY_PARTS', true],
+  [16, 'NO_SUCH_COLUMN_IN_TABLE', false],
+  [27, 'CANNOT_PARSE_INPUT_ASSERTION_FAILED', false],
+  [53, 'TYPE_MISMATCH', false],
+  [60, 'UNKNOWN_TABLE', false],
+  [81, 'UNKNOWN_DATABASE', false],
+  [164, 'READONLY', false],
+  [192, 'UNKNOWN_USER', false],
+  [193, 'WRONG_PASSWORD', false],
+  [291, 'DATABASE_ACCESS_DENIED', false],
+  [497, 'ACCESS_DENIED', false],
+  [516, 'AUTHENTICATION_FAILED', false],
+];
+
+const REDIS_REPLIES: readonly [string, boolean][] = [
+  ['LOADING Redis is loading the dataset in memory', true],
+  ['BUSY Redis is busy running a script', true],
+  ["OOM command not allowed when used memory > 'maxmemory'.", true],
+  [
+    'MISCONF Redis is configured to save RDB snapshots, but it is currently unable to persist',
+    true,
+  ],
+  ['NOREPLICAS Not enough good replicas to write.', true],
+  ["READONLY You can't write against a read only replica.", true],
+  ['MASTERDOWN Link with MASTER is down', true],
+  ['TRYAGAIN Multiple keys request during rehashing of slot', true],
+  ['CLUSTERDOWN The cluster is down', true],
+  ['MOVED 3999 127.0.0.1:6381', true],
+  ['NOSCRIPT No matching script.', true],
+  ['WRONGPASS invalid username-password pair or user is disabled.', false],
+  ['NOPERM this user has no permissions to run the evalsha command', false],
+  ['WRONGTYPE Operation against a key holding the wrong kind of value', false],
+  ["ERR unknown command 'evalsha'", false],
+];
+
+describe('sink error classification', () => {
+  for (const [code, type, retriable] of CLICKHOUSE_CODES) {
+    it(`ClickHouse ${code} ${type}: ${retriable ? 'retried' : 'fatal'}`, () => {
+      const current = new ClickHouseError({ message: type, code: String(code), type });
+      const old = new Error(`Code: ${code}, e.displayText() = DB::Exception: ${type}`);
+      assert.equal(toClickHouseFailure(current, 'insert').retriable, retriable);
+      assert.equal(toClickHouseFailure(old, 'insert').retriable, retriable);
+    });
+  }
+  for (const [reply, retriable] of REDIS_REPLIES) {
+    it(`Redis ${reply.split(' ')[0] ?? ''}: ${retriable ? 'retried' : 'fatal'}`, () => {
+      assert.equal(toRedisFailure(new ReplyError(reply), 'write').retriable, retriable);
+    });
+  }
+});
+
 describe('backoffDelay', () => {
   it('doubles from the initial delay up to the cap, jittered in the upper half', () => {
     const lowest = () => 0;
