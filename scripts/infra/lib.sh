@@ -53,6 +53,8 @@ INFRA_TIMEOUT_CLICKHOUSE="${INFRA_TIMEOUT_CLICKHOUSE:-60}"
 INFRA_TIMEOUT_KAFKA="${INFRA_TIMEOUT_KAFKA:-120}"
 # Graceful stop timeout (seconds) before SIGKILL.
 INFRA_STOP_TIMEOUT="${INFRA_STOP_TIMEOUT:-30}"
+# Max heap of each Kafka node (-Xms128m): a node takes ~250 MB resident once started, so that
+# INFRA_KAFKA_NODES=3 (which must start together: no quorum before 2 of 3 run) fits easily.
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 
 log() { printf '[infra] %s\n' "$*" >&2; }

@@ -12,8 +12,8 @@ export type OfferRecord = Predictions & {
   readonly kafka_partition: number;
   readonly kafka_offset: string;
   /**
-   * Kafka message timestamp, `YYYY-MM-DD hh:mm:ss` in UTC (ClickHouse DateTime text), limited
-   * to the range from the epoch to `processed_at` (see `eventTimeMs`).
+   * Kafka message timestamp, `YYYY-MM-DD hh:mm:ss` in UTC (ClickHouse DateTime text);
+   * `1970-01-01 00:00:00` when the record has no usable timestamp (see `eventTimeMs`).
    */
   readonly event_time: string;
   /** When the offer was scored, `YYYY-MM-DD hh:mm:ss` in UTC. */
@@ -37,15 +37,24 @@ export interface OfferSource {
 const OFFSET_DIGITS = 1_000_000n;
 
 /**
- * The time an event counts as, for ordering and for `event_time`: its Kafka timestamp, but
- * never before the epoch (records without a timestamp carry -1) and never after the moment it
- * is scored. A producer clock set to the year 9999 would otherwise give a version no later
- * event of the same user could beat (their offers would never be updated again), a DateTime
- * that ClickHouse cannot hold, and a version beyond UInt64.
+ * How far ahead of the consumer's clock a Kafka timestamp may be and still count. The same as
+ * the broker's default `log.message.timestamp.after.max.ms` (Kafka 4): a topic that keeps that
+ * default never holds a record further ahead.
+ */
+export const FUTURE_TIMESTAMP_TOLERANCE_MS = 3_600_000;
+
+/**
+ * The time an event counts as, for ordering and for `event_time`: its Kafka timestamp, or the
+ * epoch when it has none (-1) or one no clock can have given yet (more than an hour ahead of
+ * the consumer's). A producer clock set to the year 9999 would otherwise give a version that
+ * no later event of the same user could beat (their offer would never change again), a
+ * DateTime that ClickHouse cannot hold and a version beyond UInt64. Such an event orders
+ * below every event with a usable timestamp, and by offset among its like.
  */
 export function eventTimeMs(timestampMs: number, processedAtMs: number): number {
   if (!Number.isFinite(timestampMs) || timestampMs < 0) return 0;
-  return Math.trunc(Math.min(timestampMs, processedAtMs));
+  if (timestampMs > processedAtMs + FUTURE_TIMESTAMP_TOLERANCE_MS) return 0;
+  return Math.trunc(timestampMs);
 }
 
 export function eventVersion(eventMs: number, offset: string): string {

@@ -55,14 +55,15 @@ describe('eventVersion', () => {
 });
 
 describe('eventTimeMs', () => {
-  it('keeps an ordinary timestamp, to the millisecond', () => {
+  it('keeps an ordinary timestamp, to the millisecond, up to an hour ahead', () => {
     assert.equal(eventTimeMs(1_700_000_000_123, 1_700_000_001_000), 1_700_000_000_123);
+    assert.equal(eventTimeMs(5_000 + 3_600_000, 5_000), 3_605_000);
   });
 
-  it('limits it to the epoch and to the scoring time; NaN counts as none', () => {
+  it('counts none, NaN, before the epoch and more than an hour ahead as the epoch', () => {
     assert.equal(eventTimeMs(-1, 5_000), 0);
     assert.equal(eventTimeMs(Number.NaN, 5_000), 0);
-    assert.equal(eventTimeMs(6_000, 5_000), 5_000);
+    assert.equal(eventTimeMs(5_001 + 3_600_000, 5_000), 0);
   });
 });
 
@@ -85,28 +86,27 @@ describe('buildOfferRecord', () => {
     assert.equal(record.version, `${Date.UTC(2026, 0, 2, 3, 4, 5, 678)}000041`);
   });
 
-  it('never takes a version or event time beyond the scoring time or before the epoch', () => {
+  it('orders an event without a usable timestamp below every event that has one', () => {
     const processedAt = Date.UTC(2026, 0, 2, 3, 4, 6);
     const build = (timestampMs: number, offset: string) =>
       buildOfferRecord({ userId: 7, partition: 0, offset, timestampMs }, LOW, 'v', processedAt);
     // Kafka's largest timestamp (Long.MAX_VALUE, as a producer with a broken clock may send),
     // the year 9999, no timestamp (-1) and one before the epoch: none may throw, and none may
-    // outrank an ordinary later event of the same user.
-    const far = build(Number(9_223_372_036_854_775_807n), '1');
-    const year9999 = build(Date.UTC(9999, 0, 1), '2');
-    assert.equal(far.event_time, '2026-01-02 03:04:06');
-    assert.equal(year9999.version, `${processedAt}000002`);
-    assert.equal(build(-1, '3').event_time, '1970-01-01 00:00:00');
-    assert.equal(build(-1, '3').version, '3');
-    assert.equal(build(-86_400_000, '4').version, '4');
-    const later = buildOfferRecord(
-      { userId: 7, partition: 0, offset: '5', timestampMs: processedAt + 1_000 },
-      LOW,
-      'v',
-      processedAt + 2_000,
-    );
-    assert.ok(BigInt(later.version) > BigInt(far.version));
-    assert.ok(BigInt(later.version) > BigInt(year9999.version));
+    // outrank an ordinary event of the same user that comes after it.
+    for (const [timestampMs, offset] of [
+      [Number(9_223_372_036_854_775_807n), '1'],
+      [Date.UTC(9999, 0, 1), '2'],
+      [-1, '3'],
+      [-86_400_000, '4'],
+    ] as const) {
+      const odd = build(timestampMs, offset);
+      assert.equal(odd.event_time, '1970-01-01 00:00:00');
+      assert.equal(odd.version, offset);
+      const later = build(processedAt - 60_000, String(Number(offset) + 1));
+      assert.ok(BigInt(later.version) > BigInt(odd.version));
+    }
+    // A producer clock a few minutes ahead is still believed.
+    assert.equal(build(processedAt + 300_000, '9').version, `${processedAt + 300_000}000009`);
   });
 
   it('formats ClickHouse DateTime text', () => {
