@@ -12,7 +12,9 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 # .npmrc carries onnxruntime-node-install=skip: the package's install script would otherwise
 # try to download CUDA libraries, which neither the build nor the service needs.
+# patches/ holds a fix to kafkajs that the postinstall script applies (patch-package).
 COPY package.json package-lock.json .npmrc ./
+COPY patches ./patches
 # `npm ci` refuses this lock even with --omit=dev: the lock-sync check runs before omission,
 # and chdb (a devDependency) lists per-platform optional libraries that were never published,
 # so the lock cannot record them. `npm install` honours the versions in the lock and, with

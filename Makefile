@@ -14,7 +14,7 @@ help: ## List the targets
 # `npm install` honours the lock file; `npm ci` refuses it because chdb lists optional
 # per-platform libraries (darwin, arm64) that the lock cannot record where they are not
 # published, and then reports the lock as out of sync.
-node_modules/.package-lock.json: package.json package-lock.json .npmrc
+node_modules/.package-lock.json: package.json package-lock.json .npmrc $(wildcard patches/*.patch)
 	npm install --no-audit --no-fund
 	@touch $@
 

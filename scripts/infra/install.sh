@@ -15,7 +15,9 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
-command -v java >/dev/null || missing+=(default-jre-headless)
+# javac too: the tests' foreign producer is Kafka's Java client, compiled at first use.
+command -v java >/dev/null || missing+=(default-jdk-headless)
+command -v javac >/dev/null || missing+=(default-jdk-headless)
 command -v mvn >/dev/null || [[ -f "$KAFKA_LIBS_MARKER" ]] || missing+=(maven)
 command -v curl >/dev/null || missing+=(curl)
 command -v flock >/dev/null || missing+=(util-linux)
@@ -35,7 +37,7 @@ if ((${#missing[@]} > 0)); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
   log "Debian packages installed ($(elapsed "$t0"))"
 else
-  log "Debian packages present (redis-server, clickhouse-server, java, curl)"
+  log "Debian packages present (redis-server, clickhouse-server, java, javac, curl)"
 fi
 
 command -v node >/dev/null || die "node (>= 20) is required on PATH"

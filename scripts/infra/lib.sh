@@ -963,7 +963,7 @@ kafka_fingerprint() { cat "$INFRA_SCRIPTS/kafka/pom.xml" "$INFRA_SCRIPTS/version
 # True if install.sh has nothing to do (tools on PATH, Kafka jars cached for this pom/version).
 installed() {
   local cmd
-  for cmd in redis-server redis-cli clickhouse-server java node curl flock setsid; do
+  for cmd in redis-server redis-cli clickhouse-server java javac node curl flock setsid; do
     command -v "$cmd" >/dev/null || return 1
   done
   [[ -d "$KAFKA_LIBS" && "$(cat "$KAFKA_LIBS_MARKER" 2>/dev/null)" == "$(kafka_fingerprint)" ]]

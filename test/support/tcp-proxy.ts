@@ -21,9 +21,13 @@ export class TcpProxy {
     });
   }
 
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+  /**
+   * Listens on `port` (a free one when 0): a Kafka listener advertised on a fixed port (the
+   * infra's PROXIED listener) needs its proxy exactly there.
+   */
+  static async start(target: { host: string; port: number }, port = 0): Promise<TcpProxy> {
     const proxy = new TcpProxy(target);
-    proxy.#server.listen(0, '127.0.0.1');
+    proxy.#server.listen(port, '127.0.0.1');
     await once(proxy.#server, 'listening');
     return proxy;
   }
