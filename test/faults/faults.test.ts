@@ -1,35 +1,25 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
 
 import { decodeRegistration, type RejectReason } from '../../src/contract/decode.js';
-import type { MessageProducer } from '../../src/kafka/kafka-adapter.js';
 import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/pipeline/dead-letter.js';
-import type { InfraEnv } from '../support/infra.js';
-import { PipelineFixture } from '../support/pipeline-fixture.js';
-import { ConsumerProcess, waitFor } from '../support/service.js';
+import type { PipelineFixture } from '../support/pipeline-fixture.js';
+import { waitFor, type ConsumerProcess } from '../support/service.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import {
-  account,
   commitsSince,
   committedTotal,
   metricSample,
   drainSeconds,
   FAULTS_INFRA_DIR,
-  insertLog,
   PacedProducer,
   planMessages,
   readWholeTopic,
-  recordInserts,
-  referenceScorer,
-  renderTable,
   Services,
-  writeAccounting,
-  type AccountingRow,
   type PlannedMessage,
 } from './harness.js';
+import { FaultSuite } from './suite.js';
 
 // Consumers of the suite: a short session timeout so that a killed member's partitions move
 // within seconds (production keeps 30 s), small chunks so that many commits happen.
@@ -164,113 +154,19 @@ function hostileMessages(): PlannedMessage[] {
 }
 
 describe('fault tolerance', () => {
-  const services = new Services(FAULTS_INFRA_DIR);
-  const rows: AccountingRow[] = [];
-  const cleanups: (() => Promise<unknown>)[] = [];
-  let infra: InfraEnv;
-  let consumerCount = 0;
-
-  before(async () => {
-    infra = await services.up();
-    await referenceScorer();
-  });
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  });
-
-  after(async () => {
-    if (rows.length > 0) {
-      const file = await writeAccounting(FAULTS_INFRA_DIR, rows);
-      console.log(`\nFault-injection accounting (${file}):\n${renderTable(rows)}\n`);
-    }
-    if (process.env.FAULTS_KEEP_INFRA !== '1') await services.down();
-  });
-
-  async function fixtureFor(
-    partitions: number,
-    topicConfig: Readonly<Record<string, string>> = {},
-  ): Promise<PipelineFixture> {
-    const fixture = new PipelineFixture(infra);
-    if (Object.keys(topicConfig).length > 0) {
-      // Created first with their configs; setUp leaves existing topics as they are.
-      const admin = await fixture.kafka.admin();
-      await admin.ensureTopics([
-        { name: fixture.topic, partitions, config: topicConfig },
-        { name: fixture.dlqTopic, partitions: 1, config: topicConfig },
-      ]);
-      await admin.disconnect();
-    }
-    await fixture.setUp(partitions);
-    cleanups.push(() => fixture.tearDown());
-    await recordInserts(fixture);
-    cleanups.push(() =>
-      fixture.clickhouse.command({ query: `DROP TABLE IF EXISTS ${insertLog(fixture)}` }),
-    );
-    return fixture;
-  }
-
-  async function connectedProducer(fixture: PipelineFixture): Promise<MessageProducer> {
-    const producer = fixture.kafka.producer();
-    await producer.connect();
-    cleanups.push(() => producer.disconnect());
-    return producer;
-  }
-
-  async function pacedProducer(
-    fixture: PipelineFixture,
-    messages: readonly PlannedMessage[],
-    rate: number,
-  ): Promise<PacedProducer> {
-    const producer = new PacedProducer(
-      await connectedProducer(fixture),
-      fixture.topic,
-      messages,
-      rate,
-    );
-    cleanups.push(() => producer.stop());
-    return producer;
-  }
-
-  async function startConsumer(
-    fixture: PipelineFixture,
-    extra: Record<string, string> = {},
-  ): Promise<ConsumerProcess> {
-    const consumer = await ConsumerProcess.start(fixture.env({ ...CONSUMER_ENV, ...extra }));
-    const log = join(FAULTS_INFRA_DIR, 'logs', `${fixture.id}-${(consumerCount += 1)}.log`);
-    cleanups.push(async () => {
-      await consumer.stop('SIGKILL');
-      await mkdir(dirname(log), { recursive: true });
-      await writeFile(log, consumer.output);
-    });
-    return consumer;
-  }
-
-  async function finish(
-    fixture: PipelineFixture,
-    name: string,
-    messages: readonly PlannedMessage[],
-    recoverySeconds: number,
-    notes = '',
-  ): Promise<AccountingRow> {
-    await fixture.waitCommittedToEnd();
-    const { row, problems } = await account(fixture, { name, messages, recoverySeconds, notes });
-    rows.push(row);
-    assert.deepEqual(problems, [], `${name}: the accounting is exact`);
-    assert.equal(row.lost, 0);
-    assert.equal(row.stored, row.valid);
-    assert.equal(row.redis, row.valid);
-    assert.equal(row.deadLettered, row.invalid);
-    return row;
-  }
+  const suite = new FaultSuite(new Services(FAULTS_INFRA_DIR), CONSUMER_ENV);
+  const services = suite.services;
+  before(() => suite.setUp());
+  afterEach(() => suite.cleanUp());
+  after(() => suite.tearDown('Fault-injection accounting'));
 
   it('DLQ topic deleted: stops committing and reports, continues once it is back', async () => {
-    const fixture = await fixtureFor(3);
-    const consumer = await startConsumer(fixture);
+    const fixture = await suite.fixture(3);
+    const consumer = await suite.consumer(fixture);
     await consumer.waitReady();
     const admin = await fixture.kafka.admin();
-    cleanups.push(() => admin.disconnect());
-    const producer = await connectedProducer(fixture);
+    suite.onCleanUp(() => admin.disconnect());
+    const producer = await suite.producer(fixture);
 
     // Valid traffic first, then the DLQ goes away, then traffic with invalid messages: a
     // deleted topic takes its records with it, so no dead letter may be written before.
@@ -286,7 +182,7 @@ describe('fault tolerance', () => {
 
     const deleted = Date.now();
     const sending = new PacedProducer(producer, fixture.topic, during, 300).start();
-    cleanups.push(() => sending.stop());
+    suite.onCleanUp(() => sending.stop());
     await waitFor(
       'the DLQ sink to be reported down',
       async () => (await consumer.readiness()) === 503,
@@ -315,22 +211,22 @@ describe('fault tolerance', () => {
     await admin.ensureTopics([{ name: fixture.dlqTopic, partitions: 1 }]);
     const recovery = await drainSeconds(fixture, Date.now());
     await waitFor('ready again', async () => (await consumer.readiness()) === 200);
-    await finish(fixture, 'DLQ topic deleted', [...healthy, ...during], recovery);
+    await suite.finish(fixture, 'DLQ topic deleted', [...healthy, ...during], recovery);
     assert.equal(await consumer.stop('SIGTERM'), 0);
   });
 
   it('consumer SIGKILLed mid-batch and restarted, three times', async () => {
-    const fixture = await fixtureFor(6);
+    const fixture = await suite.fixture(6);
     // Redis goes through a proxy that can stall its answers: a batch then sits stored in
     // ClickHouse but uncommitted for as long as the test needs to kill the consumer there.
-    const redisProxy = await TcpProxy.start(hostPort(infra.redisUrl));
-    cleanups.push(() => redisProxy.close());
-    const env = { REDIS_URL: redisProxy.url(infra.redisUrl) };
+    const redisProxy = await TcpProxy.start(hostPort(suite.infra.redisUrl));
+    suite.onCleanUp(() => redisProxy.close());
+    const env = { REDIS_URL: redisProxy.url(suite.infra.redisUrl) };
     // 40 s of traffic: enough to outlast three kills and their recoveries.
     const messages = planMessages({ count: 6_000, invalidEvery: 100 });
-    const producer = await pacedProducer(fixture, messages, 150);
+    const producer = await suite.pacedProducer(fixture, messages, 150);
 
-    let consumer = await startConsumer(fixture, env);
+    let consumer = await suite.consumer(fixture, env);
     await consumer.waitReady();
     producer.start();
     const recoveries: number[] = [];
@@ -358,12 +254,12 @@ describe('fault tolerance', () => {
       assert.ok(inFlight > 0, `kill ${kill} landed mid-batch: rows stored but uncommitted`);
       inFlightAtKills += inFlight;
       const restarted = Date.now();
-      consumer = await startConsumer(fixture, env);
+      consumer = await suite.consumer(fixture, env);
       await consumer.waitReady();
       recoveries.push(await drainSeconds(fixture, restarted));
     }
     await producer.finished();
-    const row = await finish(
+    const row = await suite.finish(
       fixture,
       'consumer SIGKILL x3',
       messages,
@@ -378,14 +274,14 @@ describe('fault tolerance', () => {
   });
 
   it('rebalance storm: 1 -> 3 -> 2 -> 1 consumers while producing', async () => {
-    const fixture = await fixtureFor(6);
+    const fixture = await suite.fixture(6);
     const messages = planMessages({ count: 6_000, invalidEvery: 100 });
-    const producer = await pacedProducer(fixture, messages, 300);
-    const first = await startConsumer(fixture);
+    const producer = await suite.pacedProducer(fixture, messages, 300);
+    const first = await suite.consumer(fixture);
     await first.waitReady();
     producer.start();
     await producer.waitAcked(1_000);
-    const [second, third] = await Promise.all([startConsumer(fixture), startConsumer(fixture)]);
+    const [second, third] = await Promise.all([suite.consumer(fixture), suite.consumer(fixture)]);
     await Promise.all([second.waitReady(), third.waitReady()]);
     await waitFor(
       'the new replicas to store offers',
@@ -401,7 +297,7 @@ describe('fault tolerance', () => {
     const lastStep = Date.now();
     const recovery = await drainSeconds(fixture, lastStep);
     await producer.finished();
-    await finish(
+    await suite.finish(
       fixture,
       'rebalance storm 1-3-2-1',
       messages,
@@ -412,11 +308,11 @@ describe('fault tolerance', () => {
   });
 
   it('Kafka broker killed and restarted mid-stream', async () => {
-    const fixture = await fixtureFor(3);
-    const consumer = await startConsumer(fixture);
+    const fixture = await suite.fixture(3);
+    const consumer = await suite.consumer(fixture);
     await consumer.waitReady();
     const messages = planMessages({ count: 4_000, invalidEvery: 100 });
-    const producer = (await pacedProducer(fixture, messages, 200)).start();
+    const producer = (await suite.pacedProducer(fixture, messages, 200)).start();
     await producer.waitAcked(800);
     await services.kill('kafka');
     await sleep(OUTAGE_MS);
@@ -425,7 +321,7 @@ describe('fault tolerance', () => {
     await producer.waitAcked(producer.acked + 200);
     const recovery = await drainSeconds(fixture, back);
     await producer.finished();
-    await finish(
+    await suite.finish(
       fixture,
       'Kafka broker SIGKILL',
       messages,
@@ -438,14 +334,14 @@ describe('fault tolerance', () => {
 
   for (const sink of ['redis', 'clickhouse'] as const) {
     it(`${sink} killed for ${SINK_OUTAGE_MS / 1000} s and restarted`, async () => {
-      const fixture = await fixtureFor(3);
-      const consumer = await startConsumer(fixture);
+      const fixture = await suite.fixture(3);
+      const consumer = await suite.consumer(fixture);
       await consumer.waitReady();
       const messages = planMessages({ count: 5_000, invalidEvery: 100 });
-      const producer = (await pacedProducer(fixture, messages, 200)).start();
+      const producer = (await suite.pacedProducer(fixture, messages, 200)).start();
       await producer.waitAcked(1_000);
       await services.kill(sink);
-      cleanups.push(() => services.start(sink));
+      suite.onCleanUp(() => services.start(sink));
       const killed = Date.now();
       await waitFor(
         '/readyz to report the sink down',
@@ -470,7 +366,7 @@ describe('fault tolerance', () => {
       const recovery = await drainSeconds(fixture, back);
       await waitFor('ready again', async () => (await consumer.readiness()) === 200);
       await producer.finished();
-      await finish(
+      await suite.finish(
         fixture,
         `${sink} SIGKILL ${SINK_OUTAGE_MS / 1000} s`,
         messages,
@@ -482,20 +378,18 @@ describe('fault tolerance', () => {
   }
 
   it('Redis and ClickHouse both slow (200 ms per chunk): no loss, lag recovers', async () => {
-    const fixture = await fixtureFor(3);
-    const redisProxy = await TcpProxy.start(hostPort(infra.redisUrl));
-    const clickhouseProxy = await TcpProxy.start(hostPort(infra.clickhouseUrl));
-    cleanups.push(
-      () => redisProxy.close(),
-      () => clickhouseProxy.close(),
-    );
-    const consumer = await startConsumer(fixture, {
-      REDIS_URL: redisProxy.url(infra.redisUrl),
-      CLICKHOUSE_URL: clickhouseProxy.url(infra.clickhouseUrl),
+    const fixture = await suite.fixture(3);
+    const redisProxy = await TcpProxy.start(hostPort(suite.infra.redisUrl));
+    const clickhouseProxy = await TcpProxy.start(hostPort(suite.infra.clickhouseUrl));
+    suite.onCleanUp(() => redisProxy.close());
+    suite.onCleanUp(() => clickhouseProxy.close());
+    const consumer = await suite.consumer(fixture, {
+      REDIS_URL: redisProxy.url(suite.infra.redisUrl),
+      CLICKHOUSE_URL: clickhouseProxy.url(suite.infra.clickhouseUrl),
     });
     await consumer.waitReady();
     const messages = planMessages({ count: 6_000, invalidEvery: 100 });
-    const producer = (await pacedProducer(fixture, messages, 300)).start();
+    const producer = (await suite.pacedProducer(fixture, messages, 300)).start();
     await producer.waitAcked(1_000);
     redisProxy.setLatency(200);
     clickhouseProxy.setLatency(200);
@@ -514,7 +408,7 @@ describe('fault tolerance', () => {
       redisProxy.chunks > 0 && clickhouseProxy.chunks > 0,
       'both sinks were reached through the proxies',
     );
-    await finish(
+    await suite.finish(
       fixture,
       'Redis + ClickHouse +200 ms',
       messages,
@@ -525,11 +419,11 @@ describe('fault tolerance', () => {
   });
 
   it('SIGTERM during heavy load: exits 0 within the grace period, nothing lost', async () => {
-    const fixture = await fixtureFor(6);
+    const fixture = await suite.fixture(6);
     const messages = planMessages({ count: 20_000, invalidEvery: 1_000 });
-    const producer = (await pacedProducer(fixture, messages, 0)).start();
+    const producer = (await suite.pacedProducer(fixture, messages, 0)).start();
     const heavy = { BATCH_MAX_MESSAGES: '2000' };
-    const first = await startConsumer(fixture, heavy);
+    const first = await suite.consumer(fixture, heavy);
     await first.waitReady();
     await waitFor(
       'the consumer to be busy',
@@ -546,11 +440,11 @@ describe('fault tolerance', () => {
       `exited in ${exitSeconds} s`,
     );
     const restarted = Date.now();
-    const second = await startConsumer(fixture, heavy);
+    const second = await suite.consumer(fixture, heavy);
     await second.waitReady();
     await producer.finished();
     const recovery = await drainSeconds(fixture, restarted);
-    const row = await finish(
+    const row = await suite.finish(
       fixture,
       'SIGTERM under load',
       messages,
@@ -569,8 +463,8 @@ describe('fault tolerance', () => {
   it('hostile input: each message dead-lettered with its reason or scored; no crash, no stall, bounded memory', async () => {
     // The input topic takes up to 12 MB so that a 10 MB value reaches the consumer; the DLQ
     // topic takes what MESSAGE_MAX_BYTES lets through, as the README asks of a deployment.
-    const fixture = await fixtureFor(1, { 'max.message.bytes': String(12 * MB) });
-    const consumer = await startConsumer(fixture, {
+    const fixture = await suite.fixture(1, { 'max.message.bytes': String(12 * MB) });
+    const consumer = await suite.consumer(fixture, {
       MESSAGE_MAX_BYTES: String(2 * MB),
       KAFKA_MAX_BYTES_PER_PARTITION: String(MB),
     });
@@ -582,10 +476,10 @@ describe('fault tolerance', () => {
       ...hostile,
       ...planMessages({ count: 500, firstUserId: 501, seed: 8 }),
     ];
-    const producer = await connectedProducer(fixture);
+    const producer = await suite.producer(fixture);
     let peakRss = baselineRss;
     const sending = new PacedProducer(producer, fixture.topic, messages, 0).start();
-    cleanups.push(() => sending.stop());
+    suite.onCleanUp(() => sending.stop());
     const started = Date.now();
     const sampling = (async () => {
       while (!(await hasExited(consumer))) {
@@ -600,7 +494,7 @@ describe('fault tolerance', () => {
     const seconds = (Date.now() - started) / 1000;
     assert.equal(await hasExited(consumer), false, 'the consumer never crashed');
     assert.doesNotMatch(consumer.output, /crashed|unrecoverable/);
-    const row = await finish(
+    const row = await suite.finish(
       fixture,
       'hostile input',
       messages,
@@ -625,12 +519,6 @@ describe('fault tolerance', () => {
   });
 
   it('accounting: every scenario ran, and nothing was lost anywhere', () => {
-    assert.equal(rows.length, SCENARIOS, renderTable(rows));
-    for (const row of rows) {
-      assert.equal(row.lost, 0, row.scenario);
-      assert.equal(row.stored, row.valid, row.scenario);
-      assert.equal(row.redis, row.valid, row.scenario);
-      assert.equal(row.deadLettered, row.invalid, row.scenario);
-    }
+    suite.assertComplete(SCENARIOS);
   });
 });

@@ -74,6 +74,11 @@ export class Services {
     await runScript(this.dir, 'service.sh', ['kill', service], this.#env);
   }
 
+  /** SIGTERM, SIGKILL after the infra's stop timeout: a graceful restart's first half. */
+  async stop(service: ServiceName): Promise<void> {
+    await runScript(this.dir, 'service.sh', ['stop', service], this.#env);
+  }
+
   /** Starts it again on its port and waits until it answers. */
   async start(service: ServiceName): Promise<void> {
     await runScript(this.dir, 'service.sh', ['start', service], this.#env);
@@ -226,6 +231,7 @@ export function referenceScorer(): Promise<Scorer> {
   return scorerLoading;
 }
 
+/** Each valid user's expected offer; a user planned twice expects the later message's. */
 export async function expectedPredictions(
   messages: readonly PlannedMessage[],
 ): Promise<Map<number, Predictions>> {
@@ -391,6 +397,7 @@ export interface AccountingRow {
   readonly scenario: string;
   /** Distinct messages produced (valid + invalid). */
   readonly produced: number;
+  /** Distinct users among the valid messages: a user sent twice has one offer, the newest. */
   readonly valid: number;
   readonly invalid: number;
   /** Users in ClickHouse (FINAL) with the right offer. */
@@ -501,6 +508,7 @@ export async function account(
   if (missingInClickHouse.length > 0) {
     problems.push(
       `ClickHouse misses ${missingInClickHouse.length} users, e.g. ${missingInClickHouse.slice(0, 5).join(', ')}`,
+      ...(await whereAreThey(fixture, missingInClickHouse.slice(0, 5))),
     );
   }
 
@@ -585,7 +593,7 @@ export async function account(
     row: {
       scenario: scenario.name,
       produced: valid.length + invalid.length,
-      valid: valid.length,
+      valid: expected.size,
       invalid: invalid.length,
       stored: inClickHouse.size,
       redis: inRedis,
@@ -598,6 +606,28 @@ export async function account(
       notes: scenario.notes ?? '',
     },
   };
+}
+
+/**
+ * Where missing users' messages are in the input topic, against the group's committed
+ * offsets: tells a message Kafka never kept from one the consumer skipped.
+ */
+async function whereAreThey(
+  fixture: PipelineFixture,
+  userIds: readonly number[],
+): Promise<string[]> {
+  const committed = await fixture.committedOffsets();
+  const input = await readWholeTopic(fixture, fixture.topic);
+  return userIds.map((userId) => {
+    const found = input.filter(({ message }) => message.key?.toString() === String(userId));
+    if (found.length === 0) return `user ${userId}: not in the input topic`;
+    return `user ${userId}: ${found
+      .map(
+        ({ partition, message }) =>
+          `partition ${partition} offset ${message.offset} (committed ${committed.get(partition) ?? 'none'})`,
+      )
+      .join('; ')}`;
+  });
 }
 
 const COLUMNS: readonly [string, (row: AccountingRow) => string][] = [

@@ -328,7 +328,8 @@ const ackSchema = z.object({
   transaction: z.number().int().optional(),
   partition: z.number().int(),
   offset: z.number().int(),
-  timestamp: z.number().int().optional(),
+  // Up to Long.MAX_VALUE: beyond the safe integers, so not checked as one.
+  timestamp: z.number().optional(),
   serializedKeySize: z.number().int(),
   serializedValueSize: z.number().int(),
 });
