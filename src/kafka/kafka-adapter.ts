@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import kafkajs, {
   Kafka,
   logLevel as KafkaLogLevel,
@@ -226,6 +228,12 @@ export function isMembershipError(error: unknown): boolean {
   return MEMBERSHIP_ERRORS.has(protocolErrorOf(error)?.type);
 }
 
+const TOPIC_READY_TIMEOUT_MS = 30_000;
+
+function isUnknownTopic(error: unknown): boolean {
+  return protocolErrorOf(error)?.type === 'UNKNOWN_TOPIC_OR_PARTITION';
+}
+
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -444,7 +452,7 @@ async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
       const missing = topics.filter((topic) => !existing.has(topic.name));
       if (missing.length === 0) return;
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: missing.map((topic) => ({
           topic: topic.name,
           numPartitions: topic.partitions,
@@ -454,6 +462,28 @@ async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
           })),
         })),
       });
+      // kafkajs's own wait retries only LEADER_NOT_AVAILABLE; on a cluster of several brokers
+      // the one it asks may not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION) for a moment.
+      const names = missing.map((topic) => topic.name);
+      const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
+      for (;;) {
+        const ready = await admin
+          .fetchTopicMetadata({ topics: names })
+          .then(({ topics: found }) =>
+            found.every((topic) => topic.partitions.every((partition) => partition.leader >= 0)),
+          )
+          .catch((error: unknown) => {
+            if (isPermanentKafkaError(error) && !isUnknownTopic(error)) throw error;
+            return false;
+          });
+        if (ready) return;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`,
+          );
+        }
+        await sleep(200);
+      }
     },
     async missingTopics(names) {
       const existing = new Set(await admin.listTopics());

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
 
 import { decodeRegistration, type RejectReason } from '../../src/contract/decode.js';
+import { lastHeader } from '../../src/kafka/kafka-adapter.js';
 import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/pipeline/dead-letter.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
 import { waitFor, type ConsumerProcess } from '../support/service.js';
@@ -508,11 +509,11 @@ describe('fault tolerance', () => {
     assert.ok(large !== undefined, 'the 10 MB message is in the DLQ');
     assert.equal(large.message.value?.length, TOO_LARGE_KEPT_BYTES);
     assert.equal(
-      large.message.headers[DLQ_HEADERS.valueTruncated]?.toString(),
+      lastHeader(large.message.headers, DLQ_HEADERS.valueTruncated)?.toString(),
       String(10 * MB_DECIMAL),
     );
     for (const { message } of letters) {
-      const detail = message.headers[DLQ_HEADERS.exceptionMessage]?.toString() ?? '';
+      const detail = lastHeader(message.headers, DLQ_HEADERS.exceptionMessage)?.toString() ?? '';
       assert.ok(detail.length <= 300, `short detail for ${message.key?.toString() ?? ''}`);
     }
     assert.equal(await consumer.stop('SIGTERM'), 0);

@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { generateMessages, INVALID_SAMPLES } from '../../src/cli/registration-generator.js';
 import { decodeRegistration, type RejectReason } from '../../src/contract/decode.js';
 import type { Registration } from '../../src/contract/registration.js';
-import type { InboundMessage, MessageProducer } from '../../src/kafka/kafka-adapter.js';
+import {
+  lastHeader,
+  type InboundMessage,
+  type MessageProducer,
+} from '../../src/kafka/kafka-adapter.js';
 import { DLQ_HEADERS } from '../../src/pipeline/dead-letter.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { loadScorer, type Scorer } from '../../src/scoring/scorer.js';
@@ -98,6 +102,11 @@ export interface PlannedMessage {
   readonly key: string;
   readonly value: string | Buffer | null;
   readonly expect: Expectation;
+  /**
+   * `partition/offset` of the record, for dead letters that cannot carry its key (the records
+   * of a batch the consumer could not decode): they are found by their source position.
+   */
+  readonly at?: string;
 }
 
 /**
@@ -559,12 +568,14 @@ export async function account(
   if (inRedis !== expected.size) problems.push(`Redis holds ${inRedis} of ${expected.size} offers`);
 
   const deadLetters = await readWholeTopic(fixture, fixture.dlqTopic);
-  const invalidByKey = new Map(invalid.map((message) => [message.key, message]));
+  const identity = (message: PlannedMessage): string => message.at ?? message.key;
+  const invalidById = new Map(invalid.map((message) => [identity(message), message]));
   const seen = new Map<string, number>();
   for (const { message: letter } of deadLetters) {
-    const key = letter.key?.toString() ?? '';
-    const planned = invalidByKey.get(key);
-    const reason = letter.headers[DLQ_HEADERS.reason]?.toString();
+    const position = `${String(lastHeader(letter.headers, DLQ_HEADERS.partition))}/${String(lastHeader(letter.headers, DLQ_HEADERS.offset))}`;
+    const key = invalidById.has(position) ? position : (letter.key?.toString() ?? '');
+    const planned = invalidById.get(key);
+    const reason = lastHeader(letter.headers, DLQ_HEADERS.reason)?.toString();
     if (planned === undefined) {
       problems.push(`the DLQ holds message ${JSON.stringify(key)}, which is not an invalid one`);
       continue;
@@ -577,7 +588,7 @@ export async function account(
     }
     seen.set(key, (seen.get(key) ?? 0) + 1);
   }
-  const missingDeadLetters = invalid.filter((message) => !seen.has(message.key));
+  const missingDeadLetters = invalid.filter((message) => !seen.has(identity(message)));
   if (missingDeadLetters.length > 0) {
     problems.push(
       `the DLQ misses ${missingDeadLetters.length} invalid messages, e.g. ${missingDeadLetters

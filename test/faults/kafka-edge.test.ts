@@ -3,6 +3,8 @@
 // a network cut, partitions added under load, and a three-broker cluster losing a leader or
 // restarted node by node. Each scenario ends with the suite's exact accounting.
 import assert from 'node:assert/strict';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
 
@@ -44,7 +46,7 @@ const CONSUMER_ENV = {
 };
 
 /** Scenarios that add a line to the accounting table. */
-const SCENARIOS = 8;
+const SCENARIOS = 9;
 const MB = 1_048_576;
 const LONG_MAX = 9_223_372_036_854_775_807n;
 const CODECS: readonly JavaCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
@@ -314,10 +316,64 @@ describe('Kafka as a real cluster delivers it', () => {
     );
     const bigValue = letters.find(({ message }) => message.key?.toString() === 'invalid-big-value');
     assert.equal(bigValue?.message.value?.length, TOO_LARGE_KEPT_BYTES);
-    const [row] = await fixture.queryRows<{ event_time: string }>(
-      `SELECT toString(event_time) AS event_time FROM default.${fixture.table} FINAL WHERE user_id = 2001`,
+    // ClickHouse 18.16 prints DateTime 0 as 0000-00-00 00:00:00: compare the number.
+    const [row] = await fixture.queryRows<{ seconds: string }>(
+      `SELECT toUnixTimestamp(event_time) AS seconds FROM default.${fixture.table} FINAL WHERE user_id = 2001`,
     );
-    assert.equal(row?.event_time, '1970-01-01 00:00:00', 'timestamp 0 is stored as it is');
+    assert.equal(Number(row?.seconds), 0, 'timestamp 0 is stored as the epoch');
+    assert.equal(await hasExited(consumer), false);
+    assert.equal(await consumer.stop('SIGTERM'), 0);
+  });
+
+  it("a batch corrupted on the brokers' disks: its records dead-lettered, the partition goes on", async () => {
+    const fixture = await suite.fixture(1);
+    // One zstd batch first (offsets 0..49), then ordinary records after it.
+    const broken = planMessages({ count: 50, firstUserId: 1 });
+    const result = await produceWithJavaClient({
+      bootstrap: fixture.env().KAFKA_BROKERS ?? '',
+      topic: fixture.topic,
+      compression: 'zstd',
+      lingerMs: 100,
+      steps: [{ send: javaRecords(broken) }],
+    });
+    const offsets = result.records.map((record) => (isAck(record) ? record.offset : -1));
+    assert.deepEqual(
+      offsets,
+      broken.map((_, index) => index),
+      'one batch at offsets 0..49',
+    );
+    const after = planMessages({ count: 300, firstUserId: 1_001, invalidEvery: 50, seed: 41 });
+    await produceJava(fixture, [{ send: javaRecords(after) }]);
+    // Kafka serves a segment as it is on disk and kafkajs does not check CRCs: overwrite the
+    // zstd frame's magic number in every replica's copy of the batch.
+    const corrupted = await corruptFirstBatch(suite.infra.dir, `${fixture.topic}-0`, BROKERS);
+    assert.equal(corrupted, BROKERS, 'every replica holds the batch');
+    const consumer = await suite.consumer(fixture);
+    await consumer.waitReady();
+    const expected: PlannedMessage[] = [
+      ...broken.map((message, index) => ({
+        ...message,
+        expect: { kind: 'invalid', reason: 'undecodable_batch' } as const,
+        at: `0/${index}`,
+      })),
+      ...after,
+    ];
+    await suite.finish(
+      fixture,
+      'batch corrupted on disk',
+      expected,
+      0,
+      '50 records of a zstd batch dead-lettered as undecodable_batch',
+    );
+    const letters = await readWholeTopic(fixture, fixture.dlqTopic);
+    const first = letters.find(
+      ({ message }) => lastHeader(message.headers, DLQ_HEADERS.offset)?.toString() === '0',
+    );
+    assert.ok((first?.message.value?.length ?? 0) > 0, 'the first keeps the compressed bytes');
+    assert.match(
+      lastHeader(first?.message.headers ?? {}, DLQ_HEADERS.exceptionMessage)?.toString() ?? '',
+      /^zstd batch could not be decompressed/,
+    );
     assert.equal(await hasExited(consumer), false);
     assert.equal(await consumer.stop('SIGTERM'), 0);
   });
@@ -524,6 +580,45 @@ describe('Kafka as a real cluster delivers it', () => {
     suite.assertComplete(SCENARIOS);
   });
 });
+
+// Record batch (format v2): base offset int64, length int32, leader epoch int32, magic int8,
+// CRC int32, attributes int16, ... 61 bytes of header, then the record count int32... The
+// compressed records start at 61 (after the count at 57).
+const ATTRIBUTES_AT = 21;
+const RECORDS_AT = 61;
+const ZSTD = 4;
+
+/**
+ * Overwrites the zstd frame magic of the first batch of a partition's first segment, in each
+ * broker's copy; returns how many copies it changed.
+ */
+async function corruptFirstBatch(
+  infraDir: string,
+  partitionDir: string,
+  brokers: number,
+): Promise<number> {
+  let changed = 0;
+  for (let node = 1; node <= brokers; node += 1) {
+    const file = join(infraDir, `kafka-${node}`, 'data', partitionDir, '00000000000000000000.log');
+    const handle = await open(file, 'r+').catch(() => undefined);
+    if (handle === undefined) continue;
+    try {
+      const header = Buffer.alloc(RECORDS_AT + 4);
+      await handle.read(header, 0, header.length, 0);
+      assert.equal(
+        header.readInt16BE(ATTRIBUTES_AT) & 0x07,
+        ZSTD,
+        `${file} starts with a zstd batch`,
+      );
+      assert.equal(header.readUInt32LE(RECORDS_AT), 0xfd2fb528, 'the zstd frame magic');
+      await handle.write(Buffer.from([0xde, 0xad, 0xbe, 0xef]), 0, 4, RECORDS_AT);
+      changed += 1;
+    } finally {
+      await handle.close();
+    }
+  }
+  return changed;
+}
 
 function hostPort(url: string): { host: string; port: number } {
   const parsed = new URL(url);

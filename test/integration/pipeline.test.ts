@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { generateMessages, INVALID_SAMPLES } from '../../src/cli/registration-generator.js';
 import { decodeRegistration } from '../../src/contract/decode.js';
+import { lastHeader } from '../../src/kafka/kafka-adapter.js';
 import { DLQ_HEADERS } from '../../src/pipeline/dead-letter.js';
 import { loadScorer } from '../../src/scoring/scorer.js';
 import { PREDICTION_NAMES } from '../../src/scoring/predictions.js';
@@ -145,18 +146,21 @@ describe('pipeline: Kafka -> model -> ClickHouse + Redis, invalid -> DLQ', () =>
       (_, i) => INVALID_SAMPLES[i % INVALID_SAMPLES.length]?.reason,
     ).sort();
     const reasons = deadLetters
-      .map((message) => message.headers[DLQ_HEADERS.reason]?.toString())
+      .map((message) => lastHeader(message.headers, DLQ_HEADERS.reason)?.toString())
       .sort();
     assert.deepEqual(reasons, expectedReasons);
     for (const message of deadLetters) {
-      assert.equal(message.headers[DLQ_HEADERS.topic]?.toString(), fixture.topic);
-      assert.equal(message.headers[DLQ_HEADERS.consumerGroup]?.toString(), fixture.groupId);
-      assert.match(message.headers[DLQ_HEADERS.partition]?.toString() ?? '', /^\d+$/);
-      assert.match(message.headers[DLQ_HEADERS.offset]?.toString() ?? '', /^\d+$/);
-      assert.ok((message.headers[DLQ_HEADERS.exceptionMessage]?.length ?? 0) > 0);
+      assert.equal(lastHeader(message.headers, DLQ_HEADERS.topic)?.toString(), fixture.topic);
+      assert.equal(
+        lastHeader(message.headers, DLQ_HEADERS.consumerGroup)?.toString(),
+        fixture.groupId,
+      );
+      assert.match(lastHeader(message.headers, DLQ_HEADERS.partition)?.toString() ?? '', /^\d+$/);
+      assert.match(lastHeader(message.headers, DLQ_HEADERS.offset)?.toString() ?? '', /^\d+$/);
+      assert.ok((lastHeader(message.headers, DLQ_HEADERS.exceptionMessage)?.length ?? 0) > 0);
       const original = INVALID_SAMPLES.find(
         (s) =>
-          s.reason === message.headers[DLQ_HEADERS.reason]?.toString() &&
+          s.reason === lastHeader(message.headers, DLQ_HEADERS.reason)?.toString() &&
           s.value === message.value?.toString(),
       );
       assert.ok(original, 'the DLQ record carries the original bytes');
