@@ -6,7 +6,7 @@ import { decodeRegistration, type RejectReason } from '../../src/contract/decode
 import { lastHeader } from '../../src/kafka/kafka-adapter.js';
 import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/pipeline/dead-letter.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
-import { waitFor, type ConsumerProcess } from '../support/service.js';
+import { waitFor } from '../support/service.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import {
   commitsSince,
@@ -20,33 +20,13 @@ import {
   Services,
   type PlannedMessage,
 } from './harness.js';
-import { FaultSuite } from './suite.js';
-
-// Consumers of the suite: a short session timeout so that a killed member's partitions move
-// within seconds (production keeps 30 s), small chunks so that many commits happen.
-const CONSUMER_ENV = {
-  KAFKA_SESSION_TIMEOUT_MS: '6000',
-  KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
-  BATCH_MAX_MESSAGES: '100',
-  SINK_RETRY_INITIAL_MS: '50',
-  SINK_RETRY_MAX_MS: '1000',
-  SHUTDOWN_GRACE_MS: '15000',
-};
+import { FAULT_CONSUMER_ENV, FaultSuite, hasExited, hostPort } from './suite.js';
 
 /** Scenarios that add a line to the accounting table. */
 const SCENARIOS = 9;
 const OUTAGE_MS = 5_000;
 const SINK_OUTAGE_MS = 10_000;
 const SLOW_MS = 8_000;
-
-function hostPort(url: string): { host: string; port: number } {
-  const parsed = new URL(url);
-  return { host: parsed.hostname, port: Number(parsed.port) };
-}
-
-async function hasExited(consumer: ConsumerProcess): Promise<boolean> {
-  return Promise.race([consumer.exited.then(() => true), sleep(10).then(() => false)]);
-}
 
 /** ClickHouse rows at or beyond their partition's committed offset: written, not committed. */
 async function storedUncommitted(fixture: PipelineFixture): Promise<number> {
@@ -155,7 +135,7 @@ function hostileMessages(): PlannedMessage[] {
 }
 
 describe('fault tolerance', () => {
-  const suite = new FaultSuite(new Services(FAULTS_INFRA_DIR), CONSUMER_ENV);
+  const suite = new FaultSuite(new Services(FAULTS_INFRA_DIR));
   const services = suite.services;
   before(() => suite.setUp());
   afterEach(() => suite.cleanUp());
@@ -437,7 +417,7 @@ describe('fault tolerance', () => {
     const exitSeconds = (Date.now() - signalled) / 1000;
     assert.equal(code, 0, first.output.slice(-2000));
     assert.ok(
-      exitSeconds * 1000 < Number(CONSUMER_ENV.SHUTDOWN_GRACE_MS),
+      exitSeconds * 1000 < Number(FAULT_CONSUMER_ENV.SHUTDOWN_GRACE_MS),
       `exited in ${exitSeconds} s`,
     );
     const restarted = Date.now();

@@ -20,7 +20,7 @@ import {
 } from '../support/foreign-producer.js';
 import { infraDir } from '../support/infra.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
-import { waitFor, type ConsumerProcess } from '../support/service.js';
+import { waitFor } from '../support/service.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import {
   drainSeconds,
@@ -29,31 +29,17 @@ import {
   Services,
   type PlannedMessage,
 } from './harness.js';
-import { FaultSuite } from './suite.js';
+import { FAULT_SESSION_TIMEOUT_MS, FaultSuite, hasExited, hostPort } from './suite.js';
 
 /** Its own services: three KRaft brokers (replication factor 3, min.insync.replicas 2). */
 const KAFKA_FAULTS_INFRA_DIR = process.env.KAFKA_FAULTS_INFRA_DIR ?? `${infraDir()}-faults-kafka`;
 const BROKERS = 3;
-
-const SESSION_TIMEOUT_MS = 6_000;
-const CONSUMER_ENV = {
-  KAFKA_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS),
-  KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
-  BATCH_MAX_MESSAGES: '100',
-  SINK_RETRY_INITIAL_MS: '50',
-  SINK_RETRY_MAX_MS: '1000',
-  SHUTDOWN_GRACE_MS: '15000',
-};
 
 /** Scenarios that add a line to the accounting table. */
 const SCENARIOS = 9;
 const MB = 1_048_576;
 const LONG_MAX = 9_223_372_036_854_775_807n;
 const CODECS: readonly JavaCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
-
-async function hasExited(consumer: ConsumerProcess): Promise<boolean> {
-  return Promise.race([consumer.exited.then(() => true), sleep(10).then(() => false)]);
-}
 
 /** Planned messages as records of the Java client, with extra fields per key when given. */
 function javaRecords(
@@ -108,7 +94,6 @@ function headerValues(headers: MessageHeaders, name: string): (string | null)[] 
 describe('Kafka as a real cluster delivers it', () => {
   const suite = new FaultSuite(
     new Services(KAFKA_FAULTS_INFRA_DIR, { INFRA_KAFKA_NODES: String(BROKERS) }),
-    CONSUMER_ENV,
   );
   before(() => suite.setUp());
   afterEach(() => suite.cleanUp());
@@ -391,7 +376,7 @@ describe('Kafka as a real cluster delivers it', () => {
     const messages = planMessages({ count: 3_000, invalidEvery: 100 });
     const producer = (await suite.pacedProducer(fixture, messages, 200)).start();
     await producer.waitAcked(600);
-    const holdMs = SESSION_TIMEOUT_MS + 3_000;
+    const holdMs = FAULT_SESSION_TIMEOUT_MS + 3_000;
     redisProxy.hold();
     await sleep(holdMs);
     redisProxy.release();
@@ -402,7 +387,7 @@ describe('Kafka as a real cluster delivers it', () => {
       'sink slower than the session',
       messages,
       recovery,
-      `Redis held ${holdMs / 1000} s, session ${SESSION_TIMEOUT_MS / 1000} s; no rebalance`,
+      `Redis held ${holdMs / 1000} s, session ${FAULT_SESSION_TIMEOUT_MS / 1000} s; no rebalance`,
     );
     assert.equal(await consumer.metric('offers_kafka_membership_lost_total'), 0);
     assert.doesNotMatch(consumer.output, /rebalancing|re-joining/);
@@ -433,7 +418,7 @@ describe('Kafka as a real cluster delivers it', () => {
     await waitFor(
       '/readyz to report the lost group',
       async () => (await consumer.readiness()) === 503,
-      SESSION_TIMEOUT_MS + 5_000,
+      FAULT_SESSION_TIMEOUT_MS + 5_000,
     );
     const notReadyAfter = (Date.now() - cut) / 1000;
     assert.equal(await consumer.metric('offers_kafka_in_group'), 0);
@@ -618,9 +603,4 @@ async function corruptFirstBatch(
     }
   }
   return changed;
-}
-
-function hostPort(url: string): { host: string; port: number } {
-  const parsed = new URL(url);
-  return { host: parsed.hostname, port: Number(parsed.port) };
 }

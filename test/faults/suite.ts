@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { MessageProducer } from '../../src/kafka/kafka-adapter.js';
 import type { InfraEnv } from '../support/infra.js';
@@ -21,6 +22,32 @@ import {
   type PlannedMessage,
 } from './harness.js';
 
+/**
+ * What the suites' consumers run with: a short session timeout so that a killed member's
+ * partitions move within seconds (production keeps 30 s), small chunks so that many
+ * commits happen.
+ */
+export const FAULT_SESSION_TIMEOUT_MS = 6_000;
+export const FAULT_CONSUMER_ENV: Readonly<Record<string, string>> = {
+  KAFKA_SESSION_TIMEOUT_MS: String(FAULT_SESSION_TIMEOUT_MS),
+  KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+  BATCH_MAX_MESSAGES: '100',
+  SINK_RETRY_INITIAL_MS: '50',
+  SINK_RETRY_MAX_MS: '1000',
+  SHUTDOWN_GRACE_MS: '15000',
+};
+
+/** True once the consumer process has exited (checked without waiting). */
+export async function hasExited(consumer: ConsumerProcess): Promise<boolean> {
+  return Promise.race([consumer.exited.then(() => true), sleep(10).then(() => false)]);
+}
+
+/** Host and port of a URL, for a proxy in front of it. */
+export function hostPort(url: string): { host: string; port: number } {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port) };
+}
+
 export class FaultSuite {
   readonly services: Services;
   readonly rows: AccountingRow[] = [];
@@ -30,7 +57,10 @@ export class FaultSuite {
   #consumers = 0;
 
   /** `consumerEnv`: what every consumer of the suite runs with. */
-  constructor(services: Services, consumerEnv: Readonly<Record<string, string>>) {
+  constructor(
+    services: Services,
+    consumerEnv: Readonly<Record<string, string>> = FAULT_CONSUMER_ENV,
+  ) {
     this.services = services;
     this.#consumerEnv = consumerEnv;
   }
