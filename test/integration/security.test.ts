@@ -145,12 +145,14 @@ describe('security: authenticated, encrypted, least-privileged connections', () 
       permissionType: AclPermissionTypes.ALLOW,
     });
     // The least the service needs: Read on the input topic and on the group, Write on the
-    // DLQ topic (each implies Describe). The chart's KafkaUser grants these plus explicit
+    // DLQ topic (each implies Describe), and DescribeConfigs on the DLQ topic (its record
+    // limit, which dead letters are cut to). The chart's KafkaUser grants these plus explicit
     // Describes; no cluster-level ACL is needed.
     await kafkaAdmin.createAcls({
       acl: [
         allow(AclResourceTypes.TOPIC, fixture.topic, AclOperationTypes.READ),
         allow(AclResourceTypes.TOPIC, fixture.dlqTopic, AclOperationTypes.WRITE),
+        allow(AclResourceTypes.TOPIC, fixture.dlqTopic, AclOperationTypes.DESCRIBE_CONFIGS),
         allow(AclResourceTypes.GROUP, fixture.groupId, AclOperationTypes.READ),
       ],
     });
@@ -189,6 +191,11 @@ describe('security: authenticated, encrypted, least-privileged connections', () 
       (await fixture.readDeadLetters(INVALID)).length,
       INVALID,
       'every bad message is in the DLQ',
+    );
+    assert.doesNotMatch(
+      consumer.output,
+      /could not read the DLQ topic's max.message.bytes/,
+      "the DLQ topic's record limit is read with the granted ACLs",
     );
     const denied = (await fixture.redis.call('ACL', 'LOG')) as unknown[];
     assert.deepEqual(denied, [], `the Redis user needs nothing beyond ${REDIS_COMMANDS.join(' ')}`);
