@@ -176,7 +176,7 @@ describe('chart: KEDA scaling', () => {
     );
     assert.deepEqual(acls.sort(), [
       'group:realtime-offers:Describe+Read',
-      'topic:streaming-user-registration.dlq:Describe+Write',
+      'topic:streaming-user-registration.dlq:Describe+DescribeConfigs+Write',
       'topic:streaming-user-registration:Describe+Read',
     ]);
   });
