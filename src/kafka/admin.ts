@@ -1,0 +1,91 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+
+import { isPermanentKafkaError, isUnknownTopic } from './errors.js';
+import type { TopicAdmin } from './types.js';
+
+// kafkajs is CommonJS; Node's named-export detection misses this one.
+const { ConfigResourceTypes } = kafkajs;
+
+const TOPIC_READY_TIMEOUT_MS = 30_000;
+
+export async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  return {
+    async ensureTopics(topics) {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((topic) => !existing.has(topic.name));
+      if (missing.length === 0) return;
+      await admin.createTopics({
+        waitForLeaders: false,
+        topics: missing.map((topic) => ({
+          topic: topic.name,
+          numPartitions: topic.partitions,
+          configEntries: Object.entries(topic.config ?? {}).map(([name, value]) => ({
+            name,
+            value,
+          })),
+        })),
+      });
+      // kafkajs's own wait retries only LEADER_NOT_AVAILABLE; on a cluster of several brokers
+      // the one it asks may not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION) for a moment.
+      const names = missing.map((topic) => topic.name);
+      const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
+      for (;;) {
+        const ready = await admin
+          .fetchTopicMetadata({ topics: names })
+          .then(({ topics: found }) =>
+            found.every((topic) => topic.partitions.every((partition) => partition.leader >= 0)),
+          )
+          .catch((error: unknown) => {
+            if (isPermanentKafkaError(error) && !isUnknownTopic(error)) throw error;
+            return false;
+          });
+        if (ready) return;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`,
+          );
+        }
+        await sleep(200);
+      }
+    },
+    async missingTopics(names) {
+      const existing = new Set(await admin.listTopics());
+      return names.filter((name) => !existing.has(name));
+    },
+    async deleteTopics(names) {
+      await admin.deleteTopics({ topics: [...names] });
+    },
+    async endOffsets(topic) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map((entry) => [entry.partition, entry.high]));
+    },
+    async committedOffsets(groupId, topic) {
+      const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return new Map((entry?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    },
+    async topicConfig(topic, name) {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: [name] }],
+      });
+      const [resource] = resources;
+      if (resource !== undefined && resource.errorCode !== 0) {
+        throw new Error(`describing topic ${topic} failed: ${resource.errorMessage}`);
+      }
+      return resource?.configEntries.find((entry) => entry.configName === name)?.configValue;
+    },
+    async createPartitions(topic, count) {
+      await admin.createPartitions({ topicPartitions: [{ topic, count }] });
+    },
+    async partitionLeaders(topic) {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      return new Map(partitions.map((p) => [p.partitionId, p.leader]));
+    },
+    disconnect: () => admin.disconnect(),
+  };
+}
