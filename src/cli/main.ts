@@ -12,7 +12,7 @@ import {
 } from '../config/config.js';
 import { errorMessage, isOfferError } from '../errors.js';
 import { createKafkaClients } from '../kafka/kafka-adapter.js';
-import { startOfferService } from '../pipeline/offer-service.js';
+import { startOfferService } from '../service/offer-service.js';
 import { migrate } from '../sinks/clickhouse-schema.js';
 import { createClickHouseClient, toClickHouseFailure } from '../sinks/clickhouse-sink.js';
 import { createLogger } from '../telemetry/logger.js';

@@ -3,22 +3,21 @@ import type { Attributes, Tracer } from '@opentelemetry/api';
 import { decodeRegistration, type DecodeResult } from '../contract/decode.js';
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
-import {
-  isPermanentKafkaError,
-  type BatchContext,
-  type BatchHandler,
-  type InboundBatch,
-  type InboundMessage,
-  type OutboundMessage,
+import type {
+  BatchContext,
+  BatchHandler,
+  InboundBatch,
+  InboundMessage,
 } from '../kafka/kafka-adapter.js';
 import type { Predictions } from '../scoring/predictions.js';
-import type { RowOrigin } from '../sinks/clickhouse-sink.js';
+import type { RejectedMessage } from '../sinks/dead-letter-sink.js';
 import { buildOfferRecord, type OfferRecord } from '../sinks/offer-record.js';
+import type { RowOrigin, Sink } from '../sinks/sink.js';
 import type { Logger } from '../telemetry/logger.js';
-import { nowMs, traceChunk, withContext, type ChunkTrace } from '../telemetry/message-tracing.js';
-import type { Metrics, StageName } from '../telemetry/metrics.js';
+import { withContext } from '../telemetry/message-tracing.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import { ATTR } from '../telemetry/semconv.js';
-import { deadLetterMessage, sendGroups } from './dead-letter.js';
+import { observeChunk, type ChunkObserver, type ObserverDependencies } from './chunk-observer.js';
 import { decideFailure } from './failure-policy.js';
 import { writeUntilDone, type RetryContext } from './retry.js';
 import type { SinkHealth } from './sink-health.js';
@@ -29,14 +28,9 @@ export interface ProcessorDependencies {
     readonly modelVersion: string;
     score(batch: readonly Registration[]): Promise<Predictions[]>;
   };
-  readonly clickhouse: { write(records: readonly OfferRecord[], origin: RowOrigin): Promise<void> };
-  readonly redis: {
-    write(records: readonly OfferRecord[]): Promise<number>;
-    keyOf(userId: number): string;
-  };
-  readonly deadLetters: {
-    send(topic: string, messages: readonly OutboundMessage[]): Promise<void>;
-  };
+  readonly clickhouse: Sink<OfferRecord>;
+  readonly redis: Sink<OfferRecord> & { keyOf(userId: number): string };
+  readonly deadLetters: Sink<RejectedMessage> & { readonly topic: string };
   readonly health: SinkHealth;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -46,9 +40,6 @@ export interface ProcessorDependencies {
     readonly groupId: string;
     /** ClickHouse table, named in the insert spans. */
     readonly table: string;
-    readonly dlqTopic: string;
-    /** The DLQ topic's `max.message.bytes`: every dead letter, and every send of them, fits. */
-    readonly dlqMaxMessageBytes: number;
     readonly messageMaxBytes: number;
     readonly batchMaxMessages: number;
     readonly retryInitialMs: number;
@@ -59,19 +50,72 @@ export interface ProcessorDependencies {
   readonly now?: () => number;
 }
 
+interface Accepted {
+  readonly index: number;
+  readonly message: InboundMessage;
+  readonly registration: Registration;
+}
+
+interface Decoded {
+  readonly accepted: readonly Accepted[];
+  readonly rejected: readonly (RejectedMessage & { readonly index: number })[];
+}
+
 /** Rejection details are quoted in logs, spans and DLQ headers: keep them short. */
 function boundedDetail(detail: string): string {
   return detail.length <= 256 ? detail : `${detail.slice(0, 255)}…`;
 }
 
-function dlqError(error: unknown): OfferError {
-  return new OfferError('DLQ_FAILED', `dead-letter write failed: ${errorMessage(error)}`, {
-    // The DLQ lives on the cluster we consume from: an outage there (a missing topic
-    // included) is waited out; a refusal no retry can change (no Write ACL, a record too
-    // large for the topic) stops the service like any other permanent sink failure.
-    retriable: !isPermanentKafkaError(error),
-    cause: error,
+function decodeChunk(
+  chunk: readonly InboundMessage[],
+  maxBytes: number,
+  obs: ChunkObserver,
+): Decoded {
+  const accepted: Accepted[] = [];
+  const rejected: (RejectedMessage & { index: number })[] = [];
+  for (const [index, message] of chunk.entries()) {
+    const decoded = obs.decode(index, (): DecodeResult =>
+      message.undecodable === undefined
+        ? decodeRegistration(message.value, maxBytes)
+        : { ok: false, reason: 'undecodable_batch', detail: boundedDetail(message.undecodable) },
+    );
+    if (decoded.ok) {
+      accepted.push({ index, message, registration: decoded.registration });
+      continue;
+    }
+    const rejection = { reason: decoded.reason, detail: decoded.detail };
+    rejected.push({ index, message, rejection });
+    obs.rejected(index, message, rejection);
+  }
+  return { accepted, rejected };
+}
+
+function toOfferRecords(
+  partition: number,
+  accepted: readonly Accepted[],
+  predictions: readonly Predictions[],
+  modelVersion: string,
+  processedAtMs: number,
+): OfferRecord[] {
+  return accepted.map(({ message, registration }, index) => {
+    const prediction = predictions[index];
+    if (prediction === undefined) throw new Error('the scorer returned fewer rows than given');
+    const source = {
+      userId: registration.userId,
+      partition,
+      offset: message.offset,
+      timestampMs: message.timestampMs,
+    };
+    return buildOfferRecord(source, prediction, modelVersion, processedAtMs);
   });
+}
+
+/** One sink's share of a chunk: the rows, and which messages of the chunk they come from. */
+interface SinkWrite {
+  readonly sink: Sink<never>;
+  readonly rows: readonly unknown[];
+  readonly indexes: readonly number[];
+  readonly perMessage?: (index: number) => Attributes;
 }
 
 /**
@@ -81,16 +125,136 @@ function dlqError(error: unknown): OfferError {
  * `batchMaxMessages`, each committed on its own.
  */
 export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler {
-  const { metrics, settings } = deps;
+  const { settings, scorer } = deps;
   const now = deps.now ?? Date.now;
+  const observation: ObserverDependencies = {
+    metrics: deps.metrics,
+    logger: deps.logger,
+    ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }),
+    groupId: settings.groupId,
+    table: settings.table,
+    dlqTopic: deps.deadLetters.topic,
+    now,
+  };
 
-  async function timed<T>(stage: StageName, work: () => Promise<T>): Promise<T> {
-    const end = metrics.stageSeconds.startTimer({ stage });
+  /**
+   * Every sink must acknowledge before the commit: each write is retried while its failure
+   * is retriable (fetching paused meanwhile); one that gives up stops the others and leaves
+   * the chunk uncommitted.
+   */
+  async function writeAll(
+    writes: readonly SinkWrite[],
+    origin: RowOrigin,
+    context: BatchContext,
+    obs: ChunkObserver,
+  ): Promise<void> {
+    let givenUp = false;
+    const retry: RetryContext = {
+      initialMs: settings.retryInitialMs,
+      maxMs: settings.retryMaxMs,
+      health: deps.health,
+      metrics: deps.metrics,
+      logger: deps.logger.child({ topic: origin.topic, partition: origin.partition }),
+      checkpoint: () => context.heartbeat(),
+      shouldStop: () => givenUp || context.isStale(),
+      onRetry: (sink, attempt, delayMs, error) => {
+        obs.retried(sink, attempt, delayMs, error);
+      },
+    };
+    // Nothing to write says nothing about a sink: an empty write must not mark a down sink
+    // as recovered (which resumed fetching and flapped /readyz during an outage).
+    const pending = writes
+      .filter(({ rows }) => rows.length > 0)
+      .map(({ sink, rows, indexes, perMessage }) =>
+        obs.stageAsync(
+          sink.name,
+          () => writeUntilDone(sink.name, () => sink.write(rows as never[], origin), retry),
+          {
+            name: sink.name,
+            indexes,
+            attributes: { [ATTR.dbBatchSize]: rows.length },
+            ...(perMessage === undefined ? {} : { perMessage }),
+          },
+        ),
+      );
     try {
-      return await work();
-    } finally {
-      end();
+      await Promise.all(pending);
+    } catch (error) {
+      givenUp = true;
+      await Promise.allSettled(pending);
+      throw error;
     }
+  }
+
+  async function handleChunk(
+    batch: InboundBatch,
+    chunk: readonly InboundMessage[],
+    context: BatchContext,
+    obs: ChunkObserver,
+  ): Promise<void> {
+    const first = chunk[0];
+    const last = chunk.at(-1);
+    if (first === undefined || last === undefined) return;
+    const { accepted, rejected } = obs.stage('decode', () =>
+      decodeChunk(chunk, settings.messageMaxBytes, obs),
+    );
+    const acceptedIndexes = accepted.map(({ index }) => index);
+    const predictions =
+      accepted.length === 0
+        ? []
+        : await obs.stageAsync(
+            'score',
+            () => scorer.score(accepted.map(({ registration }) => registration)),
+            {
+              name: 'predict',
+              indexes: acceptedIndexes,
+              attributes: {
+                [ATTR.modelVersion]: scorer.modelVersion,
+                [ATTR.batchSize]: accepted.length,
+              },
+            },
+          );
+    const offers = toOfferRecords(
+      batch.partition,
+      accepted,
+      predictions,
+      scorer.modelVersion,
+      now(),
+    );
+    const userIds = new Map(
+      accepted.map(({ index, registration }) => [index, registration.userId]),
+    );
+    const origin = {
+      topic: batch.topic,
+      partition: batch.partition,
+      firstOffset: first.offset,
+      lastOffset: last.offset,
+    };
+    await writeAll(
+      [
+        { sink: deps.clickhouse, rows: offers, indexes: acceptedIndexes },
+        {
+          sink: deps.redis,
+          rows: offers,
+          indexes: acceptedIndexes,
+          perMessage: (index) => ({ [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) }),
+        },
+        { sink: deps.deadLetters, rows: rejected, indexes: rejected.map(({ index }) => index) },
+      ],
+      origin,
+      context,
+      obs,
+    );
+    if (context.isStale()) {
+      throw new OfferError('ABORTED', 'partition was moved; batch left uncommitted', {
+        retriable: false,
+      });
+    }
+    await obs.stageAsync('commit', () => context.commit(last.offset));
+    obs.acknowledged(
+      accepted.map(({ message }) => message.timestampMs),
+      rejected.map(({ rejection }) => rejection),
+    );
   }
 
   async function processChunk(
@@ -98,202 +262,14 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     chunk: readonly InboundMessage[],
     context: BatchContext,
   ): Promise<void> {
-    const first = chunk[0];
-    const last = chunk.at(-1);
-    if (first === undefined || last === undefined) return;
-    const endBatch = metrics.stageSeconds.startTimer({ stage: 'batch' });
-    metrics.consumed.inc({ topic: batch.topic }, chunk.length);
-    metrics.batchSize.observe(chunk.length);
-    const tracing = traceChunk(
-      deps.tracer,
-      {
-        topic: batch.topic,
-        partition: batch.partition,
-        groupId: settings.groupId,
-        table: settings.table,
-        dlqTopic: settings.dlqTopic,
-      },
-      chunk,
-      nowMs(),
-    );
+    const obs = observeChunk(observation, batch, chunk);
     try {
-      await withContext(tracing.chunkContext, () =>
-        writeChunk(batch, chunk, context, tracing, first.offset, last.offset),
-      );
+      await withContext(obs.context, () => handleChunk(batch, chunk, context, obs));
     } catch (error) {
-      tracing.finish(nowMs(), error);
+      obs.finish(error);
       throw error;
     }
-    tracing.finish(nowMs());
-    endBatch();
-  }
-
-  async function writeChunk(
-    batch: InboundBatch,
-    chunk: readonly InboundMessage[],
-    context: BatchContext,
-    tracing: ChunkTrace,
-    firstOffset: string,
-    lastOffset: string,
-  ): Promise<void> {
-    const valid: { message: InboundMessage; registration: Registration; index: number }[] = [];
-    const rejectedIndexes: number[] = [];
-    const deadLetters: OutboundMessage[] = [];
-    const rejectedReasons: string[] = [];
-    const endDecode = metrics.stageSeconds.startTimer({ stage: 'decode' });
-    for (const [index, message] of chunk.entries()) {
-      const recording = tracing.isRecording(index);
-      const decodeStart = recording ? nowMs() : 0;
-      const decoded: DecodeResult =
-        message.undecodable === undefined
-          ? decodeRegistration(message.value, settings.messageMaxBytes)
-          : { ok: false, reason: 'undecodable_batch', detail: boundedDetail(message.undecodable) };
-      if (recording) {
-        tracing.decoded(
-          index,
-          decoded.ok ? decoded.registration.userId : null,
-          decodeStart,
-          nowMs(),
-        );
-      }
-      if (decoded.ok) {
-        valid.push({ message, registration: decoded.registration, index });
-        continue;
-      }
-      rejectedIndexes.push(index);
-      rejectedReasons.push(decoded.reason);
-      tracing.rejected(index, decoded.reason, decoded.detail);
-      withContext(tracing.contextOf(index), () => {
-        deps.logger.info(
-          {
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: message.offset,
-            reason: decoded.reason,
-            detail: decoded.detail,
-          },
-          'message dead-lettered',
-        );
-      });
-      deadLetters.push(
-        deadLetterMessage(
-          message,
-          { topic: batch.topic, partition: batch.partition, groupId: settings.groupId },
-          decoded,
-          settings.dlqMaxMessageBytes,
-        ),
-      );
-    }
-    endDecode();
-    const validIndexes = valid.map((entry) => entry.index);
-
-    let predictions: Predictions[] = [];
-    if (valid.length > 0) {
-      const scoreStart = nowMs();
-      predictions = await timed('score', () =>
-        deps.scorer.score(valid.map((entry) => entry.registration)),
-      );
-      tracing.stage('predict', validIndexes, scoreStart, nowMs(), {
-        [ATTR.modelVersion]: deps.scorer.modelVersion,
-        [ATTR.batchSize]: valid.length,
-      });
-    }
-    const processedAt = now();
-    const records = valid.map((entry, index) => {
-      const prediction = predictions[index];
-      if (prediction === undefined) throw new Error('the scorer returned fewer rows than given');
-      return buildOfferRecord(
-        {
-          userId: entry.registration.userId,
-          partition: batch.partition,
-          offset: entry.message.offset,
-          timestampMs: entry.message.timestampMs,
-        },
-        prediction,
-        deps.scorer.modelVersion,
-        processedAt,
-      );
-    });
-    const origin: RowOrigin = {
-      topic: batch.topic,
-      partition: batch.partition,
-      firstOffset,
-      lastOffset,
-    };
-
-    let givenUp = false;
-    const retry: RetryContext = {
-      initialMs: settings.retryInitialMs,
-      maxMs: settings.retryMaxMs,
-      health: deps.health,
-      metrics,
-      logger: deps.logger.child({ topic: batch.topic, partition: batch.partition }),
-      checkpoint: () => context.heartbeat(),
-      shouldStop: () => givenUp || context.isStale(),
-      onRetry: (sink, attempt, delayMs, error) => {
-        tracing.retried(sink, attempt, delayMs, error, nowMs());
-      },
-    };
-    const traced = async (
-      stage: 'clickhouse' | 'redis' | 'dlq',
-      indexes: readonly number[],
-      rows: number,
-      write: () => Promise<unknown>,
-      perMessage?: (index: number) => Attributes,
-    ): Promise<void> => {
-      // Nothing to write says nothing about the sink: an empty write must not mark a down
-      // sink as recovered (which resumed fetching and flapped /readyz during an outage).
-      if (rows === 0) return;
-      const start = nowMs();
-      await timed(stage, () => writeUntilDone(stage, write, retry));
-      tracing.stage(stage, indexes, start, nowMs(), { [ATTR.dbBatchSize]: rows }, perMessage);
-    };
-    const userIds = new Map(valid.map((entry) => [entry.index, entry.registration.userId]));
-    const writes = [
-      traced('clickhouse', validIndexes, records.length, () =>
-        deps.clickhouse.write(records, origin),
-      ),
-      traced(
-        'redis',
-        validIndexes,
-        records.length,
-        () => deps.redis.write(records),
-        (index) => ({ [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) }),
-      ),
-      traced('dlq', rejectedIndexes, deadLetters.length, async () => {
-        try {
-          for (const group of sendGroups(deadLetters, settings.dlqMaxMessageBytes)) {
-            await deps.deadLetters.send(settings.dlqTopic, group);
-          }
-        } catch (error) {
-          throw dlqError(error);
-        }
-      }),
-    ];
-    try {
-      await Promise.all(writes);
-    } catch (error) {
-      // One write gave up: stop the others' retry loops too, and leave the batch uncommitted.
-      givenUp = true;
-      await Promise.allSettled(writes);
-      throw error;
-    }
-
-    if (context.isStale()) {
-      throw new OfferError('ABORTED', 'partition was moved; batch left uncommitted', {
-        retriable: false,
-      });
-    }
-    await timed('commit', () => context.commit(lastOffset));
-
-    metrics.scored.inc(records.length);
-    for (const reason of rejectedReasons) metrics.deadLettered.inc({ reason });
-    const acknowledgedAt = now();
-    for (const entry of valid) {
-      metrics.endToEndSeconds.observe(
-        Math.max(0, acknowledgedAt - entry.message.timestampMs) / 1000,
-      );
-    }
+    obs.finish();
   }
 
   return async (batch, context) => {
@@ -302,21 +278,21 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       try {
         await processChunk(batch, chunk, context);
       } catch (error) {
-        const action = decideFailure(error);
-        if (action === 'abandon') {
-          deps.logger.info(
-            { topic: batch.topic, partition: batch.partition, err: errorMessage(error) },
-            'batch abandoned uncommitted; it will be redelivered',
-          );
-          return;
+        switch (decideFailure(error)) {
+          case 'abandon':
+            deps.logger.info(
+              { topic: batch.topic, partition: batch.partition, err: errorMessage(error) },
+              'batch abandoned uncommitted; it will be redelivered',
+            );
+            return;
+          case 'fatal':
+            deps.onFatal(error);
+            return;
+          case 'retry':
+          case 'redeliver':
+            // Back to the Kafka client, which re-joins or restarts; nothing was committed.
+            throw error;
         }
-        if (error instanceof OfferError && action === 'fatal') {
-          deps.onFatal(error);
-          return;
-        }
-        // Anything else (a rebalance seen by heartbeat or commit, a scoring failure) goes
-        // back to the Kafka client, which re-joins or restarts; nothing was committed.
-        throw error;
       }
       if (start + settings.batchMaxMessages < batch.messages.length) await context.heartbeat();
     }

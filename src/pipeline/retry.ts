@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { errorMessage, OfferError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { Metrics, SinkName } from '../telemetry/metrics.js';
+import type { SinkName } from '../sinks/sink.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import { backoffDelay, decideFailure } from './failure-policy.js';
 import type { SinkHealth } from './sink-health.js';
 

@@ -1,4 +1,5 @@
-import type { Metrics, SinkName } from '../telemetry/metrics.js';
+import type { SinkName } from '../sinks/sink.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /**

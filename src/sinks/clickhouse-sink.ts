@@ -4,7 +4,11 @@ import { ClickHouseError, createClient, type ClickHouseClient } from '@clickhous
 
 import type { ClickHouseConnectionConfig } from '../config/config.js';
 import { OfferError } from '../errors.js';
+import type { Logger } from '../telemetry/logger.js';
 import type { OfferRecord } from './offer-record.js';
+import type { RowOrigin, Sink } from './sink.js';
+
+export type { RowOrigin } from './sink.js';
 
 export interface ClickHouseSinkOptions {
   readonly database: string;
@@ -15,14 +19,8 @@ export interface ClickHouseSinkOptions {
   readonly maxRows: number;
   /** Send `insert_deduplication_token` (current ClickHouse; effective on replicated tables). */
   readonly deduplicationToken: boolean;
-}
-
-/** Where a write's rows came from: used for the deduplication token. */
-export interface RowOrigin {
-  readonly topic: string;
-  readonly partition: number;
-  readonly firstOffset: string;
-  readonly lastOffset: string;
+  /** Told when the server is unreachable at start (writes then retry). */
+  readonly logger?: Logger;
 }
 
 interface PendingWrite {
@@ -91,7 +89,8 @@ export function createClickHouseClient(config: ClickHouseConnectionConfig): Clic
  * batch) that arrive within `windowMs` share one INSERT; each caller's promise settles
  * with that INSERT, so a caller commits its offsets only after its rows are stored.
  */
-export class ClickHouseOfferSink {
+export class ClickHouseOfferSink implements Sink<OfferRecord> {
+  readonly name = 'clickhouse';
   readonly #client: ClickHouseClient;
   readonly #options: ClickHouseSinkOptions;
   #pending: PendingWrite[] = [];
@@ -121,6 +120,24 @@ export class ClickHouseOfferSink {
   /** Sends what is waiting now, without waiting for the window to end. */
   flushNow(): void {
     this.#flush();
+  }
+
+  /**
+   * A wrong user or password stops start-up here rather than at the first insert (until
+   * which /readyz would report ready); an unreachable server is left to the write retries.
+   */
+  async healthcheck(): Promise<void> {
+    try {
+      const result = await this.#client.query({ query: 'SELECT 1', format: 'JSONEachRow' });
+      await result.json();
+    } catch (error) {
+      const failure = toClickHouseFailure(error, 'start-up check');
+      if (!failure.retriable) throw failure;
+      this.#options.logger?.warn(
+        { err: failure.message },
+        'ClickHouse not reachable at start; writes will retry',
+      );
+    }
   }
 
   async ping(): Promise<boolean> {

@@ -2,6 +2,7 @@ import { Redis, ReplyError } from 'ioredis';
 
 import { OfferError } from '../errors.js';
 import type { OfferRecord } from './offer-record.js';
+import type { Sink } from './sink.js';
 
 export interface RedisSinkOptions {
   /** Prepended to the user id; empty by default so `redis-cli get 1` finds user 1. */
@@ -77,13 +78,18 @@ export function createRedisClient(url: string): Redis {
  * single Redis (or a primary with replicas), not Redis Cluster, where one call's keys
  * would have to share a hash slot.
  */
-export class RedisOfferSink {
+export class RedisOfferSink implements Sink<OfferRecord> {
+  readonly name = 'redis';
   readonly #redis: Redis;
   readonly #options: RedisSinkOptions;
+  #lastConnectionError = '';
 
   constructor(redis: Redis, options: RedisSinkOptions) {
     this.#redis = redis;
     this.#options = options;
+    redis.on('error', (error: unknown) => {
+      this.#lastConnectionError = error instanceof Error ? error.message : String(error);
+    });
     // No fixed key count: each call passes how many keys it carries.
     redis.defineCommand('putOffers', { lua: PUT_OFFERS_SCRIPT });
   }
@@ -96,8 +102,23 @@ export class RedisOfferSink {
     return this.#redis.status === 'ready';
   }
 
-  /** Resolves with how many keys were written (older events are skipped). */
-  async write(records: readonly OfferRecord[]): Promise<number> {
+  /** Connects; any failure (unreachable, WRONGPASS, NOAUTH) stops start-up, naming the cause. */
+  async healthcheck(): Promise<void> {
+    await this.#redis.connect().catch((error: unknown) => {
+      // ioredis rejects with "Connection is closed." and reports the cause only as an error
+      // event: name the cause.
+      const cause = this.#lastConnectionError === '' ? '' : ` (${this.#lastConnectionError})`;
+      const detail = error instanceof Error ? error.message : String(error);
+      throw toRedisFailure(new Error(`${detail}${cause}`), 'connection');
+    });
+  }
+
+  async write(records: readonly OfferRecord[]): Promise<void> {
+    await this.put(records);
+  }
+
+  /** Writes the offers; resolves with how many keys were written (older events are skipped). */
+  async put(records: readonly OfferRecord[]): Promise<number> {
     if (records.length === 0) return 0;
     const pipeline = this.#redis.pipeline();
     const commands = pipeline as unknown as OfferCommands;

@@ -1,9 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+import { SINKS } from '../sinks/sink.js';
 import type { TraceExportStats } from './tracing.js';
 
-export const SINKS = ['clickhouse', 'redis', 'dlq'] as const;
-export type SinkName = (typeof SINKS)[number];
+export { SINKS, type SinkName } from '../sinks/sink.js';
 
 export const STAGES = ['decode', 'score', 'clickhouse', 'redis', 'dlq', 'commit', 'batch'] as const;
 export type StageName = (typeof STAGES)[number];

@@ -4,7 +4,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 
 import { decodeRegistration, type RejectReason } from '../../src/contract/decode.js';
 import { lastHeader } from '../../src/kafka/kafka-adapter.js';
-import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/pipeline/dead-letter.js';
+import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/sinks/dead-letter.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
 import { waitFor } from '../support/service.js';
 import { TcpProxy } from '../support/tcp-proxy.js';

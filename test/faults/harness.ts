@@ -14,7 +14,7 @@ import {
   type InboundMessage,
   type MessageProducer,
 } from '../../src/kafka/kafka-adapter.js';
-import { DLQ_HEADERS } from '../../src/pipeline/dead-letter.js';
+import { DLQ_HEADERS } from '../../src/sinks/dead-letter.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { loadScorer, type Scorer } from '../../src/scoring/scorer.js';
 import { infraDir, readInfraEnv, type InfraEnv, type ServiceName } from '../support/infra.js';

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
 
 import { lastHeader, type MessageHeaders } from '../../src/kafka/kafka-adapter.js';
-import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/pipeline/dead-letter.js';
+import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/sinks/dead-letter.js';
 import {
   isAck,
   produceWithJavaClient,

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { generateMessages, INVALID_SAMPLES } from '../../src/cli/registration-generator.js';
 import { decodeRegistration } from '../../src/contract/decode.js';
 import { lastHeader } from '../../src/kafka/kafka-adapter.js';
-import { DLQ_HEADERS } from '../../src/pipeline/dead-letter.js';
+import { DLQ_HEADERS } from '../../src/sinks/dead-letter.js';
 import { loadScorer } from '../../src/scoring/scorer.js';
 import { PREDICTION_NAMES } from '../../src/scoring/predictions.js';
 import { startInfra, type InfraEnv } from '../support/infra.js';

@@ -37,10 +37,10 @@ describe('Redis sink on a real Redis', () => {
         timestampMs,
       );
 
-    assert.equal(await sink.write([record(2_000, '10', 0.9)]), 1);
-    assert.equal(await sink.write([record(1_000, '3', 0.1)]), 0, 'older event skipped');
+    assert.equal(await sink.put([record(2_000, '10', 0.9)]), 1);
+    assert.equal(await sink.put([record(1_000, '3', 0.1)]), 0, 'older event skipped');
     assert.equal(
-      await sink.write([record(2_000, '9', 0.1)]),
+      await sink.put([record(2_000, '9', 0.1)]),
       0,
       'same millisecond, lower offset skipped',
     );
@@ -50,11 +50,11 @@ describe('Redis sink on a real Redis', () => {
     assert.equal(await redis.ttl(`${prefix}42`), -1, 'no expiry by default');
 
     assert.equal(
-      await sink.write([record(2_000, '10', 0.5)]),
+      await sink.put([record(2_000, '10', 0.5)]),
       1,
       'the same event again overwrites (replay)',
     );
-    assert.equal(await sink.write([record(3_000, '1', 0.2)]), 1, 'newer event wins');
+    assert.equal(await sink.put([record(3_000, '1', 0.2)]), 1, 'newer event wins');
     const newest = JSON.parse((await redis.get(`${prefix}42`)) ?? '{}') as Record<string, unknown>;
     assert.equal(newest.predicted_function_map, 0.2);
   });
@@ -69,7 +69,7 @@ describe('Redis sink on a real Redis', () => {
         5_000,
       ),
     );
-    assert.equal(await sink.write(records), 500);
+    assert.equal(await sink.put(records), 500);
     const ttl = await redis.ttl(`${prefix}ttl:250`);
     assert.ok(ttl > 3_500 && ttl <= 3_600, `ttl ${ttl}`);
   });

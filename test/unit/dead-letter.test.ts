@@ -10,7 +10,7 @@ import {
   recordBytes,
   sendGroups,
   TOO_LARGE_KEPT_BYTES,
-} from '../../src/pipeline/dead-letter.js';
+} from '../../src/sinks/dead-letter.js';
 
 const SOURCE = { topic: 'regs', partition: 4, groupId: 'offers' };
 const NOT_JSON = { reason: 'not_json', detail: 'the value is not valid UTF-8' } as const;

@@ -12,14 +12,14 @@ import { ReplyError as UntypedReplyError } from 'ioredis';
 const ReplyError = UntypedReplyError as new (message: string) => Error;
 
 describe('decideFailure', () => {
-  it('retries retriable errors, abandons aborted work, stops on the rest', () => {
+  it('retries retriable errors, abandons aborted work, redelivers the unexpected, stops on the rest', () => {
     assert.equal(decideFailure(new OfferError('REDIS_FAILED', 'x', { retriable: true })), 'retry');
     assert.equal(decideFailure(new OfferError('ABORTED', 'x', { retriable: false })), 'abandon');
     assert.equal(
       decideFailure(new OfferError('CLICKHOUSE_FAILED', 'x', { retriable: false })),
       'fatal',
     );
-    assert.equal(decideFailure(new TypeError('bug')), 'fatal');
+    assert.equal(decideFailure(new TypeError('bug')), 'redeliver');
   });
 
   it('classifies ClickHouse errors by server error type', () => {

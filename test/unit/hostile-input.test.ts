@@ -14,7 +14,7 @@ import {
   deadLetterMessage,
   DLQ_HEADERS,
   TOO_LARGE_KEPT_BYTES,
-} from '../../src/pipeline/dead-letter.js';
+} from '../../src/sinks/dead-letter.js';
 import { loadScorer, type Scorer } from '../../src/scoring/scorer.js';
 
 // The hostile-input matrix: every message below either becomes a dead letter with a precise

@@ -11,14 +11,15 @@ import {
   createClickHouseClient,
   toClickHouseFailure,
 } from '../sinks/clickhouse-sink.js';
-import { createRedisClient, RedisOfferSink, toRedisFailure } from '../sinks/redis-sink.js';
+import { DeadLetterSink } from '../sinks/dead-letter-sink.js';
+import { createRedisClient, RedisOfferSink } from '../sinks/redis-sink.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
 import type { Tracing } from '../telemetry/tracing.js';
-import { createBatchProcessor } from './batch-processor.js';
-import { DEFAULT_MAX_MESSAGE_BYTES } from './dead-letter.js';
-import { SinkHealth } from './sink-health.js';
+import { createBatchProcessor } from '../pipeline/batch-processor.js';
+import { SinkHealth } from '../pipeline/sink-health.js';
+import { createShutdown, GroupMembership } from './lifecycle.js';
 
 export interface OfferService {
   readonly httpPort: number;
@@ -44,19 +45,15 @@ export async function startOfferService(
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
 
   const clickhouseClient = createClickHouseClient(config.clickhouse);
-  // A wrong user or password stops start-up here rather than at the first insert (until
-  // which /readyz would report ready); an unreachable server is left to the write retries.
-  await clickhouseClient.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then(
-    (result) => result.json(),
-    (error: unknown) => {
-      const failure = toClickHouseFailure(error, 'start-up check');
-      if (!failure.retriable) throw failure;
-      logger.warn(
-        { err: errorMessage(failure) },
-        'ClickHouse not reachable at start; writes will retry',
-      );
-    },
-  );
+  const clickhouse = new ClickHouseOfferSink(clickhouseClient, {
+    database: config.clickhouse.database,
+    table: config.clickhouse.table,
+    windowMs: config.clickhouse.insertWindowMs,
+    maxRows: config.clickhouse.insertMaxRows,
+    deduplicationToken: config.clickhouse.deduplicationToken,
+    logger,
+  });
+  await clickhouse.healthcheck();
   if (config.clickhouse.createTable) {
     await migrate(clickhouseClient, config.clickhouse.database, config.clickhouse.table).catch(
       (error: unknown) => {
@@ -64,72 +61,46 @@ export async function startOfferService(
       },
     );
   }
-  const clickhouse = new ClickHouseOfferSink(clickhouseClient, {
-    database: config.clickhouse.database,
-    table: config.clickhouse.table,
-    windowMs: config.clickhouse.insertWindowMs,
-    maxRows: config.clickhouse.insertMaxRows,
-    deduplicationToken: config.clickhouse.deduplicationToken,
-  });
 
   const redisClient = createRedisClient(config.redis.url);
-  let lastRedisError = '';
   redisClient.on('error', (error: unknown) => {
-    lastRedisError = errorMessage(error);
-    logger.debug({ err: lastRedisError }, 'redis connection error');
-  });
-  await redisClient.connect().catch((error: unknown) => {
-    // ioredis rejects with "Connection is closed." and reports the cause (WRONGPASS, NOAUTH,
-    // ECONNREFUSED) only as an error event: name the cause.
-    const cause = lastRedisError === '' ? '' : ` (${lastRedisError})`;
-    throw toRedisFailure(new Error(`${errorMessage(error)}${cause}`), 'connection');
+    logger.debug({ err: errorMessage(error) }, 'redis connection error');
   });
   const redis = new RedisOfferSink(redisClient, {
     keyPrefix: config.redis.keyPrefix,
     ttlSeconds: config.redis.ttlSeconds,
   });
+  await redis.healthcheck();
 
   const kafka = createKafkaClients(config.kafka, logger);
   const admin = await kafka.admin();
-  let dlqMaxMessageBytes: number;
   try {
-    const missing = await admin.missingTopics([config.kafka.topic, config.kafka.dlqTopic]);
-    if (missing.length > 0) {
+    if ((await admin.missingTopics([config.kafka.topic])).length > 0) {
       throw new Error(
-        `Kafka topic(s) ${missing.join(', ')} do not exist or this client may not see them (Describe ACL); create them first (realtime-offers topics, or the chart's KafkaTopic resources)`,
+        `Kafka topic ${config.kafka.topic} does not exist or this client may not see it (Describe ACL); create it first (realtime-offers topics, or the chart's KafkaTopic resources)`,
       );
     }
-    // Dead letters are cut to fit the DLQ topic's record limit, so one never blocks a partition.
-    dlqMaxMessageBytes = await admin
-      .topicConfig(config.kafka.dlqTopic, 'max.message.bytes')
-      .then((value) => {
-        const bytes = Number(value);
-        if (!Number.isInteger(bytes) || bytes <= 0) throw new Error(`unexpected value ${value}`);
-        return bytes;
-      })
-      .catch((error: unknown) => {
-        logger.warn(
-          {
-            topic: config.kafka.dlqTopic,
-            assumedBytes: DEFAULT_MAX_MESSAGE_BYTES,
-            err: errorMessage(error),
-          },
-          "could not read the DLQ topic's max.message.bytes (DescribeConfigs ACL); dead letters are cut to the broker default",
-        );
-        return DEFAULT_MAX_MESSAGE_BYTES;
-      });
   } finally {
     await admin.disconnect();
   }
   const producer = kafka.producer();
   await producer.connect();
-
-  let joined = false;
-  let stopping = false;
-  let resolveStopped: (code: number) => void = () => undefined;
-  const stopped = new Promise<number>((resolve) => {
-    resolveStopped = resolve;
+  const deadLetters = new DeadLetterSink({
+    kafka,
+    producer,
+    topic: config.kafka.dlqTopic,
+    groupId: config.kafka.groupId,
+    logger,
   });
+  await deadLetters.healthcheck();
+
+  const group = new GroupMembership({
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    // Read only once the consumer below exists.
+    lastContactMs: () => consumer.lastContactMs(),
+    metrics,
+  });
+  let stop: (reason: string, exitCode?: number) => Promise<number> = () => Promise.resolve(1);
 
   const consumer: RegistrationConsumer = kafka.consumer(
     {
@@ -144,7 +115,7 @@ export async function startOfferService(
     },
     {
       onGroupJoin: (memberId, partitions) => {
-        joined = true;
+        group.joined();
         logger.info({ memberId, partitions }, 'joined consumer group');
       },
       onRebalancing: () => {
@@ -157,7 +128,7 @@ export async function startOfferService(
       onCrash: (error, willRestart) => {
         if (willRestart) {
           logger.warn({ err: errorMessage(error) }, 'kafka consumer crashed; it restarts itself');
-          joined = false;
+          group.left();
           return;
         }
         logger.fatal({ err: errorMessage(error) }, 'kafka consumer crashed and will not restart');
@@ -176,16 +147,7 @@ export async function startOfferService(
     },
   });
 
-  // Joined once is not enough: a member that heard nothing from the brokers for a whole
-  // session timeout (network cut, brokers down) has lost its partitions to the others.
-  const kafkaInGroup = (): boolean => {
-    const ageMs = Date.now() - consumer.lastContactMs();
-    const inGroup = joined && ageMs <= config.kafka.sessionTimeoutMs;
-    metrics.kafkaInGroup.set(inGroup ? 1 : 0);
-    metrics.kafkaContactAgeSeconds.set(consumer.lastContactMs() === 0 ? 0 : ageMs / 1000);
-    return inGroup;
-  };
-  const contactWatch = setInterval(kafkaInGroup, 1_000);
+  const contactWatch = setInterval(() => group.inGroup, 1_000);
   contactWatch.unref();
 
   const http: RunningHttpServer = await startHttpServer({
@@ -194,7 +156,8 @@ export async function startOfferService(
     registry: metrics.registry,
     logger,
     readiness: () => {
-      const inGroup = kafkaInGroup();
+      const inGroup = group.inGroup;
+      const stopping = shutdown.stopping;
       const checks = {
         model: true,
         consumer_in_group: inGroup,
@@ -209,52 +172,34 @@ export async function startOfferService(
     },
   });
 
-  let stopPromise: Promise<number> | undefined;
-  const stop = (reason: string, exitCode = 0): Promise<number> => {
-    stopPromise ??= (async () => {
-      stopping = true;
+  const shutdown = createShutdown({
+    graceMs: config.shutdownGraceMs,
+    logger,
+    onStopping: () => {
       clearInterval(contactWatch);
-      logger.info({ reason }, 'stopping: finishing in-flight batches');
-      let code = exitCode;
-      const grace = setTimeout(() => {
-        logger.error(
-          { graceMs: config.shutdownGraceMs },
-          'shutdown grace period elapsed; exiting with uncommitted batches (they will be redelivered)',
-        );
-        resolveStopped(1);
-      }, config.shutdownGraceMs);
-      grace.unref();
-      try {
-        // Waits for running batches, which commit as they finish; the ClickHouse window
-        // timer still fires, so no write waits for more rows that will never come.
-        await consumer.stop();
-      } catch (error) {
-        logger.error({ err: errorMessage(error) }, 'consumer did not stop cleanly');
-        code = 1;
-      }
-      clickhouse.flushNow();
-      await Promise.allSettled([
-        producer.disconnect(),
-        redisClient.quit(),
-        clickhouseClient.close(),
-        http.close(),
-        scorer.close(),
-      ]);
-      // Last, so the spans of the final batches are exported.
-      await tracing.shutdown();
-      clearTimeout(grace);
-      logger.info({ code }, 'stopped');
-      resolveStopped(code);
-      return code;
-    })();
-    return stopPromise;
-  };
+    },
+    steps: {
+      drain: () => consumer.stop(),
+      flush: () => {
+        clickhouse.flushNow();
+      },
+      close: [
+        () => producer.disconnect(),
+        () => redisClient.quit(),
+        () => clickhouseClient.close(),
+        () => http.close(),
+        () => scorer.close(),
+      ],
+      flushTelemetry: () => tracing.shutdown(),
+    },
+  });
+  stop = (reason, exitCode) => shutdown.stop(reason, exitCode);
 
   const processor = createBatchProcessor({
     scorer,
     clickhouse,
     redis,
-    deadLetters: producer,
+    deadLetters,
     ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
     health,
     metrics,
@@ -262,8 +207,6 @@ export async function startOfferService(
     settings: {
       groupId: config.kafka.groupId,
       table: config.clickhouse.table,
-      dlqTopic: config.kafka.dlqTopic,
-      dlqMaxMessageBytes,
       messageMaxBytes: config.messageMaxBytes,
       batchMaxMessages: config.batchMaxMessages,
       retryInitialMs: config.sinkRetry.initialMs,
@@ -284,7 +227,7 @@ export async function startOfferService(
   return {
     httpPort: http.port,
     metrics,
-    stopped,
-    stop: (reason) => stop(reason),
+    stopped: shutdown.stopped,
+    stop: (reason) => shutdown.stop(reason),
   };
 }

@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import type { Registration } from '../../src/contract/registration.js';
+import { OfferError } from '../../src/errors.js';
+import type { BatchContext, InboundMessage } from '../../src/kafka/kafka-adapter.js';
+import { createBatchProcessor } from '../../src/pipeline/batch-processor.js';
+import { SinkHealth } from '../../src/pipeline/sink-health.js';
+import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
+import type { RejectedMessage } from '../../src/sinks/dead-letter-sink.js';
+import type { OfferRecord } from '../../src/sinks/offer-record.js';
+import type { RowOrigin, Sink, SinkName } from '../../src/sinks/sink.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
+
+const PREDICTIONS = Object.fromEntries(PREDICTION_NAMES.map((name) => [name, 0.25])) as Predictions;
+
+/** What happened, in order: sink writes, their acknowledgements, commits, heartbeats. */
+type Journal = string[];
+
+/** A sink whose writes are recorded and can be held, failed or acknowledged by the test. */
+class FakeSink<Row> implements Sink<Row> {
+  readonly name: SinkName;
+  readonly topic = 'regs.dlq';
+  readonly writes: (readonly Row[])[] = [];
+  #journal: Journal;
+  #gate: Promise<void> = Promise.resolve();
+  #failures: OfferError[] = [];
+
+  constructor(name: SinkName, journal: Journal) {
+    this.name = name;
+    this.#journal = journal;
+  }
+
+  /** Holds every write until the returned function is called. */
+  hold(): () => void {
+    let release: () => void = () => undefined;
+    this.#gate = new Promise((resolve) => (release = resolve));
+    return release;
+  }
+
+  /** The next writes fail with these errors, in order. */
+  failWith(...failures: OfferError[]): void {
+    this.#failures.push(...failures);
+  }
+
+  keyOf(userId: number): string {
+    return String(userId);
+  }
+
+  async healthcheck(): Promise<void> {
+    await Promise.resolve();
+  }
+
+  async write(rows: readonly Row[], origin: RowOrigin): Promise<void> {
+    this.#journal.push(`${this.name} write ${origin.firstOffset}-${origin.lastOffset}`);
+    await this.#gate;
+    const failure = this.#failures.shift();
+    if (failure !== undefined) {
+      this.#journal.push(`${this.name} failed`);
+      throw failure;
+    }
+    this.writes.push(rows);
+    this.#journal.push(`${this.name} ack`);
+  }
+}
+
+function message(offset: number, value: string | null): InboundMessage {
+  return {
+    key: Buffer.from(String(offset)),
+    value: value === null ? null : Buffer.from(value),
+    offset: String(offset),
+    timestampMs: 1_700_000_000_000 + offset,
+    headers: {},
+  };
+}
+
+const valid = (offset: number): InboundMessage =>
+  message(offset, JSON.stringify({ user_id: 100 + offset, platform: 'iOS' }));
+
+function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {}) {
+  const journal: Journal = [];
+  const clickhouse = new FakeSink<OfferRecord>('clickhouse', journal);
+  const redis = new FakeSink<OfferRecord>('redis', journal);
+  const deadLetters = new FakeSink<RejectedMessage>('dlq', journal);
+  const fatal: unknown[] = [];
+  const metrics = createMetrics();
+  const logger = createLogger('silent');
+  const health = new SinkHealth({
+    metrics,
+    logger,
+    onPause: () => journal.push('pause'),
+    onResume: () => journal.push('resume'),
+  });
+  const processor = createBatchProcessor({
+    scorer: {
+      modelVersion: 'test',
+      score: (batch: readonly Registration[]) => Promise.resolve(batch.map(() => PREDICTIONS)),
+    },
+    clickhouse,
+    redis,
+    deadLetters,
+    health,
+    metrics,
+    logger,
+    settings: {
+      groupId: 'offers',
+      table: 'personal_offer',
+      messageMaxBytes: 65_536,
+      batchMaxMessages: options.batchMaxMessages ?? 100,
+      retryInitialMs: 1,
+      retryMaxMs: 2,
+    },
+    onFatal: (error) => fatal.push(error),
+    now: () => 1_700_000_001_000,
+  });
+  const context: BatchContext = {
+    isStale: options.stale ?? (() => false),
+    heartbeat: () => {
+      journal.push('heartbeat');
+      return Promise.resolve();
+    },
+    commit: (offset) => {
+      journal.push(`commit ${offset}`);
+      return Promise.resolve();
+    },
+  };
+  const run = (messages: readonly InboundMessage[]) =>
+    processor({ topic: 'regs', partition: 3, messages }, context);
+  return { journal, clickhouse, redis, deadLetters, fatal, health, metrics, run };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('batch processor', () => {
+  it('commits only after ClickHouse, Redis and the DLQ all acknowledged', async () => {
+    const { journal, redis, run } = setUp();
+    const release = redis.hold();
+    const running = run([valid(10), message(11, 'not json'), valid(12)]);
+    for (let tick = 0; tick < 20; tick += 1) await settle();
+    assert.ok(journal.includes('clickhouse ack') && journal.includes('dlq ack'));
+    assert.ok(!journal.some((event) => event.startsWith('commit')), 'nothing committed yet');
+    release();
+    await running;
+    assert.equal(journal.at(-1), 'commit 12');
+    const commitAt = journal.indexOf('commit 12');
+    for (const ack of ['clickhouse ack', 'redis ack', 'dlq ack']) {
+      assert.ok(journal.indexOf(ack) < commitAt, `${ack} before the commit`);
+    }
+  });
+
+  it('stores offers in both sinks and rejections in the DLQ with their reasons', async () => {
+    const { clickhouse, redis, deadLetters, metrics, run } = setUp();
+    await run([valid(1), message(2, '[1]'), message(3, null), valid(4)]);
+    assert.deepEqual(
+      clickhouse.writes.flat().map((offer) => offer.user_id),
+      [101, 104],
+    );
+    assert.deepEqual(redis.writes.flat(), clickhouse.writes.flat());
+    assert.deepEqual(
+      deadLetters.writes.flat().map(({ message: m, rejection }) => [m.offset, rejection.reason]),
+      [
+        ['2', 'not_object'],
+        ['3', 'empty'],
+      ],
+    );
+    const scored = await metrics.registry.getSingleMetricAsString('offers_scored_total');
+    assert.match(scored, /offers_scored_total 2/);
+  });
+
+  it('retries a sink that fails retriably, pausing fetching, and commits once it is back', async () => {
+    const { journal, clickhouse, fatal, health, run } = setUp();
+    const down = new OfferError('CLICKHOUSE_FAILED', 'connection refused', { retriable: true });
+    clickhouse.failWith(down, down);
+    await run([valid(1), valid(2)]);
+    assert.deepEqual(fatal, []);
+    assert.equal(journal.filter((event) => event === 'clickhouse failed').length, 2);
+    assert.ok(journal.indexOf('pause') < journal.indexOf('clickhouse ack'));
+    assert.ok(journal.indexOf('resume') > journal.indexOf('clickhouse ack'));
+    assert.equal(journal.at(-1), 'commit 2');
+    assert.equal(health.healthy, true);
+  });
+
+  it('stops uncommitted on a failure no retry can fix', async () => {
+    const { journal, redis, fatal, run } = setUp();
+    const wrong = new OfferError('REDIS_FAILED', 'WRONGPASS', { retriable: false });
+    redis.failWith(wrong);
+    await run([valid(1)]);
+    assert.deepEqual(fatal, [wrong]);
+    assert.ok(!journal.some((event) => event.startsWith('commit')));
+  });
+
+  it('leaves a chunk uncommitted when its partition moved while it was written', async () => {
+    let stale = false;
+    const { journal, clickhouse, fatal, run } = setUp({ stale: () => stale });
+    const release = clickhouse.hold();
+    const running = run([valid(1)]);
+    await settle();
+    stale = true;
+    release();
+    await running;
+    assert.deepEqual(fatal, []);
+    assert.ok(!journal.some((event) => event.startsWith('commit')));
+  });
+
+  it('commits a large batch chunk by chunk, heartbeating between chunks', async () => {
+    const { journal, run } = setUp({ batchMaxMessages: 2 });
+    await run([valid(1), valid(2), valid(3), valid(4), valid(5)]);
+    assert.deepEqual(
+      journal.filter((event) => event.startsWith('commit') || event === 'heartbeat'),
+      ['commit 2', 'heartbeat', 'commit 4', 'heartbeat', 'commit 5'],
+    );
+  });
+});
