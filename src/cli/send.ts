@@ -5,7 +5,7 @@ import { SingleBar } from 'cli-progress';
 import type { Tracer } from '@opentelemetry/api';
 
 import type { MessageProducer, OutboundMessage } from '../kafka/kafka-adapter.js';
-import { sendTraced } from '../telemetry/producer-tracing.js';
+import { sendTraced } from './traced-send.js';
 import { generateMessages, INVALID_SAMPLES } from './registration-generator.js';
 
 export interface SendOptions {

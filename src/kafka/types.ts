@@ -3,26 +3,8 @@
  * maintained, and replacing it means re-implementing these small interfaces, nothing else.
  */
 
-/** A header value as it is on the wire: bytes, or null (Kafka allows a header without value). */
-export type HeaderValue = Buffer | null;
-
-/**
- * Headers as decoded: a name sent more than once holds every value, in order. Own properties
- * only: read them with `lastHeader`, never by indexing (a header may be named `toString`).
- */
-export type MessageHeaders = Readonly<Record<string, HeaderValue | readonly HeaderValue[]>>;
-
-function isHeaderList(value: unknown): value is readonly HeaderValue[] {
-  return Array.isArray(value);
-}
-
-/** The last value of header `name`; undefined when the message has no such header. */
-export function lastHeader(headers: MessageHeaders, name: string): HeaderValue | undefined {
-  if (!Object.hasOwn(headers, name)) return undefined;
-  const value = headers[name];
-  if (isHeaderList(value)) return value.at(-1) ?? null;
-  return value ?? null;
-}
+export { lastHeader, type HeaderValue, type MessageHeaders } from '../contract/headers.js';
+import type { MessageHeaders } from '../contract/headers.js';
 
 export interface InboundMessage {
   readonly key: Buffer | null;

@@ -1,6 +1,6 @@
-/** The outputs of the pipeline; each is a `Sink`. */
-export const SINKS = ['clickhouse', 'redis', 'dlq'] as const;
-export type SinkName = (typeof SINKS)[number];
+import type { SinkName } from '../telemetry/metrics.js';
+
+export type { SinkName };
 
 /** Where a write's rows came from: one chunk of one partition. */
 export interface RowOrigin {

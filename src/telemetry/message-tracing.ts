@@ -13,7 +13,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 
-import { lastHeader, type MessageHeaders } from '../kafka/kafka-adapter.js';
+import { lastHeader, type MessageHeaders } from '../contract/headers.js';
 import { ATTR } from './semconv.js';
 
 /**

@@ -1,9 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-import { SINKS } from '../sinks/sink.js';
 import type { TraceExportStats } from './tracing.js';
 
-export { SINKS, type SinkName } from '../sinks/sink.js';
+/** The outputs of the pipeline, as metrics label them. */
+export const SINKS = ['clickhouse', 'redis', 'dlq'] as const;
+export type SinkName = (typeof SINKS)[number];
 
 export const STAGES = ['decode', 'score', 'clickhouse', 'redis', 'dlq', 'commit', 'batch'] as const;
 export type StageName = (typeof STAGES)[number];

@@ -8,7 +8,7 @@ import {
 } from '@opentelemetry/api';
 
 import type { MessageProducer, OutboundMessage } from '../kafka/kafka-adapter.js';
-import { ATTR } from './semconv.js';
+import { ATTR } from '../telemetry/semconv.js';
 
 /**
  * Sends messages, each inside its own PRODUCER span `send <topic>` (a new trace per
