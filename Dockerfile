@@ -1,6 +1,10 @@
 # syntax=docker/dockerfile:1
 # realtime-offers: the compiled consumer, its production dependencies and the ONNX model.
-#   docker build -t realtime-offers:dev .          (make image)
+#   docker build -t realtime-offers:dev .                                (make image)
+# A second target is the load test's generator, which its Kubernetes Job runs:
+#   docker build --target loadtest -t realtime-offers-loadtest:dev .     (make image-loadtest)
+# The service's stage stays last, so a plain build is the service; the load test and its
+# Kubernetes client are never in the service's image.
 # Node 22: the OpenTelemetry SDK packages in the lock declare engines >= 22.15. The runtime
 # is distroless (no shell, no package manager, uid 65532) on the same Debian 12 as the build
 # stages, so the glibc that onnxruntime's prebuilt library links against matches.
@@ -13,6 +17,8 @@ WORKDIR /app
 # .npmrc carries onnxruntime-node-install=skip: the package's install script would otherwise
 # try to download CUDA libraries, which neither the build nor the service needs.
 # patches/ holds a fix to kafkajs that the postinstall script applies (patch-package).
+# package.json names the tools (tools/loadtest, tools/bench) as workspaces; without their
+# folders here the install is the service's alone.
 COPY package.json package-lock.json .npmrc ./
 COPY patches ./patches
 # `npm ci` refuses this lock even with --omit=dev: the lock-sync check runs before omission,
@@ -30,7 +36,7 @@ RUN npm install --omit=dev --no-audit --no-fund \
 FROM deps AS build
 # Only the compiler and the type packages the sources need, at the versions package.json
 # pins, installed beside the project: a full dev install would pull chdb's 500 MB engine.
-WORKDIR /tools
+WORKDIR /compiler
 RUN echo '{"private":true}' > package.json \
  && dev() { node -p "require('/app/package.json').devDependencies['$1']"; } \
  && npm install --no-audit --no-fund --no-package-lock \
@@ -39,12 +45,52 @@ RUN echo '{"private":true}' > package.json \
 WORKDIR /app
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN cp -rn /tools/node_modules/@types/. node_modules/@types/ \
- && /tools/node_modules/.bin/tsc -p tsconfig.build.json \
+RUN cp -rn /compiler/node_modules/@types/. node_modules/@types/ \
+ && /compiler/node_modules/.bin/tsc -p tsconfig.build.json \
  && find dist -name '*.map' -delete
 
-# --- runtime ------------------------------------------------------------------------------
-FROM ${RUNTIME_IMAGE}
+# --- load test: dependencies --------------------------------------------------------------
+# The service's production packages (the generator produces through the service's patched
+# Kafka client) and the load test's own. Its package lists them as devDependencies, which
+# keeps them out of every production install, hence no --omit=dev here; -w installs that
+# workspace's packages only, none of the root's development tools.
+FROM deps AS loadtest-deps
+COPY tools/loadtest/package.json ./tools/loadtest/
+RUN npm install --workspace=tools/loadtest --no-audit --no-fund \
+ && npm cache clean --force \
+ && ls node_modules/@kubernetes/client-node/package.json
+
+# --- load test: compile -------------------------------------------------------------------
+# tools/loadtest/tsconfig.build.json compiles the load test with the service modules it
+# imports into tools/loadtest/dist, mirroring the repository (dist/tools/loadtest/src/...).
+FROM loadtest-deps AS loadtest-build
+COPY --from=build /compiler /compiler
+COPY tsconfig.json ./
+COPY src ./src
+COPY tools/dev ./tools/dev
+COPY tools/loadtest/tsconfig.json tools/loadtest/tsconfig.build.json ./tools/loadtest/
+COPY tools/loadtest/src ./tools/loadtest/src
+RUN cp -rn /compiler/node_modules/@types/. node_modules/@types/ \
+ && /compiler/node_modules/.bin/tsc -p tools/loadtest/tsconfig.build.json \
+ && find tools/loadtest/dist -name '*.map' -delete
+
+# --- load test: runtime (the image of the load test's Kubernetes Job) ----------------------
+# The Job copies the Deployment's environment, security context and volumes, so this image
+# runs under the same policies: distroless, read-only files, the same non-root user.
+FROM ${RUNTIME_IMAGE} AS loadtest
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=loadtest-deps --chown=0:0 /app/node_modules ./node_modules
+COPY --from=loadtest-build --chown=0:0 /app/tools/loadtest/dist ./dist
+# "type": "module" for the compiled files.
+COPY --chown=0:0 package.json ./
+USER 65532:65532
+# The Job gives the arguments (--mode generate ...); without any, the usage.
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/tools/loadtest/src/main.js"]
+CMD ["--help"]
+
+# --- service runtime (the default target: keep it last) -----------------------------------
+FROM ${RUNTIME_IMAGE} AS service
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps --chown=0:0 /app/node_modules ./node_modules

@@ -14,7 +14,8 @@ help: ## List the targets
 # `npm install` honours the lock file; `npm ci` refuses it because chdb lists optional
 # per-platform libraries (darwin, arm64) that the lock cannot record where they are not
 # published, and then reports the lock as out of sync.
-node_modules/.package-lock.json: package.json package-lock.json .npmrc $(wildcard patches/*.patch)
+# One install for the service and the tools (npm workspaces, one lock file).
+node_modules/.package-lock.json: package.json package-lock.json .npmrc $(wildcard patches/*.patch) $(wildcard tools/*/package.json)
 	npm install --no-audit --no-fund
 	@touch $@
 
@@ -29,17 +30,19 @@ demo: deps ## Run the whole pipeline locally: services, consumer, 1,000 registra
 	scripts/demo.sh
 
 .PHONY: test
-test: deps ## Lint, format, type check; unit, chart, integration and fault-injection tests (real Kafka, Redis, ClickHouse, chDB, model)
+test: deps ## Lint, format, type check; unit, tools, chart, integration and fault-injection tests (real Kafka, Redis, ClickHouse, chDB, model)
 	npm run --silent lint
 	npm run --silent format:check
 	npm run --silent typecheck
 	npm run --silent test:unit
+	npm run --silent test:tools
 	npm run --silent test:integration
 	npm run --silent test:faults
 
 .PHONY: test-unit
-test-unit: node_modules/.package-lock.json ## Unit tests only (no services)
+test-unit: node_modules/.package-lock.json ## Unit tests only (no services): the service's and the tools'
 	npm run --silent test:unit
+	npm run --silent test:tools
 
 .PHONY: test-integration
 test-integration: deps ## Integration tests only (start their own services)

@@ -35,8 +35,45 @@ const DOCKERFILE = readFileSync(path.join(REPO, 'Dockerfile'), 'utf8');
 const ALL = instructions(DOCKERFILE);
 const lastFrom = ALL.map((instruction) => instruction.keyword).lastIndexOf('FROM');
 const FINAL = ALL.slice(lastFrom);
-const last = (keyword: string) =>
-  FINAL.filter((instruction) => instruction.keyword === keyword).at(-1)?.args;
+const last = (keyword: string, stage: readonly Instruction[] = FINAL) =>
+  stage.filter((instruction) => instruction.keyword === keyword).at(-1)?.args;
+
+/** Stages by name (`FROM image AS name`), each from its FROM to the next. */
+const STAGES = new Map<string, Instruction[]>();
+for (const [index, instruction] of ALL.entries()) {
+  if (instruction.keyword !== 'FROM') continue;
+  const name = /\sAS\s+(\S+)$/i.exec(instruction.args)?.[1];
+  const end = ALL.findIndex((next, at) => at > index && next.keyword === 'FROM');
+  if (name !== undefined) STAGES.set(name, ALL.slice(index, end < 0 ? undefined : end));
+}
+
+/** The stages a stage is built from: its FROM and its COPY --from, transitively. */
+function stagesBehind(stage: readonly Instruction[]): Set<string> {
+  const found = new Set<string>();
+  const visit = (instructions: readonly Instruction[]): void => {
+    for (const { keyword, args } of instructions) {
+      const from = keyword === 'FROM' ? args.split(/\s+/)[0] : /--from=(\S+)/.exec(args)?.[1];
+      const named = from === undefined ? undefined : STAGES.get(from);
+      if (from !== undefined && named !== undefined && !found.has(from)) {
+        found.add(from);
+        visit(named);
+      }
+    }
+  };
+  visit(stage);
+  return found;
+}
+
+/** Sources of the COPY instructions that read the build context (no --from). */
+const contextSources = (instructions: readonly Instruction[]): string[] =>
+  instructions
+    .filter(({ keyword, args }) => keyword === 'COPY' && !args.includes('--from='))
+    .flatMap(({ args }) =>
+      args
+        .split(/\s+/)
+        .filter((part) => !part.startsWith('--'))
+        .slice(0, -1),
+    );
 
 describe('Dockerfile', () => {
   it('is multi-stage and starts the compiled service', () => {
@@ -86,12 +123,48 @@ describe('Dockerfile', () => {
     assert.equal(path.posix.resolve(workdir, target), modelPath);
   });
 
-  it('sends only the build inputs to the Docker daemon', () => {
+  it('sends only the build inputs to the Docker daemon, and every one a COPY reads', () => {
     const ignore = readFileSync(path.join(REPO, '.dockerignore'), 'utf8');
     assert.match(ignore, /^\*$/m);
-    for (const kept of ['!package-lock.json', '!.npmrc', '!src/', '!model/offer_model.onnx']) {
-      assert.ok(ignore.includes(kept), kept);
+    const kept = ignore
+      .split('\n')
+      .filter((line) => line.startsWith('!'))
+      .map((line) => line.slice(1));
+    const inContext = (source: string): boolean =>
+      kept.some(
+        (entry) =>
+          entry === source ||
+          entry === `${source}/` ||
+          (entry.endsWith('/') && source.startsWith(entry)),
+      );
+    for (const source of contextSources(ALL)) {
+      assert.ok(inContext(source), `COPY ${source}, but .dockerignore leaves it out`);
     }
+  });
+
+  it('keeps the load test and its Kubernetes client out of the service image', () => {
+    const behind = stagesBehind(FINAL);
+    assert.ok(!behind.has('loadtest-deps') && !behind.has('loadtest-build'), [...behind].join());
+    const serviceStages = [FINAL, ...[...behind].map((name) => STAGES.get(name) ?? [])];
+    for (const source of serviceStages.flatMap(contextSources)) {
+      assert.ok(!source.startsWith('tools'), `the service image is built from ${source}`);
+    }
+  });
+
+  it('builds the load test as its own target, run as the same non-root user', () => {
+    const loadtest = STAGES.get('loadtest');
+    assert.ok(loadtest, 'a stage named loadtest (docker build --target loadtest)');
+    const entrypoint = JSON.parse(last('ENTRYPOINT', loadtest) ?? '[]') as string[];
+    assert.ok(entrypoint[0]?.endsWith('/node'), 'node runs the compiled JavaScript, not tsx');
+    // tools/loadtest/tsconfig.build.json mirrors the repository from its rootDir into dist/.
+    const build = JSON.parse(
+      readFileSync(path.join(REPO, 'tools/loadtest/tsconfig.build.json'), 'utf8'),
+    ) as { compilerOptions: { rootDir: string } };
+    const rootDir = path.join(REPO, 'tools/loadtest', build.compilerOptions.rootDir);
+    const main = path.relative(rootDir, path.join(REPO, 'tools/loadtest/src/main.ts'));
+    assert.equal(entrypoint[1], `/app/dist/${main.replace(/\.ts$/, '.js')}`);
+    assert.ok(existsSync(path.join(REPO, 'tools/loadtest/src/main.ts')));
+    assert.equal(last('USER', loadtest), last('USER'));
   });
 
   it('passes hadolint', () => {

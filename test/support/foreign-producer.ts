@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import { z } from 'zod';
 
-import { parseEnvFile } from '../../src/loadtest/local-services.js';
+import { parseEnvFile } from '../../tools/dev/local-env.js';
 
 export type JavaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { parseEnvFile } from '../../src/loadtest/local-services.js';
+import { parseEnvFile } from '../../tools/dev/local-env.js';
 
 export { parseEnvFile };
 

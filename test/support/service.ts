@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
-import { freePort } from '../../src/loadtest/local-services.js';
+import { freePort } from '../../tools/dev/local-env.js';
 
 export { freePort };
 

@@ -10,10 +10,18 @@
  */
 import os from 'node:os';
 
-import { startInfra } from '../test/support/infra.js';
-import { OtlpReceiver } from '../test/support/otlp-receiver.js';
-import { PipelineFixture } from '../test/support/pipeline-fixture.js';
-import { ConsumerProcess, runCli, waitFor } from '../test/support/service.js';
+import { startInfra } from '../../../test/support/infra.js';
+import { OtlpReceiver } from '../../../test/support/otlp-receiver.js';
+import { PipelineFixture } from '../../../test/support/pipeline-fixture.js';
+import { ConsumerProcess, runCli, waitFor } from '../../../test/support/service.js';
+import { exitOnHelp } from './usage.js';
+
+exitOnHelp(`usage: npm run bench:tracing
+
+environment:
+  INFRA_DIR        the services' state dir (default .infra/test)
+  BENCH_MESSAGES   preloaded messages (default 100000)
+  BENCH_ROUNDS     drains per setting, the median is reported (default 3)`);
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

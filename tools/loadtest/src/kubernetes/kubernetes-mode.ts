@@ -261,8 +261,11 @@ async function waitForPod(
     const podName = pod?.metadata?.name;
     if (podName !== undefined) return podName;
     const waiting = pods.items[0]?.status?.containerStatuses?.[0]?.state?.waiting;
-    if (waiting?.reason === 'ErrImagePull' || waiting?.reason === 'ImagePullBackOff') {
-      throw new Error(`the Job's image cannot be pulled: ${waiting.message ?? waiting.reason}`);
+    // ErrImageNeverPull: pull policy Never (kind) and the image was not loaded onto the node.
+    if (['ErrImagePull', 'ImagePullBackOff', 'ErrImageNeverPull'].includes(waiting?.reason ?? '')) {
+      throw new Error(
+        `the Job's image cannot be pulled: ${waiting?.message ?? waiting?.reason ?? '?'} (build it with make image-loadtest, or pass --image)`,
+      );
     }
     await sleep(1_000);
   }

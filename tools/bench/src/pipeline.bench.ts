@@ -10,17 +10,8 @@
  *   latency    end-to-end latency at 1,000 and 5,000 msg/s (Redis probe and the histogram)
  *   profile    a drain under `node --cpu-prof`: top self-time functions of the hot path
  *
- *   npm run bench
- *   BENCH_SECTIONS=drain,settings BENCH_MESSAGES=300000 npm run bench
- *
- * Environment: INFRA_DIR (services' state dir, default .infra/bench), BENCH_MESSAGES
- * (preloaded messages, default 200000), BENCH_SECTIONS (comma list, default all),
- * BENCH_LATENCY_SECONDS (per rate, default 30), BENCH_SUSTAINED_SECONDS (default 30),
- * BENCH_VARIANTS (JSON list of {"label", "env"} for the settings section),
- * BENCH_REPEATS (drains per setting, the median is reported; default 2), BENCH_OUT (folder,
- * default reports/bench-<timestamp>), BENCH_TSX=1 (run the consumer through tsx instead of
- * compiling it first). Prints markdown tables; writes bench.md, bench.json and the CPU
- * profile into the folder.
+ * Commands and environment: USAGE below (`npm run bench -- --help`). Prints markdown tables;
+ * writes bench.md, bench.json and the CPU profile into the folder.
  *
  * The consumers run compiled (tsconfig.build.json into .cache/bench-dist), as the image
  * runs them: tsx in the process would add its own memory and start-up time.
@@ -38,11 +29,11 @@ import {
   createKafkaClients,
   type MessageProducer,
   type TopicAdmin,
-} from '../src/kafka/kafka-adapter.js';
-import { selfTime, type CpuProfile, type SelfTimeReport } from '../src/loadtest/cpu-profile.js';
-import { LoadGenerator } from '../src/loadtest/generator.js';
-import { groupPosition } from '../src/loadtest/lag.js';
-import { runLoad } from '../src/loadtest/load-run.js';
+} from '../../../src/kafka/kafka-adapter.js';
+import { selfTime, type CpuProfile, type SelfTimeReport } from '../../loadtest/src/cpu-profile.js';
+import { LoadGenerator } from '../../loadtest/src/generator.js';
+import { groupPosition } from '../../loadtest/src/lag.js';
+import { runLoad } from '../../loadtest/src/load-run.js';
 import {
   compileService,
   LocalConsumer,
@@ -50,10 +41,10 @@ import {
   servicePids,
   startLocalServices,
   type ServiceEndpoints,
-} from '../src/loadtest/local-services.js';
-import { MetricsScraper } from '../src/loadtest/metrics-scraper.js';
-import { defaultFirstUserId, defaultOutDir } from '../src/loadtest/options.js';
-import { metricSum, parsePrometheusText } from '../src/loadtest/prometheus-text.js';
+} from '../../loadtest/src/local-services.js';
+import { MetricsScraper } from '../../loadtest/src/metrics-scraper.js';
+import { defaultFirstUserId, defaultOutDir } from '../../loadtest/src/options.js';
+import { metricSum, parsePrometheusText } from '../../loadtest/src/prometheus-text.js';
 import {
   clockTicksPerSecond,
   cpuPercent,
@@ -64,10 +55,28 @@ import {
   readThreadTimes,
   threadCpuPercent,
   type WatchedProcess,
-} from '../src/loadtest/proc-stats.js';
-import { buildReport } from '../src/loadtest/report-model.js';
-import { migrate } from '../src/sinks/clickhouse-schema.js';
-import { createLogger } from '../src/telemetry/logger.js';
+} from '../../loadtest/src/proc-stats.js';
+import { buildReport } from '../../loadtest/src/report-model.js';
+import { migrate } from '../../../src/sinks/clickhouse-schema.js';
+import { createLogger } from '../../../src/telemetry/logger.js';
+import { exitOnHelp } from './usage.js';
+
+const USAGE = `usage: npm run bench   (make bench)
+  BENCH_SECTIONS=drain,settings BENCH_MESSAGES=300000 npm run bench
+
+sections: drain, settings, scaling, sustained, latency, profile
+
+environment:
+  INFRA_DIR                the services' state dir (default .infra/bench)
+  BENCH_MESSAGES           preloaded messages (default 200000)
+  BENCH_SECTIONS           comma list of sections (default all)
+  BENCH_LATENCY_SECONDS    seconds per rate of the latency section (default 30)
+  BENCH_SUSTAINED_SECONDS  seconds of the sustained section (default 30)
+  BENCH_VARIANTS           JSON list of {"label", "env"} for the settings section
+  BENCH_REPEATS            drains per setting, the median is reported (default 2)
+  BENCH_OUT                report folder (default reports/bench-<timestamp>)
+  BENCH_TSX=1              run the consumer through tsx instead of compiling it first`;
+exitOnHelp(USAGE);
 
 const SECTIONS = new Set(
   (process.env.BENCH_SECTIONS ?? 'drain,settings,scaling,sustained,latency,profile')

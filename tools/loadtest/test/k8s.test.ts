@@ -14,17 +14,18 @@ import {
   type HorizontalPodAutoscalerLike,
   type PodLike,
   type ScaledObjectLike,
-} from '../../src/loadtest/kubernetes/cluster-status.js';
+} from '../src/kubernetes/cluster-status.js';
 import {
   jobName,
   labelSelector,
+  loadTestImage,
   loadTestJob,
   pickDeployment,
-} from '../../src/loadtest/kubernetes/job.js';
-import { parseQuantity } from '../../src/loadtest/kubernetes/quantity.js';
+} from '../src/kubernetes/job.js';
+import { parseQuantity } from '../src/kubernetes/quantity.js';
 
 async function fixture<T>(name: string): Promise<T> {
-  const url = new URL(`../fixtures/k8s/${name}`, import.meta.url);
+  const url = new URL(`fixtures/${name}`, import.meta.url);
   return JSON.parse(await readFile(url, 'utf8')) as T;
 }
 
@@ -229,7 +230,6 @@ describe('loadTestJob', () => {
     name: 'realtime-offers-load-test-20261124-101400',
     namespace: 'offers',
     args: ['--mode', 'generate', '--rate', '20000'],
-    command: ['node', 'dist/loadtest/main.js'],
     activeDeadlineSeconds: 900,
     ttlSecondsAfterFinished: 3600,
     cpuRequest: '500m',
@@ -237,16 +237,18 @@ describe('loadTestJob', () => {
     memoryLimit: '512Mi',
   };
 
-  it('runs the Deployment’s image with its environment, security context and volumes', async () => {
+  it('runs the load test’s image of the Deployment’s version with its environment, security context and volumes', async () => {
     const deployment = await fixture<V1Deployment>('deployment.json');
     const job = loadTestJob(deployment, options);
     const pod = job.spec.template.spec;
     const container = pod.containers[0];
     const source = deployment.spec?.template.spec?.containers[0];
     assert.ok(container && source);
-    assert.equal(container.image, 'realtime-offers:0.1.0');
+    assert.equal(source.image, 'realtime-offers:0.1.0');
+    assert.equal(container.image, 'realtime-offers-loadtest:0.1.0');
     assert.equal(container.imagePullPolicy, 'IfNotPresent');
-    assert.deepEqual(container.command, ['node', 'dist/loadtest/main.js']);
+    // No command: the image's entrypoint is the compiled load test.
+    assert.equal('command' in container, false);
     assert.deepEqual(container.args, ['--mode', 'generate', '--rate', '20000']);
     assert.deepEqual(container.env, source.env);
     assert.deepEqual(container.envFrom, source.envFrom);
@@ -277,17 +279,38 @@ describe('loadTestJob', () => {
     assert.equal(podLabels['app.kubernetes.io/part-of'], 'offers');
   });
 
-  it('takes another image and a named container when asked', async () => {
+  it('takes another image, command and a named container when asked', async () => {
     const deployment = await fixture<V1Deployment>('deployment.json');
     const job = loadTestJob(deployment, {
       ...options,
-      image: 'realtime-offers:dev',
+      image: 'realtime-offers-loadtest:dev',
+      command: ['node', 'dist/tools/loadtest/src/main.js'],
       containerName: 'realtime-offers',
     });
-    assert.equal(job.spec.template.spec.containers[0]?.image, 'realtime-offers:dev');
+    const container = job.spec.template.spec.containers[0];
+    assert.ok(container);
+    assert.equal(container.image, 'realtime-offers-loadtest:dev');
+    assert.deepEqual(container.command, ['node', 'dist/tools/loadtest/src/main.js']);
     assert.throws(
       () => loadTestJob(deployment, { ...options, containerName: 'sidecar' }),
       /no container named sidecar/,
+    );
+  });
+
+  it('names the load test’s image after the service’s: same registry and tag', () => {
+    assert.equal(loadTestImage('realtime-offers:dev'), 'realtime-offers-loadtest:dev');
+    assert.equal(loadTestImage('realtime-offers'), 'realtime-offers-loadtest');
+    assert.equal(
+      loadTestImage('registry.example.com:5000/team/realtime-offers:1.2.0'),
+      'registry.example.com:5000/team/realtime-offers-loadtest:1.2.0',
+    );
+    assert.equal(
+      loadTestImage('localhost:5000/realtime-offers'),
+      'localhost:5000/realtime-offers-loadtest',
+    );
+    assert.throws(
+      () => loadTestImage('realtime-offers@sha256:0123abcd'),
+      /pinned by digest; pass --image/,
     );
   });
 

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import {
-  packageOf,
-  selfTime,
-  shortLocation,
-  type CpuProfile,
-} from '../../src/loadtest/cpu-profile.js';
-import { parseSystemBusyTicks, threadCpuPercent } from '../../src/loadtest/proc-stats.js';
+import { packageOf, selfTime, shortLocation, type CpuProfile } from '../src/cpu-profile.js';
+import { parseSystemBusyTicks, threadCpuPercent } from '../src/proc-stats.js';
 
 const REPO = 'file:///work/main';
 

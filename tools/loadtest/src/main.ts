@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
  * Load test: produces registrations at a target rate and measures throughput, lag and
- * end-to-end latency; see `--help` and the README's "Load test and benchmarks".
+ * end-to-end latency; see `--help` and the README's "Load test".
  *
  *   npm run load-test -- --mode local --rate 5000 --duration 60
  *   npm run load-test -- --mode kubernetes --rate 20000 --duration 180
  */
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../../../src/errors.js';
 import { parseOptions, UsageRequested, USAGE, defaultOutDir } from './options.js';
 import { writeReportFiles } from './report-files.js';
 import type { LoadReport } from './report-model.js';

@@ -1,9 +1,9 @@
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 
-import { loadClickHouseConfig, loadKafkaConfig } from '../config/config.js';
-import { createKafkaClients } from '../kafka/kafka-adapter.js';
-import { createLogger } from '../telemetry/logger.js';
+import { loadClickHouseConfig, loadKafkaConfig } from '../../../src/config/config.js';
+import { createKafkaClients } from '../../../src/kafka/kafka-adapter.js';
+import { createLogger } from '../../../src/telemetry/logger.js';
 import { formatEvent, type GeneratorEvent } from './events.js';
 import { runLoad } from './load-run.js';
 import { defaultFirstUserId, type LoadTestOptions } from './options.js';

@@ -2,11 +2,11 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
+import { freePort, parseEnvFile } from '../../dev/local-env.js';
 import type { WatchedProcess } from './proc-stats.js';
 
 /**
@@ -15,7 +15,7 @@ import type { WatchedProcess } from './proc-stats.js';
  * local mode and the pipeline benchmark.
  */
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 export interface ServiceEndpoints {
   readonly kafkaBrokers: readonly string[];
@@ -23,27 +23,6 @@ export interface ServiceEndpoints {
   readonly clickhouseUrl: string;
   readonly clickhouseUser: string;
   readonly clickhousePassword: string;
-}
-
-/** Parses the KEY=VALUE file that scripts/infra/up.sh writes (comments and quotes allowed). */
-export function parseEnvFile(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    let value = line.slice(eq + 1).trim();
-    if (
-      value.length >= 2 &&
-      (value.startsWith('"') || value.startsWith("'")) &&
-      value.endsWith(value.charAt(0))
-    ) {
-      value = value.slice(1, -1);
-    }
-    vars[line.slice(0, eq).trim()] = value;
-  }
-  return vars;
 }
 
 export function endpointsFromVars(
@@ -142,21 +121,13 @@ export async function compileService(outDir: string): Promise<string> {
   return join(outDir, 'cli', 'main.js');
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
-}
-
-/** The CLI next to this module: TypeScript through tsx in the repository, compiled in dist/. */
+/** The service's CLI: TypeScript through tsx in the repository, else compiled at the same relative place. */
 function cliCommand(compiledCli: string | undefined): string[] {
   if (compiledCli !== undefined) return [compiledCli];
   const fromSource = import.meta.url.endsWith('.ts');
-  const cli = fileURLToPath(new URL(`../cli/main.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  const cli = fileURLToPath(
+    new URL(`../../../src/cli/main.${fromSource ? 'ts' : 'js'}`, import.meta.url),
+  );
   return fromSource ? ['--import', 'tsx', cli] : [cli];
 }
 

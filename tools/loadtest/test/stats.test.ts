@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { OutboundMessage } from '../../src/kafka/kafka-adapter.js';
-import { dueMessages, LoadGenerator } from '../../src/loadtest/generator.js';
-import { groupPosition } from '../../src/loadtest/lag.js';
-import { ProbeSampler } from '../../src/loadtest/load-run.js';
-import { sumBuckets, windowOf } from '../../src/loadtest/metrics-scraper.js';
-import {
-  histogramBuckets,
-  metricSum,
-  parsePrometheusText,
-} from '../../src/loadtest/prometheus-text.js';
-import { cpuPercent, parseProcStat, parseProcStatus } from '../../src/loadtest/proc-stats.js';
-import { offerTimestampMs } from '../../src/loadtest/redis-probe.js';
+import type { OutboundMessage } from '../../../src/kafka/kafka-adapter.js';
+import { dueMessages, LoadGenerator } from '../src/generator.js';
+import { groupPosition } from '../src/lag.js';
+import { ProbeSampler } from '../src/load-run.js';
+import { sumBuckets, windowOf } from '../src/metrics-scraper.js';
+import { histogramBuckets, metricSum, parsePrometheusText } from '../src/prometheus-text.js';
+import { cpuPercent, parseProcStat, parseProcStatus } from '../src/proc-stats.js';
+import { offerTimestampMs } from '../src/redis-probe.js';
 import {
   bucketDelta,
   histogramQuantile,
@@ -20,9 +16,9 @@ import {
   quantile,
   RateSampler,
   summarize,
-} from '../../src/loadtest/stats.js';
-import { buildOfferRecord } from '../../src/sinks/offer-record.js';
-import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
+} from '../src/stats.js';
+import { buildOfferRecord } from '../../../src/sinks/offer-record.js';
+import { PREDICTION_NAMES, type Predictions } from '../../../src/scoring/predictions.js';
 
 describe('quantile and summarize', () => {
   it('interpolates between the closest ranks', () => {

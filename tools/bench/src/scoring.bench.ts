@@ -1,17 +1,23 @@
 /**
  * Scoring throughput of the committed model through the TypeScript scorer, per batch size.
  *
- *   node --import tsx bench/scoring.bench.ts
- *   BENCH_THREADS=1 node --import tsx bench/scoring.bench.ts   (onnxruntime intra-op threads)
+ *   npm run bench:scoring
+ *   BENCH_THREADS=1 npm run bench:scoring   (onnxruntime intra-op threads)
  *
  * Rows are the golden fixtures cycled to the batch size, so batches mix typical rows with
  * nulls and unseen categories the way traffic would.
  */
 import os from 'node:os';
 
-import type { Registration } from '../src/contract/registration.js';
-import { loadScorer } from '../src/scoring/scorer.js';
-import { MODEL_PATH, readGoldenFile, toRegistration } from '../test/support/golden.js';
+import type { Registration } from '../../../src/contract/registration.js';
+import { loadScorer } from '../../../src/scoring/scorer.js';
+import { MODEL_PATH, readGoldenFile, toRegistration } from '../../../test/support/golden.js';
+import { exitOnHelp } from './usage.js';
+
+exitOnHelp(`usage: npm run bench:scoring   (make bench-scoring)
+
+environment:
+  BENCH_THREADS   onnxruntime intra-op threads (default: onnxruntime's)`);
 
 const BATCH_SIZES = [1, 100, 1000, 5000];
 const WARMUP_RUNS = 5;

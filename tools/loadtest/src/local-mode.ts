@@ -5,9 +5,9 @@ import { join, resolve } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 
-import { createKafkaClients } from '../kafka/kafka-adapter.js';
-import { migrate } from '../sinks/clickhouse-schema.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createKafkaClients } from '../../../src/kafka/kafka-adapter.js';
+import { migrate } from '../../../src/sinks/clickhouse-schema.js';
+import { createLogger } from '../../../src/telemetry/logger.js';
 import { runLoad } from './load-run.js';
 import {
   endpointsFromVars,

@@ -1,24 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { formatEvent, LineSplitter, parseEvent } from '../../src/loadtest/events.js';
-import { GeneratorLog } from '../../src/loadtest/generator-log.js';
-import { reduceClusterStatus } from '../../src/loadtest/kubernetes/cluster-status.js';
-import {
-  defaultOutDir,
-  generateArgs,
-  parseKeyValues,
-  parseOptions,
-} from '../../src/loadtest/options.js';
-import { progressLine } from '../../src/loadtest/progress.js';
+import { formatEvent, LineSplitter, parseEvent } from '../src/events.js';
+import { GeneratorLog } from '../src/generator-log.js';
+import { reduceClusterStatus } from '../src/kubernetes/cluster-status.js';
+import { defaultOutDir, generateArgs, parseKeyValues, parseOptions } from '../src/options.js';
+import { progressLine } from '../src/progress.js';
 import {
   buildReport,
   drainSeconds,
   type LoadSample,
   type LoadSettings,
-} from '../../src/loadtest/report-model.js';
-import { renderHtml, summaryTable } from '../../src/loadtest/report-render.js';
-import { escapeXml, formatTick, lineChart, niceStep } from '../../src/loadtest/svg-chart.js';
+} from '../src/report-model.js';
+import { renderHtml, summaryTable } from '../src/report-render.js';
+import { escapeXml, formatTick, lineChart, niceStep } from '../src/svg-chart.js';
 
 const MACHINE = {
   cores: 2,
@@ -310,10 +305,14 @@ describe('options', () => {
     assert.equal(options.generation.count, undefined);
     assert.equal(options.local.partitions, 12);
     assert.equal(options.local.consumers, 1);
-    assert.deepEqual(options.kubernetes.jobCommand, [
-      '/nodejs/bin/node',
-      '/app/dist/loadtest/main.js',
-    ]);
+    // The Job runs the load test image's entrypoint unless told otherwise.
+    assert.equal(options.kubernetes.jobCommand, undefined);
+    assert.equal(options.kubernetes.image, undefined);
+    assert.deepEqual(
+      parseOptions(['--mode', 'kubernetes', '--job-command', 'node  main.js']).kubernetes
+        .jobCommand,
+      ['node', 'main.js'],
+    );
     assert.equal(options.kubernetes.deployment, undefined);
   });
 

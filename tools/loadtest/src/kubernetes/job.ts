@@ -11,10 +11,10 @@ import type {
 } from '@kubernetes/client-node';
 
 /**
- * The load generator's Job, derived from the service's Deployment: same image, same
- * environment (Kafka, Redis and ClickHouse addresses, secrets by reference), same security
- * context and volumes, so the generator reaches exactly what the consumers use and runs
- * under the same policies. Pure, so the manifest is unit-tested.
+ * The load generator's Job, derived from the service's Deployment: the load test's image of
+ * the same version, the same environment (Kafka, Redis and ClickHouse addresses, secrets by
+ * reference), security context and volumes, so the generator reaches exactly what the
+ * consumers use and runs under the same policies. Pure, so the manifest is unit-tested.
  */
 
 export interface LoadTestJobOptions {
@@ -22,11 +22,12 @@ export interface LoadTestJobOptions {
   readonly namespace: string;
   /** Arguments after the command, e.g. `--mode generate --rate 20000 --duration 120`. */
   readonly args: readonly string[];
-  /** Overrides the Deployment's image (e.g. a freshly loaded tag). */
+  /** The load test's image; derived from the Deployment's by default (loadTestImage). */
   readonly image?: string;
   /** Container of the Deployment to copy; the first one by default. */
   readonly containerName?: string;
-  readonly command: readonly string[];
+  /** Undefined: the image's entrypoint. */
+  readonly command?: readonly string[] | undefined;
   /** The Job is failed after this long, whatever happens. */
   readonly activeDeadlineSeconds: number;
   /** The finished Job (and its pod and logs) is deleted by Kubernetes after this long. */
@@ -49,7 +50,7 @@ export interface ContainerManifest {
   readonly name: string;
   readonly image: string;
   readonly imagePullPolicy?: string;
-  readonly command: string[];
+  readonly command?: string[];
   readonly args: string[];
   readonly env?: EnvEntry[];
   readonly envFrom?: V1EnvFromSource[];
@@ -101,8 +102,10 @@ export function loadTestJob(deployment: V1Deployment, options: LoadTestJobOption
       `deployment ${deployment.metadata?.name ?? '?'} has no container${options.containerName === undefined ? '' : ` named ${options.containerName}`}`,
     );
   }
-  const image = options.image ?? source.image;
-  if (image === undefined || image === '') throw new Error('no image for the load-test Job');
+  const image =
+    options.image ??
+    (source.image === undefined || source.image === '' ? undefined : loadTestImage(source.image));
+  if (image === undefined) throw new Error('no image for the load-test Job: pass --image');
   const partOf = deployment.metadata?.labels?.['app.kubernetes.io/instance'];
   const labels: Record<string, string> = {
     // Deliberately not the Deployment's pod labels: its Service, PodDisruptionBudget and
@@ -121,7 +124,7 @@ export function loadTestJob(deployment: V1Deployment, options: LoadTestJobOption
     name: 'load-test',
     image,
     ...(source.imagePullPolicy === undefined ? {} : { imagePullPolicy: source.imagePullPolicy }),
-    command: [...options.command],
+    ...(options.command === undefined ? {} : { command: [...options.command] }),
     args: [...options.args],
     ...(env.length === 0 ? {} : { env }),
     ...(source.envFrom === undefined ? {} : { envFrom: source.envFrom }),
@@ -161,6 +164,24 @@ export function loadTestJob(deployment: V1Deployment, options: LoadTestJobOption
       },
     },
   };
+}
+
+/**
+ * The load test's image beside the service's: same registry, same tag, "-loadtest" after the
+ * name (`registry/team/realtime-offers:1.2.0` -> `registry/team/realtime-offers-loadtest:1.2.0`),
+ * as `make image-loadtest` tags it, so the generator is the version of the service it loads.
+ * A digest names one image's content and has no such sibling.
+ */
+export function loadTestImage(serviceImage: string): string {
+  if (serviceImage.includes('@')) {
+    throw new Error(
+      `the Deployment's image ${serviceImage} is pinned by digest; pass --image with the load test's image`,
+    );
+  }
+  // A colon after the last slash starts the tag; one before it is a registry's port.
+  const colon = serviceImage.lastIndexOf(':');
+  const tagAt = colon > serviceImage.lastIndexOf('/') ? colon : serviceImage.length;
+  return `${serviceImage.slice(0, tagAt)}-loadtest${serviceImage.slice(tagAt)}`;
 }
 
 /** Kubernetes label selector text (`a=b,c=d`) from a Deployment's `matchLabels`. */

@@ -35,8 +35,10 @@ export interface KubernetesOptions {
   readonly deployment: string | undefined;
   readonly scaledObject: string | undefined;
   readonly container: string | undefined;
+  /** Undefined: derived from the Deployment's image (see loadTestImage). */
   readonly image: string | undefined;
-  readonly jobCommand: readonly string[];
+  /** Undefined: the image's entrypoint, the compiled load test. */
+  readonly jobCommand: readonly string[] | undefined;
   readonly observeAfterSeconds: number;
   readonly keepJob: boolean;
   readonly jobCpu: string;
@@ -87,10 +89,11 @@ kubernetes:
   --deployment NAME     the service's Deployment (default: the only one labelled
                         app.kubernetes.io/name=realtime-offers, component=consumer)
   --scaled-object NAME  KEDA ScaledObject (default: the Deployment's name)
-  --container NAME      container to copy image and environment from (default: first)
-  --image IMAGE         image of the Job (default: the Deployment's)
-  --job-command CMD     command of the Job (default "/nodejs/bin/node /app/dist/loadtest/main.js",
-                        the service image's node and compiled load test)
+  --container NAME      container to copy environment and image from (default: first)
+  --image IMAGE         the Job's image, built by \`make image-loadtest\` (default: the
+                        container's, "-loadtest" after its name: realtime-offers:1.2.0 ->
+                        realtime-offers-loadtest:1.2.0)
+  --job-command CMD     command of the Job (default: the image's entrypoint, the load test)
   --job-env K=V         extra environment of the Job, repeatable (e.g. producer credentials)
   --observe-after S     keep recording after the generator ends, to see scale-down (default 180)
   --keep-job            do not delete the Job at the end
@@ -202,8 +205,8 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
       scaledObject: text(values, 'scaled-object'),
       container: text(values, 'container'),
       image: text(values, 'image'),
-      jobCommand: (text(values, 'job-command') ?? '/nodejs/bin/node /app/dist/loadtest/main.js')
-        .split(' ')
+      jobCommand: text(values, 'job-command')
+        ?.split(' ')
         .filter((part) => part !== ''),
       observeAfterSeconds: whole(values, 'observe-after', 180),
       keepJob: values['keep-job'] === true,

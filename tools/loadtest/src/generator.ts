@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { generateMessages } from '../cli/registration-generator.js';
-import type { MessageProducer, OutboundMessage } from '../kafka/kafka-adapter.js';
+import { generateMessages } from '../../../src/cli/registration-generator.js';
+import type { MessageProducer, OutboundMessage } from '../../../src/kafka/kafka-adapter.js';
 
 export interface GeneratorOptions {
   readonly topic: string;

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 
-import type { MessageProducer, TopicAdmin } from '../kafka/kafka-adapter.js';
+import type { MessageProducer, TopicAdmin } from '../../../src/kafka/kafka-adapter.js';
 import { LoadGenerator, type GeneratorOptions, type SentBatch } from './generator.js';
 import { groupPosition, type GroupPosition } from './lag.js';
 import type { HistogramWindow, MetricsScraper } from './metrics-scraper.js';
