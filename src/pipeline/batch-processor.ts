@@ -1,6 +1,5 @@
-import type { Attributes, Tracer } from '@opentelemetry/api';
+import type { Tracer } from '@opentelemetry/api';
 
-import { decodeRegistration, type DecodeResult } from '../contract/decode.js';
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
 import type {
@@ -11,16 +10,17 @@ import type {
 } from '../kafka/kafka-adapter.js';
 import type { Predictions } from '../scoring/predictions.js';
 import type { RejectedMessage } from '../sinks/dead-letter-sink.js';
-import { buildOfferRecord, type OfferRecord } from '../sinks/offer-record.js';
-import type { RowOrigin, Sink } from '../sinks/sink.js';
+import type { OfferRecord } from '../sinks/offer-record.js';
+import type { Sink } from '../sinks/sink.js';
 import type { Logger } from '../telemetry/logger.js';
 import { withContext } from '../telemetry/message-tracing.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { ATTR } from '../telemetry/semconv.js';
 import { observeChunk, type ChunkObserver, type ObserverDependencies } from './chunk-observer.js';
+import { decodeChunk, toOfferRecords } from './chunk-stages.js';
 import { decideFailure } from './failure-policy.js';
-import { writeUntilDone, type RetryContext } from './retry.js';
 import type { SinkHealth } from './sink-health.js';
+import { writeAll, type RetrySettings } from './write-all.js';
 
 /** What the processor needs from its collaborators; the real ones are wired in offer-service.ts. */
 export interface ProcessorDependencies {
@@ -50,74 +50,6 @@ export interface ProcessorDependencies {
   readonly now?: () => number;
 }
 
-interface Accepted {
-  readonly index: number;
-  readonly message: InboundMessage;
-  readonly registration: Registration;
-}
-
-interface Decoded {
-  readonly accepted: readonly Accepted[];
-  readonly rejected: readonly (RejectedMessage & { readonly index: number })[];
-}
-
-/** Rejection details are quoted in logs, spans and DLQ headers: keep them short. */
-function boundedDetail(detail: string): string {
-  return detail.length <= 256 ? detail : `${detail.slice(0, 255)}…`;
-}
-
-function decodeChunk(
-  chunk: readonly InboundMessage[],
-  maxBytes: number,
-  obs: ChunkObserver,
-): Decoded {
-  const accepted: Accepted[] = [];
-  const rejected: (RejectedMessage & { index: number })[] = [];
-  for (const [index, message] of chunk.entries()) {
-    const decoded = obs.decode(index, (): DecodeResult =>
-      message.undecodable === undefined
-        ? decodeRegistration(message.value, maxBytes)
-        : { ok: false, reason: 'undecodable_batch', detail: boundedDetail(message.undecodable) },
-    );
-    if (decoded.ok) {
-      accepted.push({ index, message, registration: decoded.registration });
-      continue;
-    }
-    const rejection = { reason: decoded.reason, detail: decoded.detail };
-    rejected.push({ index, message, rejection });
-    obs.rejected(index, message, rejection);
-  }
-  return { accepted, rejected };
-}
-
-function toOfferRecords(
-  partition: number,
-  accepted: readonly Accepted[],
-  predictions: readonly Predictions[],
-  modelVersion: string,
-  processedAtMs: number,
-): OfferRecord[] {
-  return accepted.map(({ message, registration }, index) => {
-    const prediction = predictions[index];
-    if (prediction === undefined) throw new Error('the scorer returned fewer rows than given');
-    const source = {
-      userId: registration.userId,
-      partition,
-      offset: message.offset,
-      timestampMs: message.timestampMs,
-    };
-    return buildOfferRecord(source, prediction, modelVersion, processedAtMs);
-  });
-}
-
-/** One sink's share of a chunk: the rows, and which messages of the chunk they come from. */
-interface SinkWrite {
-  readonly sink: Sink<never>;
-  readonly rows: readonly unknown[];
-  readonly indexes: readonly number[];
-  readonly perMessage?: (index: number) => Attributes;
-}
-
 /**
  * Handles one Kafka batch: decode every message, score the valid ones in one model run,
  * write offers to ClickHouse and Redis and rejections to the DLQ concurrently, and only
@@ -136,55 +68,13 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     dlqTopic: deps.deadLetters.topic,
     now,
   };
-
-  /**
-   * Every sink must acknowledge before the commit: each write is retried while its failure
-   * is retriable (fetching paused meanwhile); one that gives up stops the others and leaves
-   * the chunk uncommitted.
-   */
-  async function writeAll(
-    writes: readonly SinkWrite[],
-    origin: RowOrigin,
-    context: BatchContext,
-    obs: ChunkObserver,
-  ): Promise<void> {
-    let givenUp = false;
-    const retry: RetryContext = {
-      initialMs: settings.retryInitialMs,
-      maxMs: settings.retryMaxMs,
-      health: deps.health,
-      metrics: deps.metrics,
-      logger: deps.logger.child({ topic: origin.topic, partition: origin.partition }),
-      checkpoint: () => context.heartbeat(),
-      shouldStop: () => givenUp || context.isStale(),
-      onRetry: (sink, attempt, delayMs, error) => {
-        obs.retried(sink, attempt, delayMs, error);
-      },
-    };
-    // Nothing to write says nothing about a sink: an empty write must not mark a down sink
-    // as recovered (which resumed fetching and flapped /readyz during an outage).
-    const pending = writes
-      .filter(({ rows }) => rows.length > 0)
-      .map(({ sink, rows, indexes, perMessage }) =>
-        obs.stageAsync(
-          sink.name,
-          () => writeUntilDone(sink.name, () => sink.write(rows as never[], origin), retry),
-          {
-            name: sink.name,
-            indexes,
-            attributes: { [ATTR.dbBatchSize]: rows.length },
-            ...(perMessage === undefined ? {} : { perMessage }),
-          },
-        ),
-      );
-    try {
-      await Promise.all(pending);
-    } catch (error) {
-      givenUp = true;
-      await Promise.allSettled(pending);
-      throw error;
-    }
-  }
+  const retrying: RetrySettings = {
+    initialMs: settings.retryInitialMs,
+    maxMs: settings.retryMaxMs,
+    health: deps.health,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  };
 
   async function handleChunk(
     batch: InboundBatch,
@@ -244,6 +134,7 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       origin,
       context,
       obs,
+      retrying,
     );
     if (context.isStale()) {
       throw new OfferError('ABORTED', 'partition was moved; batch left uncommitted', {

@@ -1,0 +1,70 @@
+import { decodeRegistration, type DecodeResult } from '../contract/decode.js';
+import type { Registration } from '../contract/registration.js';
+import type { InboundMessage } from '../kafka/kafka-adapter.js';
+import type { Predictions } from '../scoring/predictions.js';
+import type { RejectedMessage } from '../sinks/dead-letter-sink.js';
+import { buildOfferRecord, type OfferRecord } from '../sinks/offer-record.js';
+import type { ChunkObserver } from './chunk-observer.js';
+
+// The pure steps of a chunk: which messages are registrations and which are rejected, and
+// the offer records built from the registrations and their predictions.
+
+export interface Accepted {
+  readonly index: number;
+  readonly message: InboundMessage;
+  readonly registration: Registration;
+}
+
+export interface Decoded {
+  readonly accepted: readonly Accepted[];
+  readonly rejected: readonly (RejectedMessage & { readonly index: number })[];
+}
+
+/** Rejection details are quoted in logs, spans and DLQ headers: keep them short. */
+function boundedDetail(detail: string): string {
+  return detail.length <= 256 ? detail : `${detail.slice(0, 255)}…`;
+}
+
+export function decodeChunk(
+  chunk: readonly InboundMessage[],
+  maxBytes: number,
+  obs: ChunkObserver,
+): Decoded {
+  const accepted: Accepted[] = [];
+  const rejected: (RejectedMessage & { index: number })[] = [];
+  for (const [index, message] of chunk.entries()) {
+    const decoded = obs.decode(index, (): DecodeResult =>
+      message.undecodable === undefined
+        ? decodeRegistration(message.value, maxBytes)
+        : { ok: false, reason: 'undecodable_batch', detail: boundedDetail(message.undecodable) },
+    );
+    if (decoded.ok) {
+      accepted.push({ index, message, registration: decoded.registration });
+      continue;
+    }
+    const rejection = { reason: decoded.reason, detail: decoded.detail };
+    rejected.push({ index, message, rejection });
+    obs.rejected(index, message, rejection);
+  }
+  return { accepted, rejected };
+}
+
+export function toOfferRecords(
+  partition: number,
+  accepted: readonly Accepted[],
+  predictions: readonly Predictions[],
+  modelVersion: string,
+  processedAtMs: number,
+): OfferRecord[] {
+  return accepted.map(({ message, registration }, index) => {
+    const prediction = predictions[index];
+    if (prediction === undefined) throw new Error('the scorer returned fewer rows than given');
+    const source = {
+      userId: registration.userId,
+      partition,
+      offset: message.offset,
+      timestampMs: message.timestampMs,
+    };
+    return buildOfferRecord(source, prediction, modelVersion, processedAtMs);
+  });
+}
