@@ -1,31 +1,24 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import {
+  ENVIRONMENT_VARIABLES,
   loadClickHouseConfig,
   loadServiceConfig,
   loadSmokeConfig,
 } from '../../src/config/config.js';
-import { containers, only, REPO, render, resolvedEnv, VALUES_FILES } from './support.js';
+import { containers, only, render, resolvedEnv, VALUES_FILES } from './support.js';
 
 /**
- * The chart maps onto exactly the service's variables: every variable src/config/config.ts
+ * The chart maps onto exactly the service's variables: every variable src/config/variables.ts declares (the service's)
  * reads is set by the Deployment (or deliberately left to the service's default, listed
  * below with the reason), and every variable the chart sets is one the service or its
  * libraries read.
  */
-const CONFIG_NAMES = [
-  ...new Set(
-    [
-      ...readFileSync(path.join(REPO, 'src/config/config.ts'), 'utf8').matchAll(
-        /^\s+([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+):/gm,
-      ),
-    ].map((match) => match[1] ?? ''),
-  ),
-];
+const CONFIG_NAMES = ENVIRONMENT_VARIABLES;
 
 // The service only checks that the file holds a PEM certificate block.
 const TEST_CA_FILE = path.join(mkdtempSync(path.join(tmpdir(), 'chart-ca-')), 'ca.crt');

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+
+import { z } from 'zod';
+
+// Parsers of single environment variables: each turns the text into a typed value or adds
+// an issue saying what is allowed; the schemas in variables.ts are made of them.
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const OFFSET_RESETS = ['earliest', 'latest'] as const;
+const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
+  true: true,
+  false: false,
+  '1': true,
+  '0': false,
+  yes: true,
+  no: false,
+};
+// ClickHouse identifiers are interpolated into DDL and INSERT statements, so only plain
+// names are accepted: no quoting rules to get wrong.
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+export const text = (fallback: string) => z.string().trim().default(fallback);
+export const required = () =>
+  z.string({ error: 'is required' }).trim().min(1, { error: 'must not be empty' });
+export const integer = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .default(String(fallback))
+    .transform((value, ctx) => {
+      const parsed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+      if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a whole number from ${min} to ${max}`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+export const flag = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .default(String(fallback))
+    .transform((value, ctx) => {
+      const parsed = BOOLEAN_WORDS[value.toLowerCase()];
+      if (parsed === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be one of true, false, 1, 0, yes, no' });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+export const oneOf = <T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  z
+    .string()
+    .trim()
+    .default(fallback)
+    .transform((value, ctx): T[number] => {
+      const lowered = value.toLowerCase();
+      if (!(values as readonly string[]).includes(lowered)) {
+        ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')}` });
+        return z.NEVER;
+      }
+      return lowered;
+    });
+export const identifier = (fallback: string) =>
+  text(fallback).refine((value) => IDENTIFIER.test(value), {
+    error: 'must be a plain identifier: letters, digits and _, not starting with a digit',
+  });
+export const url = (protocols: readonly string[]) =>
+  required().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+export const brokerList = () =>
+  required().transform((value, ctx) => {
+    const brokers = value
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter((broker) => broker.length > 0);
+    if (brokers.length === 0 || !brokers.every((broker) => /^[^\s:]+:\d{1,5}$/.test(broker))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a comma-separated list of host:port, e.g. kafka-0:9092,kafka-1:9092',
+      });
+      return z.NEVER;
+    }
+    return brokers;
+  });
+
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
+
+// A CA bundle is read once, at start, so that a wrong path stops start-up with the variable's
+// name instead of surfacing later as an opaque TLS handshake failure.
+export const pemFile = () =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((path, ctx) => {
+      if (path === undefined) return undefined;
+      let pem: string;
+      try {
+        pem = readFileSync(path, 'utf8');
+      } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        ctx.addIssue({ code: 'custom', message: `cannot read the file (${reason})` });
+        return z.NEVER;
+      }
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+        ctx.addIssue({ code: 'custom', message: 'is not a PEM file with CA certificates' });
+        return z.NEVER;
+      }
+      return pem;
+    });
