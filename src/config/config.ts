@@ -67,8 +67,10 @@ export interface ServiceConfig {
   readonly batchMaxMessages: number;
   readonly clickhouse: ClickHouseConnectionConfig & {
     readonly createTable: boolean;
-    readonly insertWindowMs: number;
-    readonly insertMaxRows: number;
+    /** How long a write waits for others to share its INSERT. */
+    readonly windowMs: number;
+    /** An INSERT is sent at once when this many rows are waiting. */
+    readonly maxRows: number;
     readonly deduplicationToken: boolean;
   };
   readonly redis: {
@@ -192,8 +194,8 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
     clickhouse: Object.freeze({
       ...clickhouseConnection(e),
       createTable: e.CLICKHOUSE_CREATE_TABLE,
-      insertWindowMs: e.CLICKHOUSE_INSERT_WINDOW_MS,
-      insertMaxRows: e.CLICKHOUSE_INSERT_MAX_ROWS,
+      windowMs: e.CLICKHOUSE_INSERT_WINDOW_MS,
+      maxRows: e.CLICKHOUSE_INSERT_MAX_ROWS,
       deduplicationToken: e.CLICKHOUSE_DEDUPLICATION_TOKEN,
     }),
     redis: Object.freeze({

@@ -45,14 +45,8 @@ export async function startOfferService(
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
 
   const clickhouseClient = createClickHouseClient(config.clickhouse);
-  const clickhouse = new ClickHouseOfferSink(clickhouseClient, {
-    database: config.clickhouse.database,
-    table: config.clickhouse.table,
-    windowMs: config.clickhouse.insertWindowMs,
-    maxRows: config.clickhouse.insertMaxRows,
-    deduplicationToken: config.clickhouse.deduplicationToken,
-    logger,
-  });
+  // The config's sub-objects are the components' options.
+  const clickhouse = new ClickHouseOfferSink(clickhouseClient, { ...config.clickhouse, logger });
   await clickhouse.healthcheck();
   if (config.clickhouse.createTable) {
     await migrate(clickhouseClient, config.clickhouse.database, config.clickhouse.table).catch(
@@ -66,10 +60,7 @@ export async function startOfferService(
   redisClient.on('error', (error: unknown) => {
     logger.debug({ err: errorMessage(error) }, 'redis connection error');
   });
-  const redis = new RedisOfferSink(redisClient, {
-    keyPrefix: config.redis.keyPrefix,
-    ttlSeconds: config.redis.ttlSeconds,
-  });
+  const redis = new RedisOfferSink(redisClient, config.redis);
   await redis.healthcheck();
 
   const kafka = createKafkaClients(config.kafka, logger);
@@ -102,40 +93,28 @@ export async function startOfferService(
   });
   let stop: (reason: string, exitCode?: number) => Promise<number> = () => Promise.resolve(1);
 
-  const consumer: RegistrationConsumer = kafka.consumer(
-    {
-      groupId: config.kafka.groupId,
-      topic: config.kafka.topic,
-      fromBeginning: config.kafka.fromBeginning,
-      partitionsConcurrency: config.kafka.partitionsConcurrency,
-      maxBytesPerPartition: config.kafka.maxBytesPerPartition,
-      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-      heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
-      metadataMaxAgeMs: config.kafka.metadataMaxAgeMs,
+  const consumer: RegistrationConsumer = kafka.consumer(config.kafka, {
+    onGroupJoin: (memberId, partitions) => {
+      group.joined();
+      logger.info({ memberId, partitions }, 'joined consumer group');
     },
-    {
-      onGroupJoin: (memberId, partitions) => {
-        group.joined();
-        logger.info({ memberId, partitions }, 'joined consumer group');
-      },
-      onRebalancing: () => {
-        logger.info('consumer group is rebalancing');
-      },
-      onMembershipLost: (reason) => {
-        metrics.kafkaMembershipLost.inc();
-        logger.warn({ reason }, 'the group no longer accepts this member; re-joining');
-      },
-      onCrash: (error, willRestart) => {
-        if (willRestart) {
-          logger.warn({ err: errorMessage(error) }, 'kafka consumer crashed; it restarts itself');
-          group.left();
-          return;
-        }
-        logger.fatal({ err: errorMessage(error) }, 'kafka consumer crashed and will not restart');
-        void stop('kafka consumer crashed', 1);
-      },
+    onRebalancing: () => {
+      logger.info('consumer group is rebalancing');
     },
-  );
+    onMembershipLost: (reason) => {
+      metrics.kafkaMembershipLost.inc();
+      logger.warn({ reason }, 'the group no longer accepts this member; re-joining');
+    },
+    onCrash: (error, willRestart) => {
+      if (willRestart) {
+        logger.warn({ err: errorMessage(error) }, 'kafka consumer crashed; it restarts itself');
+        group.left();
+        return;
+      }
+      logger.fatal({ err: errorMessage(error) }, 'kafka consumer crashed and will not restart');
+      void stop('kafka consumer crashed', 1);
+    },
+  });
   const health = new SinkHealth({
     metrics,
     logger,
