@@ -5,7 +5,7 @@
 # Only touches what up.sh creates: other content of the dir (e.g. .infra/test) is left alone.
 # Usage: [INFRA_DIR=dir] scripts/infra/down.sh
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 t_start="$(now_ms)"

@@ -5,7 +5,7 @@
 #     scripts/infra/kafka/pom.xml into <repo>/.cache/kafka/<version>/libs (git-ignored).
 # Usage: scripts/infra/install.sh      (env: INFRA_CACHE_DIR to move .cache elsewhere)
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 t_start="$(now_ms)"

@@ -13,7 +13,7 @@
 # With INFRA_KAFKA_NODES=N > 1, kafka-N is node N and `kafka` means every node (started at once:
 # a node alone has no controller quorum). With one node, kafka-1 is the same as `kafka`.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {

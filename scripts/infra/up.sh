@@ -9,11 +9,11 @@
 # Usage: [INFRA_DIR=dir] [INFRA_SECURITY=1] [INFRA_KAFKA_NODES=N] scripts/infra/up.sh
 #   (default state dir: <repo>/.infra)
 #   INFRA_SECURITY=1: also SASL/TLS Kafka listeners with ACLs and a ClickHouse user with a
-#   password (see lib.sh); the state dir remembers it.
+#   password (see security.sh); the state dir remembers it.
 #   INFRA_KAFKA_NODES=N: a Kafka cluster of N nodes kafka-1 .. kafka-N instead of one node
-#   `kafka` (see lib.sh; not with INFRA_SECURITY=1); the state dir remembers it.
+#   `kafka` (see kafka.sh; not with INFRA_SECURITY=1); the state dir remembers it.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 t_start="$(now_ms)"
