@@ -34,11 +34,18 @@ export async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
       const names = missing.map((topic) => topic.name);
       const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
       for (;;) {
+        // Ready when every partition has a leader that also serves it: right after the
+        // controller elects it, a broker can still answer NOT_LEADER_OR_FOLLOWER for a moment.
         const ready = await admin
           .fetchTopicMetadata({ topics: names })
-          .then(({ topics: found }) =>
-            found.every((topic) => topic.partitions.every((partition) => partition.leader >= 0)),
-          )
+          .then(async ({ topics: found }) => {
+            const led = found.every((topic) =>
+              topic.partitions.every((partition) => partition.leader >= 0),
+            );
+            if (!led) return false;
+            await Promise.all(names.map((name) => admin.fetchTopicOffsets(name)));
+            return true;
+          })
           .catch((error: unknown) => {
             if (isPermanentKafkaError(error) && !isUnknownTopic(error)) throw error;
             return false;
