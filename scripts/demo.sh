@@ -28,7 +28,9 @@ HTTP_PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1"
 export HTTP_PORT HTTP_HOST=127.0.0.1
 consumer_log="$INFRA_DIR/demo-consumer.log"
 say "starting the consumer (metrics on http://127.0.0.1:$HTTP_PORT/metrics, log in $consumer_log)"
-cli consume >"$consumer_log" 2>&1 &
+# Started directly, not through the cli function: `$!` must be node's pid, or the TERM at
+# exit reaches a subshell and the consumer keeps running after the demo.
+node --import tsx src/cli/main.ts consume >"$consumer_log" 2>&1 &
 consumer_pid=$!
 stop_consumer() {
   if kill -0 "$consumer_pid" 2>/dev/null; then
@@ -79,5 +81,5 @@ say "Redis: redis-cli -p $redis_port get 1"
 redis-cli -p "$redis_port" get 1
 
 say "summary"
-echo "sent $((COUNT + ${INVALID:-10})) ($COUNT valid), scored $scored, dead-lettered $dlq, $seconds s from first send to zero lag, $rate msgs/s end to end"
+echo "sent $((COUNT + ${INVALID:-10})) ($COUNT valid), scored $scored, dead-lettered $dlq, $seconds s from first send to zero lag, $rate msgs/s end to end (a demo with a cold consumer, not a benchmark: make bench measures throughput)"
 echo "the services keep running for queries (see README); stop them with: make infra-down"

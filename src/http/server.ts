@@ -7,7 +7,8 @@ import type { Logger } from '../telemetry/logger.js';
 
 export interface ReadinessReport {
   readonly ready: boolean;
-  readonly checks: Readonly<Record<string, boolean | string>>;
+  /** Each check's result: true, or what is wrong (a nested object for several sinks). */
+  readonly checks: Readonly<Record<string, boolean | string | Readonly<Record<string, string>>>>;
 }
 
 export interface HttpServerOptions {

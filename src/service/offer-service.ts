@@ -20,6 +20,7 @@ import type { Tracing } from '../telemetry/tracing.js';
 import { createBatchProcessor } from '../pipeline/batch-processor.js';
 import { SinkHealth } from '../pipeline/sink-health.js';
 import { createShutdown, GroupMembership } from './lifecycle.js';
+import { SERVICE_VERSION } from './version.js';
 
 export interface OfferService {
   readonly httpPort: number;
@@ -55,6 +56,12 @@ export async function startOfferService(
       },
     );
   }
+
+  metrics.buildInfo.set(
+    { version: SERVICE_VERSION, model_version: scorer.modelVersion, node_version: process.version },
+    1,
+  );
+  metrics.consumed.inc({ topic: config.kafka.topic }, 0);
 
   const redisClient = createRedisClient(config.redis.url);
   redisClient.on('error', (error: unknown) => {
@@ -141,7 +148,7 @@ export async function startOfferService(
         model: true,
         consumer_in_group: inGroup,
         redis_connected: redis.ready,
-        sinks: health.healthy ? true : JSON.stringify(health.failures),
+        sinks: health.healthy ? true : health.failures,
         stopping,
       };
       return {

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+import { REJECT_REASONS } from '../contract/decode.js';
 import type { TraceExportStats } from './tracing.js';
 
 /** The outputs of the pipeline, as metrics label them. */
@@ -101,6 +102,12 @@ export function createMetrics(
         this.inc(traceStats.exported);
       },
     }),
+    buildInfo: new Gauge({
+      name: 'offers_build_info',
+      help: 'Always 1; the labels say which build runs: service version, model version, Node.js version.',
+      labelNames: ['version', 'model_version', 'node_version'] as const,
+      registers: [registry],
+    }),
     traceSpansDropped: new Counter({
       name: 'offers_trace_spans_dropped_total',
       help: 'Spans the exporter could not deliver (collector unreachable or slow); they are lost, the messages are not.',
@@ -111,8 +118,18 @@ export function createMetrics(
       },
     }),
   };
-  for (const sink of SINKS) metrics.sinkUp.set({ sink }, 1);
+  // Every label set exists from the start, at 0: a rate or an alert over a series that
+  // appears only with the first error sees nothing until then.
+  for (const sink of SINKS) {
+    metrics.sinkUp.set({ sink }, 1);
+    metrics.sinkRetries.inc({ sink }, 0);
+    for (const retriable of ['true', 'false']) metrics.sinkErrors.inc({ sink, retriable }, 0);
+  }
+  for (const reason of REJECT_REASONS) metrics.deadLettered.inc({ reason }, 0);
+  for (const stage of STAGES) metrics.stageSeconds.zero({ stage });
   metrics.fetchPaused.set(0);
+  metrics.kafkaInGroup.set(0);
+  metrics.kafkaMembershipLost.inc(0);
   return metrics;
 }
 

@@ -36,12 +36,16 @@ describe('http endpoints', () => {
     const ready = await fetch(url('/readyz'));
     assert.equal(ready.status, 200);
     assert.deepEqual(await ready.json(), { status: 'ready', checks: { consumer_in_group: true } });
-    report = { ready: false, checks: { consumer_in_group: false, stopping: false } };
+    report = {
+      ready: false,
+      checks: { consumer_in_group: false, sinks: { redis: 'connection refused' } },
+    };
     const notReady = await fetch(url('/readyz?verbose=1'));
     assert.equal(notReady.status, 503);
+    // Failing sinks are an object, not JSON inside a string.
     assert.deepEqual(await notReady.json(), {
       status: 'not ready',
-      checks: { consumer_in_group: false, stopping: false },
+      checks: { consumer_in_group: false, sinks: { redis: 'connection refused' } },
     });
   });
 
