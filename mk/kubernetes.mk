@@ -35,6 +35,10 @@ port-forward-redis: ## Forward localhost:6379 to Redis in kind and print the que
 port-forward-jaeger: ## Forward localhost:16686 to the Jaeger UI in kind
 	scripts/kind/port-forward.sh jaeger
 
+.PHONY: port-forward-metrics
+port-forward-metrics: ## Forward localhost:8080 to one consumer's /metrics and /readyz in kind
+	scripts/kind/port-forward.sh metrics
+
 .PHONY: helm-lint
 helm-lint: deps ## helm lint --strict the chart with its default, kind and production example values
 	$(HELM) lint --strict $(CHART_DIR)
