@@ -45,7 +45,7 @@ export async function startOfferService(
   const scorer = await loadScorer(config.model.path, { intraOpThreads: config.model.threads });
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
 
-  const clickhouseClient = createClickHouseClient(config.clickhouse);
+  const clickhouseClient = createClickHouseClient(config.clickhouse, logger);
   // The config's sub-objects are the components' options.
   const clickhouse = new ClickHouseOfferSink(clickhouseClient, { ...config.clickhouse, logger });
   await clickhouse.healthcheck();

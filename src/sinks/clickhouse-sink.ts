@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 
-import { ClickHouseError, createClient, type ClickHouseClient } from '@clickhouse/client';
+import {
+  ClickHouseError,
+  createClient,
+  type ClickHouseClient,
+  type Logger as ClickHouseLogger,
+  type LogParams,
+} from '@clickhouse/client';
 
 import type { ClickHouseConnectionConfig } from '../config/config.js';
 import { OfferError } from '../errors.js';
@@ -72,7 +78,40 @@ export function toClickHouseFailure(error: unknown, action: string): OfferError 
   });
 }
 
-export function createClickHouseClient(config: ClickHouseConnectionConfig): ClickHouseClient {
+/**
+ * The client's own log lines (it logs failed requests itself, as multi-line text on the
+ * console by default) as JSON lines of the service's logger.
+ */
+function clientLoggerClass(logger: Logger): new () => ClickHouseLogger {
+  const fields = (module: string, args?: Record<string, unknown>, err?: Error) => ({
+    component: 'clickhouse-client',
+    module,
+    ...args,
+    ...(err === undefined ? {} : { err: err.message }),
+  });
+  return class implements ClickHouseLogger {
+    trace({ module, message, args }: LogParams): void {
+      logger.trace(fields(module, args), message);
+    }
+    debug({ module, message, args }: LogParams): void {
+      logger.debug(fields(module, args), message);
+    }
+    info({ module, message, args }: LogParams): void {
+      logger.info(fields(module, args), message);
+    }
+    warn({ module, message, args, err }: LogParams & { err?: Error }): void {
+      logger.warn(fields(module, args, err), message);
+    }
+    error({ module, message, args, err }: LogParams & { err: Error }): void {
+      logger.error(fields(module, args, err), message);
+    }
+  };
+}
+
+export function createClickHouseClient(
+  config: ClickHouseConnectionConfig,
+  logger?: Logger,
+): ClickHouseClient {
   return createClient({
     url: config.url,
     username: config.user,
@@ -81,6 +120,7 @@ export function createClickHouseClient(config: ClickHouseConnectionConfig): Clic
     request_timeout: config.requestTimeoutMs,
     // Failed requests are retried by the pipeline, which also pauses consumption.
     keep_alive: { enabled: true },
+    ...(logger === undefined ? {} : { log: { LoggerClass: clientLoggerClass(logger) } }),
   });
 }
 
