@@ -10,6 +10,47 @@ const { ConfigResourceTypes } = kafkajs;
 
 const TOPIC_READY_TIMEOUT_MS = 30_000;
 
+/**
+ * Waits until every partition of `names` has a leader that also serves it. kafkajs's own
+ * wait retries only LEADER_NOT_AVAILABLE: on a cluster of several brokers the one it asks
+ * may not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION), and right after the controller
+ * elects a leader that broker can still answer NOT_LEADER_OR_FOLLOWER. A client of its own
+ * asks: the offsets request makes a kafkajs admin refresh these topics' metadata from then
+ * on, which fails all its later calls once one of them is deleted.
+ */
+async function waitUntilServed(kafka: Kafka, names: readonly string[]): Promise<void> {
+  const probe = kafka.admin();
+  await probe.connect();
+  try {
+    const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
+    for (;;) {
+      const ready = await probe
+        .fetchTopicMetadata({ topics: [...names] })
+        .then(async ({ topics: found }) => {
+          const led = found.every((topic) =>
+            topic.partitions.every((partition) => partition.leader >= 0),
+          );
+          if (!led) return false;
+          await Promise.all(names.map((name) => probe.fetchTopicOffsets(name)));
+          return true;
+        })
+        .catch((error: unknown) => {
+          if (isPermanentKafkaError(error) && !isUnknownTopic(error)) throw error;
+          return false;
+        });
+      if (ready) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`,
+        );
+      }
+      await sleep(200);
+    }
+  } finally {
+    await probe.disconnect();
+  }
+}
+
 export async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
   const admin: Admin = kafka.admin();
   await admin.connect();
@@ -29,35 +70,10 @@ export async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
           })),
         })),
       });
-      // kafkajs's own wait retries only LEADER_NOT_AVAILABLE; on a cluster of several brokers
-      // the one it asks may not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION) for a moment.
-      const names = missing.map((topic) => topic.name);
-      const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
-      for (;;) {
-        // Ready when every partition has a leader that also serves it: right after the
-        // controller elects it, a broker can still answer NOT_LEADER_OR_FOLLOWER for a moment.
-        const ready = await admin
-          .fetchTopicMetadata({ topics: names })
-          .then(async ({ topics: found }) => {
-            const led = found.every((topic) =>
-              topic.partitions.every((partition) => partition.leader >= 0),
-            );
-            if (!led) return false;
-            await Promise.all(names.map((name) => admin.fetchTopicOffsets(name)));
-            return true;
-          })
-          .catch((error: unknown) => {
-            if (isPermanentKafkaError(error) && !isUnknownTopic(error)) throw error;
-            return false;
-          });
-        if (ready) return;
-        if (Date.now() > deadline) {
-          throw new Error(
-            `topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`,
-          );
-        }
-        await sleep(200);
-      }
+      await waitUntilServed(
+        kafka,
+        missing.map((topic) => topic.name),
+      );
     },
     async missingTopics(names) {
       const existing = new Set(await admin.listTopics());
