@@ -1,9 +1,9 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 
-import { OfferError } from '../errors.js';
+import { errorMessage, OfferError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { registerCodecs, UNDECODABLE_HEADER, undecodableReason } from './codecs.js';
-import { errorText, isMembershipError, isPermanentKafkaError } from './errors.js';
+import { isMembershipError, isPermanentKafkaError } from './errors.js';
 import {
   lastHeader,
   type BatchHandler,
@@ -80,17 +80,17 @@ export function createConsumer(
       .catch((error: unknown) => {
         // The next batch of the partition commits past these records anyway.
         logger.debug(
-          { topic: payload.topic, partition: payload.partition, offset, err: errorText(error) },
+          { topic: payload.topic, partition: payload.partition, offset, err: errorMessage(error) },
           'commit past filtered records failed',
         );
       });
   });
 
   const membershipLost = (error: unknown, during: string): OfferError => {
-    events.onMembershipLost?.(`${during}: ${errorText(error)}`);
+    events.onMembershipLost?.(`${during}: ${errorMessage(error)}`);
     return new OfferError(
       'ABORTED',
-      `group membership lost during ${during} (${errorText(error)}); the batch is left uncommitted and redelivered after the re-join`,
+      `group membership lost during ${during} (${errorMessage(error)}); the batch is left uncommitted and redelivered after the re-join`,
       { retriable: false, cause: error },
     );
   };
@@ -151,7 +151,7 @@ export function createConsumer(
               if (isPermanentKafkaError(error)) {
                 throw new OfferError(
                   'KAFKA_COMMIT_FAILED',
-                  `offset commit refused: ${errorText(error)}`,
+                  `offset commit refused: ${errorMessage(error)}`,
                   {
                     retriable: false,
                     cause: error,

@@ -47,7 +47,3 @@ export function isMembershipError(error: unknown): boolean {
 export function isUnknownTopic(error: unknown): boolean {
   return protocolErrorOf(error)?.type === 'UNKNOWN_TOPIC_OR_PARTITION';
 }
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

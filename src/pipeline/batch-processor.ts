@@ -20,7 +20,7 @@ import { observeChunk, type ChunkObserver, type ObserverDependencies } from './c
 import { decodeChunk, toOfferRecords } from './chunk-stages.js';
 import { decideFailure } from './failure-policy.js';
 import type { SinkHealth } from './sink-health.js';
-import { writeAll, type RetrySettings } from './write-all.js';
+import { sinkWrite, writeAll, type RetrySettings } from './write-all.js';
 
 /** What the processor needs from its collaborators; the real ones are wired in offer-service.ts. */
 export interface ProcessorDependencies {
@@ -122,14 +122,15 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     };
     await writeAll(
       [
-        { sink: deps.clickhouse, rows: offers, indexes: acceptedIndexes },
-        {
-          sink: deps.redis,
-          rows: offers,
-          indexes: acceptedIndexes,
-          perMessage: (index) => ({ [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) }),
-        },
-        { sink: deps.deadLetters, rows: rejected, indexes: rejected.map(({ index }) => index) },
+        sinkWrite(deps.clickhouse, offers, acceptedIndexes),
+        sinkWrite(deps.redis, offers, acceptedIndexes, (index) => ({
+          [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0),
+        })),
+        sinkWrite(
+          deps.deadLetters,
+          rejected,
+          rejected.map(({ index }) => index),
+        ),
       ],
       origin,
       context,

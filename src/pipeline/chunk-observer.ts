@@ -33,7 +33,11 @@ export interface ChunkObserver {
     },
   ): Promise<T>;
   /** Decodes message `index` with `decode`; the decode gets a span when the message is traced. */
-  decode(index: number, decode: () => DecodeResult): DecodeResult;
+  decode(
+    index: number,
+    message: InboundMessage,
+    decode: (message: InboundMessage) => DecodeResult,
+  ): DecodeResult;
   rejected(index: number, message: InboundMessage, rejection: Rejection): void;
   retried(sink: SinkName, attempt: number, delayMs: number, error: unknown): void;
   /** Everything was stored and committed. */
@@ -98,10 +102,10 @@ export function observeChunk(
         end();
       }
     },
-    decode(index, decode) {
-      if (!tracing.isRecording(index)) return decode();
+    decode(index, message, decode) {
+      if (!tracing.isRecording(index)) return decode(message);
       const start = nowMs();
-      const result = decode();
+      const result = decode(message);
       tracing.decoded(index, result.ok ? result.registration.userId : null, start, nowMs());
       return result;
     },

@@ -32,12 +32,13 @@ export function decodeChunk(
 ): Decoded {
   const accepted: Accepted[] = [];
   const rejected: (RejectedMessage & { index: number })[] = [];
+  // One function for the chunk, not a closure per message: this loop is the hot path.
+  const decodeMessage = (message: InboundMessage): DecodeResult =>
+    message.undecodable === undefined
+      ? decodeRegistration(message.value, maxBytes)
+      : { ok: false, reason: 'undecodable_batch', detail: boundedDetail(message.undecodable) };
   for (const [index, message] of chunk.entries()) {
-    const decoded = obs.decode(index, (): DecodeResult =>
-      message.undecodable === undefined
-        ? decodeRegistration(message.value, maxBytes)
-        : { ok: false, reason: 'undecodable_batch', detail: boundedDetail(message.undecodable) },
-    );
+    const decoded = obs.decode(index, message, decodeMessage);
     if (decoded.ok) {
       accepted.push({ index, message, registration: decoded.registration });
       continue;

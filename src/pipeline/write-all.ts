@@ -1,7 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
 
 import type { BatchContext } from '../kafka/kafka-adapter.js';
-import type { RowOrigin, Sink } from '../sinks/sink.js';
+import type { RowOrigin, Sink, SinkName } from '../sinks/sink.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { ATTR } from '../telemetry/semconv.js';
@@ -9,12 +9,28 @@ import type { ChunkObserver } from './chunk-observer.js';
 import { writeUntilDone, type RetryContext } from './retry.js';
 import type { SinkHealth } from './sink-health.js';
 
-/** One sink's share of a chunk: the rows, and which messages of the chunk they come from. */
+/** One sink's share of a chunk: its rows, and which messages of the chunk they come from. */
 export interface SinkWrite {
-  readonly sink: Sink<never>;
-  readonly rows: readonly unknown[];
+  readonly name: SinkName;
+  readonly rows: number;
   readonly indexes: readonly number[];
   readonly perMessage?: (index: number) => Attributes;
+  readonly write: (origin: RowOrigin) => Promise<void>;
+}
+
+export function sinkWrite<Row>(
+  sink: Sink<Row>,
+  rows: readonly Row[],
+  indexes: readonly number[],
+  perMessage?: (index: number) => Attributes,
+): SinkWrite {
+  return {
+    name: sink.name,
+    rows: rows.length,
+    indexes,
+    ...(perMessage === undefined ? {} : { perMessage }),
+    write: (origin) => sink.write(rows, origin),
+  };
 }
 
 export interface RetrySettings {
@@ -53,18 +69,14 @@ export async function writeAll(
   // Nothing to write says nothing about a sink: an empty write must not mark a down sink
   // as recovered (which resumed fetching and flapped /readyz during an outage).
   const pending = writes
-    .filter(({ rows }) => rows.length > 0)
-    .map(({ sink, rows, indexes, perMessage }) =>
-      obs.stageAsync(
-        sink.name,
-        () => writeUntilDone(sink.name, () => sink.write(rows as never[], origin), retry),
-        {
-          name: sink.name,
-          indexes,
-          attributes: { [ATTR.dbBatchSize]: rows.length },
-          ...(perMessage === undefined ? {} : { perMessage }),
-        },
-      ),
+    .filter(({ rows }) => rows > 0)
+    .map(({ name, rows, indexes, perMessage, write }) =>
+      obs.stageAsync(name, () => writeUntilDone(name, () => write(origin), retry), {
+        name,
+        indexes,
+        attributes: { [ATTR.dbBatchSize]: rows },
+        ...(perMessage === undefined ? {} : { perMessage }),
+      }),
     );
   try {
     await Promise.all(pending);

@@ -98,7 +98,6 @@ export async function startOfferService(
     lastContactMs: () => consumer.lastContactMs(),
     metrics,
   });
-  let stop: (reason: string, exitCode?: number) => Promise<number> = () => Promise.resolve(1);
 
   const consumer: RegistrationConsumer = kafka.consumer(config.kafka, {
     onGroupJoin: (memberId, partitions) => {
@@ -119,7 +118,7 @@ export async function startOfferService(
         return;
       }
       logger.fatal({ err: errorMessage(error) }, 'kafka consumer crashed and will not restart');
-      void stop('kafka consumer crashed', 1);
+      void shutdown.stop('kafka consumer crashed', 1);
     },
   });
   const health = new SinkHealth({
@@ -179,7 +178,6 @@ export async function startOfferService(
       flushTelemetry: () => tracing.shutdown(),
     },
   });
-  stop = (reason, exitCode) => shutdown.stop(reason, exitCode);
 
   const processor = createBatchProcessor({
     scorer,
@@ -200,7 +198,7 @@ export async function startOfferService(
     },
     onFatal: (error) => {
       logger.fatal({ err: errorMessage(error) }, 'unrecoverable failure; stopping without commit');
-      void stop('fatal error', 1);
+      void shutdown.stop('fatal error', 1);
     },
   });
 

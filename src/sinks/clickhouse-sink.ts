@@ -180,11 +180,6 @@ export class ClickHouseOfferSink implements Sink<OfferRecord> {
     }
   }
 
-  async ping(): Promise<boolean> {
-    const result = await this.#client.ping();
-    return result.success;
-  }
-
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
