@@ -80,16 +80,23 @@ class CardFacts:
 
 
 def render_model_card(f: CardFacts) -> str:
+    columns = (*f.string_fields, *f.number_fields)
     inputs = markdown_table(
-        ["Name", "Type", "Shape", "Missing", "Meaning"],
-        [[f"`{n}`", "string", "[N, 1]", '`""`', INPUT_MEANING[n]] for n in f.string_fields]
-        + [[f"`{n}`", "float32", "[N, 1]", "`NaN`", INPUT_MEANING[n]] for n in f.number_fields],
+        ["Column", "Field", "Value", "Missing", "Meaning"],
+        [
+            [str(i), f"`{n}`", "category code", "code of `Unknown`", INPUT_MEANING[n]]
+            for i, n in enumerate(f.string_fields)
+        ]
+        + [
+            [str(len(f.string_fields) + i), f"`{n}`", "the number", "`NaN`", INPUT_MEANING[n]]
+            for i, n in enumerate(f.number_fields)
+        ],
     )
     outputs = markdown_table(
-        ["Name", "Type", "Shape", "Meaning"],
+        ["Column", "Name", "Meaning"],
         [
-            [f"`{n}`", "float32", "[N]", OUTPUT_MEANING[n]]
-            for n in (*f.regression_outputs, *f.classification_outputs)
+            [str(i), f"`{n}`", OUTPUT_MEANING[n]]
+            for i, n in enumerate((*f.regression_outputs, *f.classification_outputs))
         ],
     )
     regressions = markdown_table(
@@ -160,24 +167,28 @@ For each registration, eight numbers that the offer service stores in ClickHouse
 two regressions and six probabilities that the user will use a paid feature at least once.
 It replaces the Spark ML pipeline of the original streaming job and keeps its outputs.
 
-## Inputs
+## Input
 
-Every input is a tensor of shape [N, 1], one row per registration, named after the raw
-registration field. The graph does all preprocessing; a caller only builds tensors.
+One float32 tensor `features` of shape [N, {len(columns)}], one row per registration:
 
 {inputs}
 
-**Missing values.** A missing string is the empty string `""`; a missing number is `NaN`.
-The graph replaces `""` by the category `Unknown` (the literal string `Unknown` is therefore
-the same category) and a missing number by the training mean, exactly as training did.
-Categories never seen in training (including different letter case, e.g. `Samsung`) encode as
-all zeros, so they contribute nothing beyond the other fields. Ages outside 1–17 fall into the
-nearest trained range.
+**Category codes.** A string field is fed as its position in that field's vocabulary. The
+vocabularies travel inside the model: `metadata_props` key `input_encoding` holds a JSON
+object with the column order (`columns`), the vocabulary of each string field
+(`categories`), the category a missing string stands for (`missing_category`: `Unknown`,
+what training filled in; the literal string `Unknown` is therefore the same category), the
+code of a value training never saw (`unknown_code`: -1, including different letter case, e.g.
+`Samsung`), and the output's column names. The TypeScript scorer builds its encoder from that
+key alone, so trainer and scorer cannot disagree on a code.
 
-## Outputs
+**Missing numbers** are `NaN`; the graph replaces them by the training mean. Ages outside
+1–17 fall into the nearest trained range.
 
-Exactly these eight outputs, each a plain float32 tensor of shape [N]; probabilities are the
-probability of class 1.
+## Output
+
+One float32 tensor `predictions` of shape [N, 8]; probabilities are the probability of
+class 1.
 
 {outputs}
 
@@ -192,10 +203,13 @@ probability of class 1.
   `GradientBoostingRegressor` for the regressions (squared error) and
   `GradientBoostingClassifier` (log loss) for the flags, each with
   {params}, `random_state={f.tree_seed}`.
-- Export: skl2onnx converts the preprocessing; `model/onnx_export.py` writes each ensemble as
-  a `TreeEnsembleRegressor` with double thresholds and leaf weights (a classifier's raw score
-  then goes through `Sigmoid`), fed by a double copy of the float32 features. sklearn's trees
-  also compare float32 features against double thresholds, so ONNX and sklearn take the same
+- Export (`model/onnx_export.py`): `Imputer` (training means) on the input, a double copy of
+  it, then one `TreeEnsembleRegressor` with eight targets holding all eight ensembles, node
+  for node, with double thresholds and leaf weights, and a `Sigmoid` on the six
+  classifiers' raw scores. sklearn split the one-hot column of category c at 0.5 (left unless
+  the value is c); the graph splits the category code with `BRANCH_NEQ c`, which takes the
+  same branch for every input, unseen values included. Numeric splits keep sklearn's
+  thresholds, compared in double as sklearn compares them, so ONNX and sklearn take the same
   path through every tree; only the final rounding to float32 differs.
 
 ## Training data

@@ -1,54 +1,121 @@
-"""Compose the fitted preprocessing and the eight gradient-boosted ensembles into one ONNX
-graph.
+"""Write the fitted preprocessing and the eight gradient-boosted ensembles as one small ONNX
+graph that a caller feeds with numbers only.
 
-The preprocessing (string imputation, one-hot encoding, numeric imputation) is converted by
-skl2onnx. The ensembles are written here as `TreeEnsembleRegressor` nodes with double
-thresholds and leaf weights (ai.onnx.ml 3 `*_as_tensor` attributes): skl2onnx 1.20 only emits
-float32 leaf weights, and summing 150 float32 leaves drifts up to ~5e-5 days from sklearn's
-float64 sum, uncomfortably close to the 1e-4 parity budget. With double weights and a double
-copy of the float32 features, every split compares the same numbers sklearn compares and the
-only difference left is the final rounding of each output to float32.
+Input: one float32 tensor `features` of shape [N, 9]. Its first seven columns are the string
+fields as category codes: the position of the value in that field's vocabulary, which the
+model carries in its `metadata_props` (key `input_encoding`), so the caller and the trainer
+cannot disagree on it. A missing value is looked up as the imputer's fill value; a value not
+in the vocabulary is -1. The last two columns are the numbers, NaN when missing.
 
-All eight ensembles read one shared feature tensor, so a batch is one-hot encoded once.
+Graph: the numeric imputer (training means) on the whole row, a double copy of the row, then
+one `TreeEnsembleRegressor` with eight targets, one per prediction, and a `Sigmoid` on the
+six classifiers' raw scores. Output: one float32 tensor `predictions` of shape [N, 8] whose
+column names are listed in the metadata.
+
+The trees are sklearn's own, node for node. sklearn trained them on one-hot columns; a split
+`onehot(field = c) <= 0.5` (go left unless the value is c) becomes `code(field) != c`
+(`BRANCH_NEQ`), which takes the same branch for every input, unseen values included (-1
+equals no code, as an all-zero one-hot row matched no column). Numeric splits keep
+`BRANCH_LEQ` with sklearn's double thresholds. Leaf weights and base scores are doubles, so
+the sums are sklearn's; only the final rounding to float32 differs.
 """
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from onnx.compose import add_prefix_graph
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
 # onnxruntime-node 1.30 loads both. ai.onnx.ml 3 is the first version with double tree
 # attributes and the last in which TreeEnsembleRegressor is not superseded by TreeEnsemble.
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 IR_VERSION = 8
-FEATURES = "features"
-FEATURES_DOUBLE = "features_double"
+INPUT = "features"
+OUTPUT = "predictions"
 BATCH_DIM = "N"
-FLAT_SHAPE = "flat_shape"
+ENCODING_KEY = "input_encoding"
+UNKNOWN_CODE = -1
+
+Estimator = GradientBoostingRegressor | GradientBoostingClassifier
 
 
-def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
-    for node in graph.node:
-        node.input[:] = [new if name == old else name for name in node.input]
-        node.output[:] = [new if name == old else name for name in node.output]
-    for value in list(graph.output) + list(graph.value_info):
-        if value.name == old:
-            value.name = new
+class FeatureLayout:
+    """Where each one-hot column of the fitted preprocessor lands in the graph's input."""
+
+    def __init__(
+        self,
+        preprocessor: ColumnTransformer,
+        string_fields: tuple[str, ...],
+        number_fields: tuple[str, ...],
+    ) -> None:
+        categorical = preprocessor.named_transformers_["categorical"]
+        onehot = categorical.named_steps["onehot"]
+        impute = categorical.named_steps["impute"]
+        numeric = preprocessor.named_transformers_["numeric"]
+        order = [name for name, _, _ in preprocessor.transformers_ if name != "remainder"]
+        if order[:2] != ["categorical", "numeric"]:
+            raise RuntimeError(f"unexpected transformer order {order}")
+        self.string_fields = string_fields
+        self.number_fields = number_fields
+        self.columns = [*string_fields, *number_fields]
+        self.categories = {
+            field: [str(value) for value in values]
+            for field, values in zip(string_fields, onehot.categories_, strict=True)
+        }
+        self.fill_value = str(impute.fill_value)
+        self.means = [float(value) for value in numeric.statistics_]
+        # one-hot column -> (input column, category code) or (input column, None) for numbers
+        self.sources: list[tuple[int, int | None]] = []
+        for column, field in enumerate(string_fields):
+            self.sources.extend((column, code) for code in range(len(self.categories[field])))
+        for offset in range(len(number_fields)):
+            self.sources.append((len(string_fields) + offset, None))
+
+    @property
+    def one_hot_width(self) -> int:
+        return len(self.sources)
+
+    def encoding_metadata(self, outputs: list[str]) -> str:
+        return json.dumps(
+            {
+                "input": INPUT,
+                "columns": self.columns,
+                "categories": self.categories,
+                "missing_string": "",
+                "missing_category": self.fill_value,
+                "unknown_code": UNKNOWN_CODE,
+                "output": OUTPUT,
+                "output_columns": outputs,
+            },
+            separators=(",", ":"),
+        )
+
+    def encode(self, frame) -> np.ndarray:
+        """The graph's input for a frame of raw fields ("" and NaN for missing)."""
+        rows = len(frame)
+        out = np.empty((rows, len(self.columns)), dtype=np.float32)
+        for column, field in enumerate(self.string_fields):
+            codes = {value: code for code, value in enumerate(self.categories[field])}
+            values = frame[field].to_numpy(dtype=object)
+            out[:, column] = [
+                codes.get(self.fill_value if value == "" else value, UNKNOWN_CODE)
+                for value in values
+            ]
+        for offset, field in enumerate(self.number_fields):
+            out[:, len(self.string_fields) + offset] = frame[field].to_numpy(dtype=np.float32)
+        return out
 
 
 def _double_tensor(values: list[float]) -> TensorProto:
     return numpy_helper.from_array(np.asarray(values, dtype=np.float64))
 
 
-def _raw_base_score(
-    estimator: GradientBoostingRegressor | GradientBoostingClassifier, n_features: int
-) -> float:
+def _raw_base_score(estimator: Estimator, n_features: int) -> float:
     """The initial raw score, recovered through public methods: the raw prediction of any row
     minus the trees' contribution for that row."""
     row = np.zeros((1, n_features), dtype=np.float32)
@@ -60,56 +127,59 @@ def _raw_base_score(
     return raw - estimator.learning_rate * trees
 
 
-def tree_ensemble_node(
-    estimator: GradientBoostingRegressor | GradientBoostingClassifier,
-    n_features: int,
-    input_name: str,
-    output_name: str,
-    node_name: str,
-) -> onnx.NodeProto:
-    """The raw score of a single-output gradient-boosting model (the log-odds of class 1 for a
-    binary classifier) as one TreeEnsembleRegressor with double attributes."""
-    if isinstance(estimator, GradientBoostingClassifier) and len(estimator.classes_) != 2:
-        raise ValueError(f"{node_name}: only binary classifiers are supported")
+def ensemble_node(models: dict[str, Estimator], layout: FeatureLayout) -> onnx.NodeProto:
+    """All ensembles as one TreeEnsembleRegressor, target i being the raw score of model i."""
     nodes: dict[str, list] = {
         key: []
-        for key in (
-            "treeids",
-            "nodeids",
-            "featureids",
-            "modes",
-            "values",
-            "truenodeids",
-            "falsenodeids",
-        )
+        for key in ("treeids", "nodeids", "featureids", "modes", "values", "truenodeids", "falsenodeids")
     }
     targets: dict[str, list] = {key: [] for key in ("treeids", "nodeids", "ids", "weights")}
-    for tree_id, (tree_estimator,) in enumerate(estimator.estimators_):
-        tree = tree_estimator.tree_
-        for node_id in range(tree.node_count):
-            is_leaf = tree.children_left[node_id] == -1
-            nodes["treeids"].append(tree_id)
-            nodes["nodeids"].append(node_id)
-            nodes["featureids"].append(0 if is_leaf else int(tree.feature[node_id]))
-            nodes["modes"].append("LEAF" if is_leaf else "BRANCH_LEQ")
-            nodes["values"].append(0.0 if is_leaf else float(tree.threshold[node_id]))
-            # sklearn sends x <= threshold to the left child.
-            nodes["truenodeids"].append(0 if is_leaf else int(tree.children_left[node_id]))
-            nodes["falsenodeids"].append(0 if is_leaf else int(tree.children_right[node_id]))
-            if is_leaf:
-                targets["treeids"].append(tree_id)
-                targets["nodeids"].append(node_id)
-                targets["ids"].append(0)
-                targets["weights"].append(
-                    estimator.learning_rate * float(tree.value[node_id, 0, 0])
-                )
+    base_values = []
+    tree_id = 0
+    for target, estimator in enumerate(models.values()):
+        if isinstance(estimator, GradientBoostingClassifier) and len(estimator.classes_) != 2:
+            raise ValueError(f"model {target}: only binary classifiers are supported")
+        base_values.append(_raw_base_score(estimator, layout.one_hot_width))
+        for (tree_estimator,) in estimator.estimators_:
+            tree = tree_estimator.tree_
+            for node_id in range(tree.node_count):
+                nodes["treeids"].append(tree_id)
+                nodes["nodeids"].append(node_id)
+                if tree.children_left[node_id] == -1:
+                    nodes["featureids"].append(0)
+                    nodes["modes"].append("LEAF")
+                    nodes["values"].append(0.0)
+                    nodes["truenodeids"].append(0)
+                    nodes["falsenodeids"].append(0)
+                    targets["treeids"].append(tree_id)
+                    targets["nodeids"].append(node_id)
+                    targets["ids"].append(target)
+                    targets["weights"].append(
+                        estimator.learning_rate * float(tree.value[node_id, 0, 0])
+                    )
+                    continue
+                column, code = layout.sources[int(tree.feature[node_id])]
+                threshold = float(tree.threshold[node_id])
+                nodes["featureids"].append(column)
+                if code is None:
+                    # sklearn sends x <= threshold to the left child.
+                    nodes["modes"].append("BRANCH_LEQ")
+                    nodes["values"].append(threshold)
+                else:
+                    if not 0.0 < threshold < 1.0:
+                        raise RuntimeError(f"one-hot split at {threshold}, expected within (0, 1)")
+                    nodes["modes"].append("BRANCH_NEQ")
+                    nodes["values"].append(float(code))
+                nodes["truenodeids"].append(int(tree.children_left[node_id]))
+                nodes["falsenodeids"].append(int(tree.children_right[node_id]))
+            tree_id += 1
     return helper.make_node(
         "TreeEnsembleRegressor",
-        [input_name],
-        [output_name],
-        name=node_name,
+        ["features_double"],
+        ["raw_scores"],
+        name="ensembles",
         domain="ai.onnx.ml",
-        n_targets=1,
+        n_targets=len(models),
         aggregate_function="SUM",
         post_transform="NONE",
         nodes_treeids=nodes["treeids"],
@@ -123,67 +193,64 @@ def tree_ensemble_node(
         target_nodeids=targets["nodeids"],
         target_ids=targets["ids"],
         target_weights_as_tensor=_double_tensor(targets["weights"]),
-        base_values_as_tensor=_double_tensor([_raw_base_score(estimator, n_features)]),
+        base_values_as_tensor=_double_tensor(base_values),
     )
 
 
 def build_model(
-    preprocessor: BaseEstimator,
-    models: dict[str, GradientBoostingRegressor | GradientBoostingClassifier],
+    preprocessor: ColumnTransformer,
+    models: dict[str, Estimator],
     string_fields: tuple[str, ...],
     number_fields: tuple[str, ...],
-    n_features: int,
     metadata: dict[str, str],
     doc_string: str,
-) -> onnx.ModelProto:
-    initial_types = [(f, StringTensorType([None, 1])) for f in string_fields] + [
-        (f, FloatTensorType([None, 1])) for f in number_fields
+) -> tuple[onnx.ModelProto, FeatureLayout]:
+    layout = FeatureLayout(preprocessor, string_fields, number_fields)
+    names = list(models)
+    classifiers = [isinstance(models[name], GradientBoostingClassifier) for name in names]
+    first_classifier = classifiers.index(True)
+    if classifiers != [False] * first_classifier + [True] * (len(names) - first_classifier):
+        raise RuntimeError("regressions must come before classifiers")
+    width = len(layout.columns)
+    # Codes are never NaN; the value imputed in their columns is never used.
+    imputed = [0.0] * len(string_fields) + layout.means
+    initializers = [
+        numpy_helper.from_array(np.array([first_classifier, len(names) - first_classifier]), "split")
     ]
-    pre = convert_sklearn(preprocessor, initial_types=initial_types, target_opset=TARGET_OPSET)
-    if len(pre.graph.output) != 1:
-        raise RuntimeError(f"preprocessing graph has {len(pre.graph.output)} outputs, expected 1")
-    pre_graph = add_prefix_graph(pre.graph, "pre_", rename_inputs=False)
-    _rename_tensor(pre_graph, pre_graph.output[0].name, FEATURES)
-
-    nodes = list(pre_graph.node)
-    initializers = list(pre_graph.initializer)
-    initializers.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), FLAT_SHAPE))
-    nodes.append(
+    nodes = [
         helper.make_node(
-            "Cast", [FEATURES], [FEATURES_DOUBLE], to=TensorProto.DOUBLE, name="features_to_double"
-        )
+            "Imputer",
+            [INPUT],
+            ["features_imputed"],
+            name="impute_numbers",
+            domain="ai.onnx.ml",
+            imputed_value_floats=imputed,
+            replaced_value_float=math.nan,
+        ),
+        helper.make_node(
+            "Cast", ["features_imputed"], ["features_double"], to=TensorProto.DOUBLE, name="to_double"
+        ),
+        ensemble_node(models, layout),
+        helper.make_node(
+            "Split", ["raw_scores", "split"], ["regressions", "logits"], axis=1, name="split"
+        ),
+        helper.make_node("Sigmoid", ["logits"], ["probabilities"], name="sigmoid"),
+        helper.make_node("Concat", ["regressions", "probabilities"], [OUTPUT], axis=1, name="concat"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "offer_model",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [BATCH_DIM, width])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [BATCH_DIM, len(names)])],
+        initializer=initializers,
     )
-
-    outputs = []
-    for name, estimator in models.items():
-        raw = f"{name}_raw"
-        nodes.append(
-            tree_ensemble_node(estimator, n_features, FEATURES_DOUBLE, raw, f"{name}_trees")
-        )
-        if isinstance(estimator, GradientBoostingClassifier):
-            probability = f"{name}_probability"
-            nodes.append(helper.make_node("Sigmoid", [raw], [probability], name=f"{name}_sigmoid"))
-            raw = probability
-        nodes.append(helper.make_node("Reshape", [raw, FLAT_SHAPE], [name], name=f"{name}_flatten"))
-        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH_DIM]))
-
-    opsets = dict(TARGET_OPSET)
-    for opset in pre.opset_import:
-        if opset.version > TARGET_OPSET.get(opset.domain, 0):
-            raise RuntimeError(f"converter used {opset.domain or 'ai.onnx'} {opset.version}")
-        opsets.setdefault(opset.domain, opset.version)
-
-    inputs = [
-        helper.make_tensor_value_info(f, TensorProto.STRING, [BATCH_DIM, 1]) for f in string_fields
-    ] + [helper.make_tensor_value_info(f, TensorProto.FLOAT, [BATCH_DIM, 1]) for f in number_fields]
-    graph = helper.make_graph(nodes, "offer_model", inputs, outputs, initializer=initializers)
     model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(TARGET_OPSET.items())],
         ir_version=IR_VERSION,
         producer_name="realtime-offers-model",
         doc_string=doc_string,
     )
-    helper.set_model_props(model, metadata)
+    helper.set_model_props(model, {**metadata, ENCODING_KEY: layout.encoding_metadata(names)})
     onnx.checker.check_model(model, full_check=True)
-    return model
+    return model, layout

@@ -78,7 +78,7 @@ export interface ServiceConfig {
     readonly keyPrefix: string;
     readonly ttlSeconds: number;
   };
-  readonly model: { readonly path: string; readonly threads: number };
+  readonly model: { readonly path: string; readonly threads: number; readonly workers: number };
   readonly sinkRetry: { readonly initialMs: number; readonly maxMs: number };
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
@@ -203,7 +203,11 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
       keyPrefix: e.REDIS_KEY_PREFIX,
       ttlSeconds: e.REDIS_TTL_SECONDS,
     }),
-    model: Object.freeze({ path: e.MODEL_PATH, threads: e.MODEL_THREADS }),
+    model: Object.freeze({
+      path: e.MODEL_PATH,
+      threads: e.MODEL_THREADS,
+      workers: e.MODEL_WORKERS,
+    }),
     sinkRetry: Object.freeze({ initialMs: e.SINK_RETRY_INITIAL_MS, maxMs: e.SINK_RETRY_MAX_MS }),
     http: Object.freeze({ host: e.HTTP_HOST, port: e.HTTP_PORT }),
     logLevel: e.LOG_LEVEL,

@@ -116,6 +116,7 @@ export const serviceSchema = z
     REDIS_TTL_SECONDS: integer(0, 0, 315_360_000),
     MODEL_PATH: text('model/offer_model.onnx'),
     MODEL_THREADS: integer(1, 0, 64),
+    MODEL_WORKERS: integer(1, 0, 16),
     SINK_RETRY_INITIAL_MS: integer(100, 1, 60_000),
     SINK_RETRY_MAX_MS: integer(5_000, 1, 600_000),
     HTTP_HOST: text('0.0.0.0'),

@@ -19,10 +19,22 @@ export const OPTIONAL_FUNCTIONS: readonly (readonly [PredictionName, string])[] 
 
 export const OFFER_PROBABILITY_THRESHOLD = 0.5;
 
+/** The text of every combination of optional functions, by bit mask (bit i: function i). */
+const OFFER_TEXTS: readonly string[] = Array.from(
+  { length: 2 ** OPTIONAL_FUNCTIONS.length },
+  (_, mask) =>
+    [
+      ...MANDATORY_FUNCTIONS,
+      ...OPTIONAL_FUNCTIONS.filter((_, bit) => (mask & (1 << bit)) !== 0).map(([, label]) => label),
+    ].join(', '),
+);
+
 /** The tariff text: mandatory functions, then each optional function above the threshold. */
 export function offerText(predictions: Predictions): string {
-  const optional = OPTIONAL_FUNCTIONS.filter(
-    ([name]) => predictions[name] > OFFER_PROBABILITY_THRESHOLD,
-  ).map(([, label]) => label);
-  return [...MANDATORY_FUNCTIONS, ...optional].join(', ');
+  let mask = 0;
+  for (let bit = 0; bit < OPTIONAL_FUNCTIONS.length; bit += 1) {
+    const name = OPTIONAL_FUNCTIONS[bit]?.[0];
+    if (name !== undefined && predictions[name] > OFFER_PROBABILITY_THRESHOLD) mask |= 1 << bit;
+  }
+  return OFFER_TEXTS[mask] ?? '';
 }

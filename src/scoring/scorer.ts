@@ -1,19 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import * as ort from 'onnxruntime-node';
+import { Worker } from 'node:worker_threads';
+
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
-import { readModelMetadata } from './onnx-metadata.js';
-import { PREDICTION_NAMES, type PredictionName, type Predictions } from './predictions.js';
-import {
-  buildInputColumns,
-  MODEL_INPUT_NAMES,
-  NUMBER_INPUTS,
-  STRING_INPUTS,
-  type InputColumns,
-} from './tensors.js';
+import type { InputEncoding } from './input-encoding.js';
+import { describeModel, ModelSession, modelInvalid, type SessionOptions } from './model-session.js';
+import type { PredictionName, Predictions } from './predictions.js';
+import type { WorkerReply, WorkerRequest, WorkerSetup, WorkerStatus } from './scoring-worker.js';
 
-/** Key of the model version in the ONNX model's `metadata_props`. */
-export const MODEL_VERSION_KEY = 'model_version';
+export { MODEL_VERSION_KEY } from './model-session.js';
 
 export interface Scorer {
   /** The `model_version` recorded in the loaded model file. */
@@ -22,137 +17,186 @@ export interface Scorer {
   readonly inputNames: readonly string[];
   /** Predictions for every registration, in order, from one run of the model. */
   score(batch: readonly Registration[]): Promise<Predictions[]>;
-  /** Waits for running batches, then frees the session. Later `score` calls reject. */
+  /** Waits for running batches, then frees the session(s). Later `score` calls reject. */
   close(): Promise<void>;
 }
 
-export interface ScorerOptions {
-  /** Threads for one model run; onnxruntime picks a default when left out. */
-  readonly intraOpThreads?: number;
+export interface ScorerOptions extends SessionOptions {
+  /**
+   * Worker threads that run the model, each with its own session; 0 runs it on the calling
+   * thread (which then waits for every run).
+   */
+  readonly workers?: number;
 }
 
-function modelInvalid(message: string, cause?: unknown): OfferError {
-  return new OfferError('MODEL_INVALID', message, { retriable: false, cause });
-}
-
-const EXPECTED_INPUT_TYPES: ReadonlyMap<string, ort.Tensor.Type> = new Map([
-  ...STRING_INPUTS.map(([name]) => [name, 'string'] as const),
-  ...NUMBER_INPUTS.map(([name]) => [name, 'float32'] as const),
-]);
-
-/**
- * Checks that the graph takes exactly the raw fields and yields the eight predictions as
- * float tensors, so a wrong or stale artifact fails at start-up rather than on traffic.
- */
-function checkSignature(session: ort.InferenceSession, modelPath: string): void {
-  const problems: string[] = [];
-  const missingInputs = MODEL_INPUT_NAMES.filter((name) => !session.inputNames.includes(name));
-  if (missingInputs.length > 0) problems.push(`missing input(s) ${missingInputs.join(', ')}`);
-  const unexpectedInputs = session.inputNames.filter((name) => !EXPECTED_INPUT_TYPES.has(name));
-  if (unexpectedInputs.length > 0) {
-    problems.push(`unexpected input(s) ${unexpectedInputs.join(', ')}`);
-  }
-  for (const input of session.inputMetadata) {
-    const expected = EXPECTED_INPUT_TYPES.get(input.name);
-    if (expected === undefined) continue;
-    if (!input.isTensor || input.type !== expected) {
-      const actual = input.isTensor ? input.type : 'a non-tensor value';
-      problems.push(`input ${input.name} is ${actual}, expected ${expected}`);
-    }
-  }
-  const missingOutputs = PREDICTION_NAMES.filter((name) => !session.outputNames.includes(name));
-  if (missingOutputs.length > 0) problems.push(`missing output(s) ${missingOutputs.join(', ')}`);
-  for (const output of session.outputMetadata) {
-    if (!(PREDICTION_NAMES as readonly string[]).includes(output.name)) continue;
-    if (!output.isTensor || output.type !== 'float32') {
-      const actual = output.isTensor ? output.type : 'a non-tensor value';
-      problems.push(`output ${output.name} is ${actual}, expected float32`);
-    }
-  }
-  if (problems.length > 0) {
-    throw modelInvalid(
-      `model ${modelPath} does not match the scorer: ${problems.join('; ')} ` +
-        `(inputs: ${session.inputNames.join(', ')}; outputs: ${session.outputNames.join(', ')})`,
-    );
-  }
-}
-
-function toFeeds(columns: InputColumns): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const name of MODEL_INPUT_NAMES) {
-    const column = columns[name];
-    feeds[name] =
-      column.type === 'string'
-        ? new ort.Tensor('string', column.data, column.dims)
-        : new ort.Tensor('float32', column.data, column.dims);
-  }
-  return feeds;
-}
-
-function outputColumn(
-  results: ort.InferenceSession.ReturnType,
-  name: PredictionName,
+/** One object per row from the [rows, columns] output matrix. */
+function toPredictions(
+  values: Float32Array,
+  columns: readonly PredictionName[],
   rows: number,
-): Float32Array {
-  const tensor = results[name];
-  if (tensor?.type !== 'float32' || !(tensor.data instanceof Float32Array)) {
-    throw modelInvalid(`model output ${name} is not a float32 tensor`);
+): Predictions[] {
+  const width = columns.length;
+  if (values.length !== rows * width) {
+    throw modelInvalid(`model output has ${values.length} values for ${rows} rows of ${width}`);
   }
-  if (tensor.data.length !== rows) {
-    throw modelInvalid(`model output ${name} has ${tensor.data.length} values for ${rows} rows`);
+  const predictions = new Array<Predictions>(rows);
+  for (let row = 0, at = 0; row < rows; row += 1) {
+    const prediction = {} as Record<PredictionName, number>;
+    for (const name of columns) prediction[name] = values[at++] ?? Number.NaN;
+    predictions[row] = prediction;
   }
-  return tensor.data;
+  return predictions;
 }
 
-class OnnxScorer implements Scorer {
-  readonly inputNames: readonly string[];
+const closedError = (): OfferError =>
+  // Only a stopping service closes the scorer; its unfinished batch is redelivered.
+  new OfferError('ABORTED', 'the scorer is closed', { retriable: false });
+
+/** Encodes batches and turns the model's output into predictions; `run` does the rest. */
+abstract class EncodingScorer implements Scorer {
+  readonly modelVersion: string;
+  protected readonly encoding: InputEncoding;
   private readonly running = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly session: ort.InferenceSession,
-    readonly modelVersion: string,
+    description: { modelVersion: string; encoding: InputEncoding },
+    readonly inputNames: readonly string[],
   ) {
-    this.inputNames = [...session.inputNames];
+    this.modelVersion = description.modelVersion;
+    this.encoding = description.encoding;
   }
 
+  protected abstract run(input: Float32Array, rows: number): Promise<Float32Array>;
+  protected abstract release(): Promise<void>;
+
   async score(batch: readonly Registration[]): Promise<Predictions[]> {
-    if (this.closing !== undefined) {
-      // Only a stopping service closes the scorer; its unfinished batch is redelivered.
-      throw new OfferError('ABORTED', 'the scorer is closed', { retriable: false });
-    }
+    if (this.closing !== undefined) throw closedError();
     if (batch.length === 0) return [];
-    const run = this.session.run(toFeeds(buildInputColumns(batch)), [...PREDICTION_NAMES]);
+    const run = this.run(this.encoding.encode(batch), batch.length);
     this.running.add(run);
-    let results: ort.InferenceSession.ReturnType;
     try {
-      results = await run;
+      return toPredictions(await run, this.encoding.predictions, batch.length);
     } finally {
       this.running.delete(run);
     }
-    const rows = batch.length;
-    const columns = {} as Record<PredictionName, Float32Array>;
-    for (const name of PREDICTION_NAMES) columns[name] = outputColumn(results, name, rows);
-    const predictions = new Array<Predictions>(rows);
-    for (let row = 0; row < rows; row += 1) {
-      const prediction = {} as Record<PredictionName, number>;
-      for (const name of PREDICTION_NAMES) prediction[name] = columns[name][row] ?? Number.NaN;
-      predictions[row] = prediction;
-    }
-    return predictions;
   }
 
   close(): Promise<void> {
-    // Releasing the native session under a running batch would free memory the run still uses.
-    this.closing ??= Promise.allSettled([...this.running]).then(() => this.session.release());
+    // Releasing a session under a running batch would free memory the run still uses.
+    this.closing ??= Promise.allSettled([...this.running]).then(() => this.release());
     return this.closing;
   }
 }
 
+class InProcessScorer extends EncodingScorer {
+  constructor(private readonly session: ModelSession) {
+    super(session.description, session.inputNames);
+  }
+
+  protected run(input: Float32Array, rows: number): Promise<Float32Array> {
+    return this.session.run(input, rows);
+  }
+
+  protected release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** A worker thread with its session, and the runs it has not answered yet. */
+class ScoringThread {
+  readonly pending = new Map<
+    number,
+    { resolve: (output: Float32Array) => void; reject: (error: unknown) => void }
+  >();
+  #nextId = 0;
+  #failure: OfferError | undefined;
+
+  private constructor(readonly worker: Worker) {
+    worker.on('message', (reply: WorkerReply) => {
+      const waiting = this.pending.get(reply.id);
+      if (waiting === undefined) return;
+      this.pending.delete(reply.id);
+      // A failed run is the batch's problem (redelivered), not the thread's.
+      if ('error' in reply) waiting.reject(new Error(`model run failed: ${reply.error}`));
+      else waiting.resolve(reply.output);
+    });
+    const fail = (detail: string): void => {
+      // No batch can be scored any more: the service stops rather than stall.
+      this.#failure ??= new OfferError('MODEL_INVALID', `scoring thread ${detail}`, {
+        retriable: false,
+      });
+      for (const waiting of this.pending.values()) waiting.reject(this.#failure);
+      this.pending.clear();
+    };
+    worker.on('error', (error) => {
+      fail(`failed: ${errorMessage(error)}`);
+    });
+    worker.on('exit', (code) => {
+      fail(`exited with code ${code}`);
+    });
+  }
+
+  static async start(setup: WorkerSetup): Promise<ScoringThread> {
+    const worker = import.meta.url.endsWith('.ts')
+      ? // From source (tests, tsx): the worker registers tsx itself, as it inherits no loader.
+        new Worker(
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})` +
+            `.then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./scoring-worker.ts', import.meta.url).href)}); })`,
+          { eval: true, workerData: setup },
+        )
+      : new Worker(new URL('./scoring-worker.js', import.meta.url), { workerData: setup });
+    const status = await new Promise<WorkerStatus>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    }).catch((error: unknown) => ({ ready: false, error: errorMessage(error) }) as const);
+    if (!status.ready) {
+      await worker.terminate();
+      throw modelInvalid(status.error);
+    }
+    return new ScoringThread(worker);
+  }
+
+  run(input: Float32Array, rows: number): Promise<Float32Array> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, input, rows } satisfies WorkerRequest, [
+        input.buffer as ArrayBuffer,
+      ]);
+    });
+  }
+}
+
+class ThreadedScorer extends EncodingScorer {
+  constructor(
+    description: { modelVersion: string; encoding: InputEncoding },
+    inputNames: readonly string[],
+    private readonly threads: readonly ScoringThread[],
+  ) {
+    super(description, inputNames);
+  }
+
+  /** The thread with the fewest runs waiting. */
+  protected run(input: Float32Array, rows: number): Promise<Float32Array> {
+    let chosen = this.threads[0];
+    for (const thread of this.threads) {
+      if (chosen === undefined || thread.pending.size < chosen.pending.size) chosen = thread;
+    }
+    if (chosen === undefined) return Promise.reject(closedError());
+    return chosen.run(input, rows);
+  }
+
+  protected async release(): Promise<void> {
+    await Promise.all(this.threads.map((thread) => thread.worker.terminate()));
+  }
+}
+
 /**
- * Loads the model once. Fails with a MODEL_INVALID error when the file cannot be read, is not
- * a loadable ONNX model, carries no model version, or does not have the expected inputs and
- * outputs.
+ * Loads the model once (in each worker thread when `workers` > 0). Fails with a
+ * MODEL_INVALID error when the file cannot be read, is not a loadable ONNX model, carries no
+ * model version or input encoding, or does not have the expected input and output.
  */
 export async function loadScorer(modelPath: string, options: ScorerOptions = {}): Promise<Scorer> {
   let bytes: Uint8Array;
@@ -161,38 +205,24 @@ export async function loadScorer(modelPath: string, options: ScorerOptions = {})
   } catch (error) {
     throw modelInvalid(`cannot read model ${modelPath}: ${errorMessage(error)}`, error);
   }
-
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(bytes, {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      // Batches are scored one at a time; parallelism lives inside a run, not across nodes.
-      executionMode: 'sequential',
-      interOpNumThreads: 1,
-      ...(options.intraOpThreads === undefined
-        ? {}
-        : { intraOpNumThreads: options.intraOpThreads }),
-    });
-  } catch (error) {
-    throw modelInvalid(`cannot load model ${modelPath}: ${errorMessage(error)}`, error);
+  const sessionOptions: SessionOptions =
+    options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads };
+  const workers = options.workers ?? 0;
+  if (workers === 0)
+    return new InProcessScorer(await ModelSession.open(bytes, modelPath, sessionOptions));
+  const description = describeModel(bytes, modelPath);
+  const started = await Promise.allSettled(
+    Array.from({ length: workers }, () =>
+      ScoringThread.start({ bytes, modelPath, options: sessionOptions }),
+    ),
+  );
+  const threads = started.flatMap((result) =>
+    result.status === 'fulfilled' ? [result.value] : [],
+  );
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
+    throw failed.reason;
   }
-
-  try {
-    let metadata: Map<string, string>;
-    try {
-      metadata = readModelMetadata(bytes);
-    } catch (error) {
-      throw modelInvalid(`cannot read metadata of ${modelPath}: ${errorMessage(error)}`, error);
-    }
-    const modelVersion = metadata.get(MODEL_VERSION_KEY);
-    if (modelVersion === undefined || modelVersion === '') {
-      throw modelInvalid(`model ${modelPath} has no ${MODEL_VERSION_KEY} in its metadata_props`);
-    }
-    checkSignature(session, modelPath);
-    return new OnnxScorer(session, modelVersion);
-  } catch (error) {
-    await session.release();
-    throw error;
-  }
+  return new ThreadedScorer(description, [description.encoding.input], threads);
 }

@@ -42,7 +42,10 @@ export async function startOfferService(
   tracing: Tracing,
 ): Promise<OfferService> {
   const metrics = createMetrics(tracing.stats);
-  const scorer = await loadScorer(config.model.path, { intraOpThreads: config.model.threads });
+  const scorer = await loadScorer(config.model.path, {
+    intraOpThreads: config.model.threads,
+    workers: config.model.workers,
+  });
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
 
   const clickhouseClient = createClickHouseClient(config.clickhouse, logger);

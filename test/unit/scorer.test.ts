@@ -9,7 +9,7 @@ import { isOfferError } from '../../src/errors.js';
 import { readModelMetadata } from '../../src/scoring/onnx-metadata.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { loadScorer, MODEL_VERSION_KEY, type Scorer } from '../../src/scoring/scorer.js';
-import { MODEL_INPUT_NAMES } from '../../src/scoring/tensors.js';
+import { INPUT_ENCODING_KEY } from '../../src/scoring/input-encoding.js';
 import { MODEL_PATH, readGoldenFile, toRegistration, type GoldenFile } from '../support/golden.js';
 
 /** A hand-encoded protobuf message, enough to write small ONNX models for the error paths. */
@@ -101,8 +101,8 @@ describe('scorer on the committed model', () => {
     assert.match(scorer.modelVersion, /^\d+\.\d+\.\d+\+[0-9a-f]{12}$/);
   });
 
-  it('exposes the graph inputs', () => {
-    assert.deepEqual([...scorer.inputNames].sort(), [...MODEL_INPUT_NAMES].sort());
+  it('exposes the graph input', () => {
+    assert.deepEqual(scorer.inputNames, ['features']);
   });
 
   it('has enough golden fixtures, nulls and unseen categories among them', () => {
@@ -161,6 +161,49 @@ describe('scorer on the committed model', () => {
   });
 });
 
+describe('scorer on worker threads', () => {
+  it('gives exactly the in-process predictions, for concurrent batches on two threads', async () => {
+    const golden = await readGoldenFile();
+    const registrations = golden.fixtures.map((fixture) => toRegistration(fixture.input));
+    const inProcess = await loadScorer(MODEL_PATH, { workers: 0 });
+    const threaded = await loadScorer(MODEL_PATH, { workers: 2 });
+    try {
+      assert.equal(threaded.modelVersion, inProcess.modelVersion);
+      assert.deepEqual(threaded.inputNames, inProcess.inputNames);
+      const expected = await inProcess.score(registrations);
+      const [first, second, whole] = await Promise.all([
+        threaded.score(registrations.slice(0, 100)),
+        threaded.score(registrations.slice(100)),
+        threaded.score(registrations),
+      ]);
+      assert.deepEqual([...first, ...second], expected);
+      assert.deepEqual(whole, expected);
+    } finally {
+      await inProcess.close();
+      await threaded.close();
+    }
+    await assert.rejects(threaded.score(registrations), /closed/);
+  });
+
+  it('fails to load, naming the problem, when the threads cannot open the model', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'scorer-thread-test-'));
+    try {
+      // The metadata is valid (the calling thread reads it), the graph is not (the thread finds it).
+      const encoding = readModelMetadata(await readFile(MODEL_PATH)).get(INPUT_ENCODING_KEY);
+      assert.ok(encoding !== undefined);
+      const path = join(directory, 'identity.onnx');
+      await writeFile(path, identityModel({ model_version: '0.0.1', input_encoding: encoding }));
+      await assert.rejects(loadScorer(path, { workers: 2 }), (error: unknown) => {
+        assert.ok(isOfferError(error, 'MODEL_INVALID'), String(error));
+        assert.match(error.message, /missing input features/);
+        return true;
+      });
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('loadScorer failures', () => {
   let directory: string;
 
@@ -172,16 +215,47 @@ describe('loadScorer failures', () => {
     await rm(directory, { recursive: true, force: true });
   });
 
-  it('names the missing inputs and outputs of a model with another signature', async () => {
-    const path = join(directory, 'identity.onnx');
+  it('refuses a model that carries no input encoding', async () => {
+    const path = join(directory, 'unencoded.onnx');
     await writeFile(path, identityModel({ model_version: '0.0.1' }));
     await assert.rejects(loadScorer(path), (error: unknown) => {
       assert.ok(isOfferError(error, 'MODEL_INVALID'), String(error));
-      assert.match(error.message, /missing input\(s\) ip_country, device_country/);
-      assert.match(error.message, /child_age/);
-      assert.match(error.message, /unexpected input\(s\) x/);
-      assert.match(error.message, /missing output\(s\) predicted_cost, predicted_subscription/);
-      assert.match(error.message, /predicted_function_invite_second_parent/);
+      assert.match(error.message, /no input_encoding in its metadata_props/);
+      return true;
+    });
+  });
+
+  it('names the missing input and output of a model with another signature', async () => {
+    const encoding = readModelMetadata(await readFile(MODEL_PATH)).get(INPUT_ENCODING_KEY);
+    assert.ok(encoding !== undefined);
+    const path = join(directory, 'identity.onnx');
+    await writeFile(path, identityModel({ model_version: '0.0.1', input_encoding: encoding }));
+    await assert.rejects(loadScorer(path), (error: unknown) => {
+      assert.ok(isOfferError(error, 'MODEL_INVALID'), String(error));
+      assert.match(error.message, /missing input features; unexpected input\(s\) x/);
+      assert.match(error.message, /missing output predictions; unexpected output\(s\) y/);
+      return true;
+    });
+  });
+
+  it('names what an input encoding lacks', async () => {
+    const encoding = JSON.parse(
+      readModelMetadata(await readFile(MODEL_PATH)).get(INPUT_ENCODING_KEY) ?? '{}',
+    ) as { columns: string[]; output_columns: string[]; categories: Record<string, unknown> };
+    encoding.columns = encoding.columns.filter((name) => name !== 'child_age').concat('shoe_size');
+    encoding.output_columns = encoding.output_columns.slice(1);
+    delete encoding.categories.platform;
+    const path = join(directory, 'lacking.onnx');
+    await writeFile(
+      path,
+      identityModel({ model_version: '0.0.1', input_encoding: JSON.stringify(encoding) }),
+    );
+    await assert.rejects(loadScorer(path), (error: unknown) => {
+      assert.ok(isOfferError(error, 'MODEL_INVALID'), String(error));
+      assert.match(error.message, /input column\(s\) child_age missing/);
+      assert.match(error.message, /unexpected input column\(s\) shoe_size/);
+      assert.match(error.message, /no categories for platform/);
+      assert.match(error.message, /output\(s\) predicted_cost missing/);
       return true;
     });
   });
