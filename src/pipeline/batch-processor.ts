@@ -10,14 +10,14 @@ import type {
 } from '../kafka/kafka-adapter.js';
 import type { Predictions } from '../scoring/predictions.js';
 import type { RejectedMessage } from '../sinks/dead-letter-sink.js';
-import type { OfferRecord } from '../sinks/offer-record.js';
+import type { StoredOffer } from '../sinks/offer-record.js';
 import type { Sink } from '../sinks/sink.js';
 import type { Logger } from '../telemetry/logger.js';
 import { withContext } from '../telemetry/message-tracing.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { ATTR } from '../telemetry/semconv.js';
 import { observeChunk, type ChunkObserver, type ObserverDependencies } from './chunk-observer.js';
-import { decodeChunk, toOfferRecords } from './chunk-stages.js';
+import { decodeChunk, toStoredOffers } from './chunk-stages.js';
 import { decideFailure } from './failure-policy.js';
 import type { SinkHealth } from './sink-health.js';
 import { sinkWrite, writeAll, type RetrySettings } from './write-all.js';
@@ -28,8 +28,8 @@ export interface ProcessorDependencies {
     readonly modelVersion: string;
     score(batch: readonly Registration[]): Promise<Predictions[]>;
   };
-  readonly clickhouse: Sink<OfferRecord>;
-  readonly redis: Sink<OfferRecord> & { keyOf(userId: number): string };
+  readonly clickhouse: Sink<StoredOffer>;
+  readonly redis: Sink<StoredOffer> & { keyOf(userId: number): string };
   readonly deadLetters: Sink<RejectedMessage> & { readonly topic: string };
   readonly health: SinkHealth;
   readonly metrics: Metrics;
@@ -104,16 +104,14 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
               },
             },
           );
-    const offers = toOfferRecords(
+    const offers = toStoredOffers(
       batch.partition,
       accepted,
       predictions,
       scorer.modelVersion,
       now(),
     );
-    const userIds = new Map(
-      accepted.map(({ index, registration }) => [index, registration.userId]),
-    );
+    let userIds: Map<number, number> | undefined;
     const origin = {
       topic: batch.topic,
       partition: batch.partition,
@@ -123,9 +121,11 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     await writeAll(
       [
         sinkWrite(deps.clickhouse, offers, acceptedIndexes),
-        sinkWrite(deps.redis, offers, acceptedIndexes, (index) => ({
-          [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0),
-        })),
+        sinkWrite(deps.redis, offers, acceptedIndexes, (index) => {
+          // Only sampled messages get here: the map is built for chunks that have one.
+          userIds ??= new Map(accepted.map((entry) => [entry.index, entry.registration.userId]));
+          return { [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) };
+        }),
         sinkWrite(
           deps.deadLetters,
           rejected,

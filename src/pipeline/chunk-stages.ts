@@ -3,7 +3,7 @@ import type { Registration } from '../contract/registration.js';
 import type { InboundMessage } from '../kafka/kafka-adapter.js';
 import type { Predictions } from '../scoring/predictions.js';
 import type { RejectedMessage } from '../sinks/dead-letter-sink.js';
-import { buildOfferRecord, type OfferRecord } from '../sinks/offer-record.js';
+import { ChunkOffers, type StoredOffer } from '../sinks/offer-record.js';
 import type { ChunkObserver } from './chunk-observer.js';
 
 // The pure steps of a chunk: which messages are registrations and which are rejected, and
@@ -50,22 +50,28 @@ export function decodeChunk(
   return { accepted, rejected };
 }
 
-export function toOfferRecords(
+/** The stored offers of the accepted messages, in order, from their predictions. */
+export function toStoredOffers(
   partition: number,
   accepted: readonly Accepted[],
   predictions: readonly Predictions[],
   modelVersion: string,
   processedAtMs: number,
-): OfferRecord[] {
-  return accepted.map(({ message, registration }, index) => {
+): StoredOffer[] {
+  if (predictions.length !== accepted.length) {
+    throw new Error(`the scorer returned ${predictions.length} rows for ${accepted.length}`);
+  }
+  const offers = new ChunkOffers(partition, modelVersion, processedAtMs);
+  const stored = new Array<StoredOffer>(accepted.length);
+  for (const [index, { message, registration }] of accepted.entries()) {
     const prediction = predictions[index];
-    if (prediction === undefined) throw new Error('the scorer returned fewer rows than given');
+    if (prediction === undefined) throw new Error(`no prediction for row ${index}`);
     const source = {
       userId: registration.userId,
-      partition,
       offset: message.offset,
       timestampMs: message.timestampMs,
     };
-    return buildOfferRecord(source, prediction, modelVersion, processedAtMs);
-  });
+    stored[index] = offers.offer(source, prediction);
+  }
+  return stored;
 }

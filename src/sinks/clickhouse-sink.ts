@@ -11,7 +11,7 @@ import {
 import type { ClickHouseConnectionConfig } from '../config/config.js';
 import { OfferError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { OfferRecord } from './offer-record.js';
+import type { StoredOffer } from './offer-record.js';
 import type { RowOrigin, Sink } from './sink.js';
 
 export type { RowOrigin } from './sink.js';
@@ -30,7 +30,7 @@ export interface ClickHouseSinkOptions {
 }
 
 interface PendingWrite {
-  readonly records: readonly OfferRecord[];
+  readonly records: readonly StoredOffer[];
   readonly origin: RowOrigin;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
@@ -108,6 +108,11 @@ function clientLoggerClass(logger: Logger): new () => ClickHouseLogger {
   };
 }
 
+/** JSONEachRow text of an insert value: pre-serialised rows pass through unchanged. */
+export function rowText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 export function createClickHouseClient(
   config: ClickHouseConnectionConfig,
   logger?: Logger,
@@ -121,6 +126,8 @@ export function createClickHouseClient(
     // Failed requests are retried by the pipeline, which also pauses consumption.
     keep_alive: { enabled: true },
     ...(logger === undefined ? {} : { log: { LoggerClass: clientLoggerClass(logger) } }),
+    // Rows arrive serialised (StoredOffer.json, shared with Redis): a string is one row as is.
+    json: { parse: JSON.parse, stringify: rowText },
   });
 }
 
@@ -129,7 +136,7 @@ export function createClickHouseClient(
  * batch) that arrive within `windowMs` share one INSERT; each caller's promise settles
  * with that INSERT, so a caller commits its offsets only after its rows are stored.
  */
-export class ClickHouseOfferSink implements Sink<OfferRecord> {
+export class ClickHouseOfferSink implements Sink<StoredOffer> {
   readonly name = 'clickhouse';
   readonly #client: ClickHouseClient;
   readonly #options: ClickHouseSinkOptions;
@@ -142,7 +149,7 @@ export class ClickHouseOfferSink implements Sink<OfferRecord> {
     this.#options = options;
   }
 
-  write(records: readonly OfferRecord[], origin: RowOrigin): Promise<void> {
+  write(records: readonly StoredOffer[], origin: RowOrigin): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ records, origin, resolve, reject });
@@ -196,7 +203,7 @@ export class ClickHouseOfferSink implements Sink<OfferRecord> {
       await this.#client.insert({
         table: `${database}.${table}`,
         format: 'JSONEachRow',
-        values: writes.flatMap((write) => write.records),
+        values: writes.flatMap((write) => write.records.map((record) => record.json)),
         ...(this.#options.deduplicationToken
           ? { clickhouse_settings: { insert_deduplication_token: deduplicationToken(writes) } }
           : {}),

@@ -34,7 +34,8 @@ export interface OfferSource {
   readonly timestampMs: number;
 }
 
-const OFFSET_DIGITS = 1_000_000n;
+/** Digits of the offset in a version. */
+const OFFSET_DIGITS = 6;
 
 /**
  * How far ahead of the consumer's clock a Kafka timestamp may be and still count. The same as
@@ -58,7 +59,9 @@ export function eventTimeMs(timestampMs: number, processedAtMs: number): number 
 }
 
 export function eventVersion(eventMs: number, offset: string): string {
-  return (BigInt(eventMs) * OFFSET_DIGITS + (BigInt(offset) % OFFSET_DIGITS)).toString();
+  // The offset's last six digits, as text arithmetic: a BigInt per record costs more.
+  const low = String(Number(offset.length > OFFSET_DIGITS ? offset.slice(-OFFSET_DIGITS) : offset));
+  return eventMs === 0 ? low : `${eventMs}${low.padStart(OFFSET_DIGITS, '0')}`;
 }
 
 export function clickhouseDateTime(epochMs: number): string {
@@ -83,4 +86,66 @@ export function buildOfferRecord(
     processed_at: clickhouseDateTime(processedAtMs),
     version: eventVersion(eventMs, source.offset),
   };
+}
+
+/** An offer as both sinks store it, serialised once. */
+export interface StoredOffer {
+  readonly userId: number;
+  readonly version: string;
+  /**
+   * The OfferRecord as one JSON object with `version` first: the Redis value, whose script
+   * reads the version from the start of the stored text, and the ClickHouse JSONEachRow row.
+   */
+  readonly json: string;
+}
+
+/** The stored form of a record (the reference for `ChunkOffers`, and for tests). */
+export function storeOffer(record: OfferRecord): StoredOffer {
+  const { version, ...fields } = record;
+  return { userId: record.user_id, version, json: JSON.stringify({ version, ...fields }) };
+}
+
+/** `JSON.stringify` of a finite number is its `String`; anything else is null, as there. */
+const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
+
+/**
+ * Builds the stored offers of one chunk as text directly, with what the chunk's records share
+ * (partition, model version, processing time) formatted once: the same JSON as `storeOffer`
+ * of `buildOfferRecord`, without an object per record and a generic serialisation.
+ */
+export class ChunkOffers {
+  readonly #head: string;
+  readonly #tail: string;
+  readonly #processedAtMs: number;
+  #lastSecond = Number.NaN;
+  #lastSecondText = '';
+
+  constructor(partition: number, modelVersion: string, processedAtMs: number) {
+    this.#processedAtMs = processedAtMs;
+    this.#head = `,"model_version":${JSON.stringify(modelVersion)},"kafka_partition":${partition},"kafka_offset":"`;
+    this.#tail = `","processed_at":"${clickhouseDateTime(processedAtMs)}"}`;
+  }
+
+  offer(source: Omit<OfferSource, 'partition'>, predictions: Predictions): StoredOffer {
+    const eventMs = eventTimeMs(source.timestampMs, this.#processedAtMs);
+    const version = eventVersion(eventMs, source.offset);
+    const second = Math.floor(eventMs / 1000);
+    if (second !== this.#lastSecond) {
+      this.#lastSecond = second;
+      this.#lastSecondText = clickhouseDateTime(second * 1000);
+    }
+    const json =
+      `{"version":"${version}","user_id":${source.userId}` +
+      `,"predicted_cost":${jsonNumber(predictions.predicted_cost)}` +
+      `,"predicted_subscription":${jsonNumber(predictions.predicted_subscription)}` +
+      `,"predicted_function_map":${jsonNumber(predictions.predicted_function_map)}` +
+      `,"predicted_function_ignore_sound":${jsonNumber(predictions.predicted_function_ignore_sound)}` +
+      `,"predicted_function_listen_sound":${jsonNumber(predictions.predicted_function_listen_sound)}` +
+      `,"predicted_function_detailed_routes":${jsonNumber(predictions.predicted_function_detailed_routes)}` +
+      `,"predicted_function_sos_signal":${jsonNumber(predictions.predicted_function_sos_signal)}` +
+      `,"predicted_function_invite_second_parent":${jsonNumber(predictions.predicted_function_invite_second_parent)}` +
+      `,"offer":"${offerText(predictions)}"${this.#head}${source.offset}` +
+      `","event_time":"${this.#lastSecondText}${this.#tail}`;
+    return { userId: source.userId, version, json };
+  }
 }

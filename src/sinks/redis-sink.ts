@@ -1,7 +1,7 @@
 import { Redis, ReplyError } from 'ioredis';
 
 import { OfferError } from '../errors.js';
-import type { OfferRecord } from './offer-record.js';
+import type { StoredOffer } from './offer-record.js';
 import type { Sink } from './sink.js';
 
 export interface RedisSinkOptions {
@@ -13,7 +13,10 @@ export interface RedisSinkOptions {
 
 // Writes each offer unless the stored one has a higher version, so a redelivered older
 // event never replaces a newer offer. Versions are decimal strings without leading zeros
-// (they exceed Lua's exact number range), compared by length first, then as text.
+// (they exceed Lua's exact number range), compared by length first, then as text. The
+// stored value starts with its version (StoredOffer.json), so reading it is an anchored
+// match on the first few bytes, not a scan of the whole value; values written before
+// the version came first are still read by the scan.
 // KEYS: offer keys; ARGV[1]: TTL seconds (0 = none); then a version and a value per key.
 const PUT_OFFERS_SCRIPT = `
 local ttl = tonumber(ARGV[1])
@@ -22,7 +25,8 @@ for i, key in ipairs(KEYS) do
   local version = ARGV[2 * i]
   local value = ARGV[2 * i + 1]
   local current = redis.call('GET', key)
-  local stored = current and string.match(current, '"version":"(%d+)"')
+  local stored = current
+    and (string.match(current, '^{"version":"(%d+)"') or string.match(current, '"version":"(%d+)"'))
   if not (stored and (#stored > #version or (#stored == #version and stored > version))) then
     if ttl > 0 then
       redis.call('SET', key, value, 'EX', ttl)
@@ -78,7 +82,7 @@ export function createRedisClient(url: string): Redis {
  * single Redis (or a primary with replicas), not Redis Cluster, where one call's keys
  * would have to share a hash slot.
  */
-export class RedisOfferSink implements Sink<OfferRecord> {
+export class RedisOfferSink implements Sink<StoredOffer> {
   readonly name = 'redis';
   readonly #redis: Redis;
   readonly #options: RedisSinkOptions;
@@ -113,20 +117,20 @@ export class RedisOfferSink implements Sink<OfferRecord> {
     });
   }
 
-  async write(records: readonly OfferRecord[]): Promise<void> {
+  async write(records: readonly StoredOffer[]): Promise<void> {
     await this.put(records);
   }
 
   /** Writes the offers; resolves with how many keys were written (older events are skipped). */
-  async put(records: readonly OfferRecord[]): Promise<number> {
+  async put(records: readonly StoredOffer[]): Promise<number> {
     if (records.length === 0) return 0;
     const pipeline = this.#redis.pipeline();
     const commands = pipeline as unknown as OfferCommands;
     for (let start = 0; start < records.length; start += KEYS_PER_CALL) {
       const slice = records.slice(start, start + KEYS_PER_CALL);
-      const args: (string | number)[] = slice.map((record) => this.keyOf(record.user_id));
+      const args: (string | number)[] = slice.map((record) => this.keyOf(record.userId));
       args.push(this.#options.ttlSeconds);
-      for (const record of slice) args.push(record.version, JSON.stringify(record));
+      for (const record of slice) args.push(record.version, record.json);
       commands.putOffers(slice.length, ...args);
     }
     let replies: [Error | null, unknown][] | null;

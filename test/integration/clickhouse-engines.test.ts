@@ -6,8 +6,8 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { migrate } from '../../src/sinks/clickhouse-schema.js';
-import { ClickHouseOfferSink } from '../../src/sinks/clickhouse-sink.js';
-import { buildOfferRecord } from '../../src/sinks/offer-record.js';
+import { ClickHouseOfferSink, rowText } from '../../src/sinks/clickhouse-sink.js';
+import { buildOfferRecord, storeOffer } from '../../src/sinks/offer-record.js';
 import { createChdbClient } from '../support/chdb.js';
 import { startInfra } from '../support/infra.js';
 
@@ -28,6 +28,7 @@ const engines: {
         url: infra.clickhouseUrl,
         username: infra.clickhouseUser,
         password: infra.clickhousePassword,
+        json: { parse: JSON.parse, stringify: rowText },
       });
       return { client, close: () => client.close() };
     },
@@ -101,11 +102,13 @@ for (const engine of engines) {
       const older = newer - 60_000;
       const rows = (timestampMs: number, value: number, partition: number) =>
         Array.from({ length: 100 }, (_, i) =>
-          buildOfferRecord(
-            { userId: i + 1, partition, offset: String(i), timestampMs },
-            predictions(value),
-            'v-test',
-            newer,
+          storeOffer(
+            buildOfferRecord(
+              { userId: i + 1, partition, offset: String(i), timestampMs },
+              predictions(value),
+              'v-test',
+              newer,
+            ),
           ),
         );
       await Promise.all([
@@ -172,11 +175,13 @@ describe('deduplication token on current ClickHouse (chDB)', () => {
       // A redelivery rescored later: same offsets, different bytes (processed_at), so only
       // the token (not ClickHouse's block hash) can recognise it as a repeat.
       const rescored = (processedAtMs: number) => [
-        buildOfferRecord(
-          { userId: 1, partition: 0, offset: '5', timestampMs: 1_000 },
-          predictions(0.6),
-          'v',
-          processedAtMs,
+        storeOffer(
+          buildOfferRecord(
+            { userId: 1, partition: 0, offset: '5', timestampMs: 1_000 },
+            predictions(0.6),
+            'v',
+            processedAtMs,
+          ),
         ),
       ];
       const origin = { topic: 't', partition: 0, firstOffset: '5', lastOffset: '5' };

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
-import { buildOfferRecord } from '../../src/sinks/offer-record.js';
+import { buildOfferRecord, storeOffer } from '../../src/sinks/offer-record.js';
 import { createRedisClient, RedisOfferSink } from '../../src/sinks/redis-sink.js';
 import { startInfra } from '../support/infra.js';
 
@@ -30,11 +30,13 @@ describe('Redis sink on a real Redis', () => {
   it('writes the offer JSON under the user id and never lets an older event win', async () => {
     const sink = new RedisOfferSink(redis, { keyPrefix: prefix, ttlSeconds: 0 });
     const record = (timestampMs: number, offset: string, value: number) =>
-      buildOfferRecord(
-        { userId: 42, partition: 0, offset, timestampMs },
-        predictions(value),
-        'v',
-        timestampMs,
+      storeOffer(
+        buildOfferRecord(
+          { userId: 42, partition: 0, offset, timestampMs },
+          predictions(value),
+          'v',
+          timestampMs,
+        ),
       );
 
     assert.equal(await sink.put([record(2_000, '10', 0.9)]), 1);
@@ -59,14 +61,38 @@ describe('Redis sink on a real Redis', () => {
     assert.equal(newest.predicted_function_map, 0.2);
   });
 
+  it('respects a stored value whose version is not at its start', async () => {
+    const sink = new RedisOfferSink(redis, { keyPrefix: prefix, ttlSeconds: 0 });
+    const newer = buildOfferRecord(
+      { userId: 43, partition: 0, offset: '10', timestampMs: 9_000 },
+      predictions(0.9),
+      'v',
+      9_000,
+    );
+    // A value in the order of OfferRecord's fields, version last.
+    await redis.set(`${prefix}43`, JSON.stringify(newer));
+    const older = storeOffer(
+      buildOfferRecord(
+        { userId: 43, partition: 0, offset: '3', timestampMs: 1_000 },
+        predictions(0.1),
+        'v',
+        1_000,
+      ),
+    );
+    assert.equal(await sink.put([older]), 0, 'older event skipped');
+    assert.equal(await redis.get(`${prefix}43`), JSON.stringify(newer));
+  });
+
   it('sets the TTL when configured and writes a whole batch in one pipeline', async () => {
     const sink = new RedisOfferSink(redis, { keyPrefix: `${prefix}ttl:`, ttlSeconds: 3_600 });
     const records = Array.from({ length: 500 }, (_, i) =>
-      buildOfferRecord(
-        { userId: i + 1, partition: 0, offset: String(i), timestampMs: 5_000 },
-        predictions(0.3),
-        'v',
-        5_000,
+      storeOffer(
+        buildOfferRecord(
+          { userId: i + 1, partition: 0, offset: String(i), timestampMs: 5_000 },
+          predictions(0.3),
+          'v',
+          5_000,
+        ),
       ),
     );
     assert.equal(await sink.put(records), 500);

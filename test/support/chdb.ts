@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 
+import { rowText } from '../../src/sinks/clickhouse-sink.js';
+
 type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
 
 /**
@@ -15,7 +17,8 @@ type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connect
 export function createChdbClient(): { client: ClickHouseClient; close: () => Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'offers-chdb-'));
   const connection = createChdbConnection({ path: dir }) as unknown as ClientConnection;
-  const client = createClient({ connection });
+  // As the service's client: serialised rows (StoredOffer.json) are inserted as they are.
+  const client = createClient({ connection, json: { parse: JSON.parse, stringify: rowText } });
   return {
     client,
     close: async () => {

@@ -8,7 +8,7 @@ import { createBatchProcessor } from '../../src/pipeline/batch-processor.js';
 import { SinkHealth } from '../../src/pipeline/sink-health.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import type { RejectedMessage } from '../../src/sinks/dead-letter-sink.js';
-import type { OfferRecord } from '../../src/sinks/offer-record.js';
+import type { StoredOffer } from '../../src/sinks/offer-record.js';
 import type { RowOrigin, Sink, SinkName } from '../../src/sinks/sink.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
@@ -80,8 +80,8 @@ const valid = (offset: number): InboundMessage =>
 
 function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {}) {
   const journal: Journal = [];
-  const clickhouse = new FakeSink<OfferRecord>('clickhouse', journal);
-  const redis = new FakeSink<OfferRecord>('redis', journal);
+  const clickhouse = new FakeSink<StoredOffer>('clickhouse', journal);
+  const redis = new FakeSink<StoredOffer>('redis', journal);
   const deadLetters = new FakeSink<RejectedMessage>('dlq', journal);
   const fatal: unknown[] = [];
   const metrics = createMetrics();
@@ -153,7 +153,7 @@ describe('batch processor', () => {
     const { clickhouse, redis, deadLetters, metrics, run } = setUp();
     await run([valid(1), message(2, '[1]'), message(3, null), valid(4)]);
     assert.deepEqual(
-      clickhouse.writes.flat().map((offer) => offer.user_id),
+      clickhouse.writes.flat().map((offer) => offer.userId),
       [101, 104],
     );
     assert.deepEqual(redis.writes.flat(), clickhouse.writes.flat());

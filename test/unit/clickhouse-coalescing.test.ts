@@ -5,12 +5,12 @@ import type { ClickHouseClient } from '@clickhouse/client';
 
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { ClickHouseOfferSink, deduplicationToken } from '../../src/sinks/clickhouse-sink.js';
-import { buildOfferRecord, type OfferRecord } from '../../src/sinks/offer-record.js';
+import { buildOfferRecord, storeOffer, type StoredOffer } from '../../src/sinks/offer-record.js';
 
 // The coalescing logic is ours; only the client's `insert` is replaced, to record calls.
 interface InsertCall {
   table: string;
-  values: OfferRecord[];
+  values: string[];
   clickhouse_settings?: Record<string, unknown>;
 }
 
@@ -26,13 +26,15 @@ function recordingClient(fail = false): { client: ClickHouseClient; calls: Inser
 }
 
 const predictions = Object.fromEntries(PREDICTION_NAMES.map((name) => [name, 0.25])) as Predictions;
-const records = (partition: number, count: number): OfferRecord[] =>
+const records = (partition: number, count: number): StoredOffer[] =>
   Array.from({ length: count }, (_, index) =>
-    buildOfferRecord(
-      { userId: partition * 1000 + index + 1, partition, offset: String(index), timestampMs: 1 },
-      predictions,
-      'v1',
-      2,
+    storeOffer(
+      buildOfferRecord(
+        { userId: partition * 1000 + index + 1, partition, offset: String(index), timestampMs: 1 },
+        predictions,
+        'v1',
+        2,
+      ),
     ),
   );
 const origin = (partition: number, last: number) => ({

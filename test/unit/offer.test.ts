@@ -5,9 +5,11 @@ import { offerText } from '../../src/scoring/offer.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import {
   buildOfferRecord,
+  ChunkOffers,
   clickhouseDateTime,
   eventTimeMs,
   eventVersion,
+  storeOffer,
 } from '../../src/sinks/offer-record.js';
 
 const LOW: Predictions = Object.fromEntries(
@@ -51,6 +53,23 @@ describe('eventVersion', () => {
   it('is exact beyond 2^53 and has no leading zeros', () => {
     assert.equal(eventVersion(1_732_456_789_012, '123'), '1732456789012000123');
     assert.equal(eventVersion(0, '5'), '5');
+  });
+
+  it('keeps the last six digits of any offset, as the BigInt arithmetic would', () => {
+    for (const offset of [
+      '0',
+      '7',
+      '999999',
+      '1000000',
+      '1000001',
+      '123456789012',
+      '9223372036854775807',
+    ]) {
+      for (const eventMs of [0, 1, 1_732_456_789_012]) {
+        const exact = (BigInt(eventMs) * 1_000_000n + (BigInt(offset) % 1_000_000n)).toString();
+        assert.equal(eventVersion(eventMs, offset), exact, `${eventMs} ${offset}`);
+      }
+    }
   });
 });
 
@@ -111,5 +130,40 @@ describe('buildOfferRecord', () => {
 
   it('formats ClickHouse DateTime text', () => {
     assert.equal(clickhouseDateTime(0), '1970-01-01 00:00:00');
+  });
+});
+
+describe('ChunkOffers', () => {
+  it('writes exactly the JSON of storeOffer(buildOfferRecord(...)), version first', () => {
+    const processedAt = Date.UTC(2026, 0, 2, 3, 4, 6, 789);
+    let seed = 7;
+    const random = (): number => {
+      seed = (seed * 48_271) % 2_147_483_647;
+      return seed / 2_147_483_647;
+    };
+    const odd = [0, -0, 1e-7, 123_456_789.5, 0.5, 1, Math.fround(0.1), Number.MIN_VALUE];
+    const timestamps = [processedAt - 1, processedAt - 1_000, -1, 0, Date.UTC(9999, 0, 1), 999];
+    for (const modelVersion of ['2.0.0+abc', 'v"quoted\\ü']) {
+      const chunk = new ChunkOffers(11, modelVersion, processedAt);
+      for (let index = 0; index < 300; index += 1) {
+        const predictions = Object.fromEntries(
+          PREDICTION_NAMES.map((name, column) => [
+            name,
+            index < odd.length && column === 0 ? (odd[index] ?? 0) : Math.fround(random() * 40 - 5),
+          ]),
+        ) as Predictions;
+        const source = {
+          userId: Math.floor(random() * 4_294_967_295),
+          offset: String(Math.floor(random() * 10 ** (1 + (index % 15)))),
+          timestampMs: timestamps[index % timestamps.length] ?? 0,
+        };
+        const expected = storeOffer(
+          buildOfferRecord({ ...source, partition: 11 }, predictions, modelVersion, processedAt),
+        );
+        const actual = chunk.offer(source, predictions);
+        assert.deepEqual(actual, expected, `row ${index}`);
+        assert.ok(actual.json.startsWith(`{"version":"${actual.version}",`));
+      }
+    }
   });
 });

@@ -2,7 +2,10 @@
  * End-to-end pipeline benchmark against real local Kafka, Redis and ClickHouse
  * (scripts/infra), with the real model, the consumer run as its own process:
  *
- *   drain      max throughput of one consumer: N preloaded messages, time to zero lag
+ *   drain      max throughput of one consumer: N preloaded messages, time to zero lag, CPU
+ *              microseconds per message of the consumer and of Kafka, Redis and ClickHouse;
+ *              and the same drain by a plain kafkajs consumer (count and commit only) with
+ *              the same settings, the ceiling the service is compared with
  *   settings   the same drain with other consumer settings (fetch size, concurrency, chunk
  *              size, ClickHouse window, model threads, V8 heap) and their peak RSS
  *   scaling    the drain with 1, 2 and 4 consumers on 12 partitions, CPU of every process
@@ -20,6 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
@@ -64,29 +68,33 @@ import { exitOnHelp } from './usage.js';
 const USAGE = `usage: npm run bench   (make bench)
   BENCH_SECTIONS=drain,settings BENCH_MESSAGES=300000 npm run bench
 
-sections: drain, settings, scaling, sustained, latency, profile
+sections: drain, latency, profile (the default); settings, scaling, sustained
 
 environment:
   INFRA_DIR                the services' state dir (default .infra/bench)
   BENCH_MESSAGES           preloaded messages (default 200000)
-  BENCH_SECTIONS           comma list of sections (default all)
+  BENCH_SECTIONS           comma list of sections (default drain,latency,profile)
   BENCH_LATENCY_SECONDS    seconds per rate of the latency section (default 30)
   BENCH_SUSTAINED_SECONDS  seconds of the sustained section (default 30)
   BENCH_VARIANTS           JSON list of {"label", "env"} for the settings section
-  BENCH_REPEATS            drains per setting, the median is reported (default 2)
+  BENCH_REPEATS            drains per setting, the median is reported (default 3)
   BENCH_OUT                report folder (default reports/bench-<timestamp>)
   BENCH_TSX=1              run the consumer through tsx instead of compiling it first`;
 exitOnHelp(USAGE);
 
 const SECTIONS = new Set(
-  (process.env.BENCH_SECTIONS ?? 'drain,settings,scaling,sustained,latency,profile')
-    .split(',')
-    .map((name) => name.trim()),
+  (process.env.BENCH_SECTIONS ?? 'drain,latency,profile').split(',').map((name) => name.trim()),
 );
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 30);
 const SUSTAINED_SECONDS = Number(process.env.BENCH_SUSTAINED_SECONDS ?? 30);
-const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 2));
+const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
+/** The plain kafkajs consumer of the drain section, run through tsx like the benchmark. */
+const RAW_CONSUMER = [
+  '--import',
+  'tsx',
+  fileURLToPath(new URL('./raw-consumer.ts', import.meta.url)),
+] as const;
 const PARTITIONS = 12;
 const OUT = resolve(process.env.BENCH_OUT ?? defaultOutDir('bench', Date.now()));
 const INFRA_DIR = resolve(process.env.INFRA_DIR ?? join(REPO_ROOT, '.infra', 'bench'));
@@ -163,6 +171,8 @@ interface DrainResult {
   readonly peakRssMb: readonly number[];
   /** Percent of one core during the drain, per process. */
   readonly cpu: Record<string, number>;
+  /** CPU time per message drained, microseconds, per process. */
+  readonly cpuUsPerMessage: Record<string, number>;
   /**
    * Everything else on the machine during the drain (other users' processes), percent of one
    * core: the whole machine's busy time minus the processes above and this benchmark.
@@ -362,6 +372,7 @@ class Bench {
     consumers: number,
     settings: Record<string, string>,
     nodeFlags: readonly string[] = [],
+    program?: readonly string[],
   ): Promise<DrainResult & { profileWindowUs?: [number, number] }> {
     const slice = await this.slice(topic);
     const started = performance.now();
@@ -374,6 +385,7 @@ class Bench {
             env: { ...slice.env, ...settings },
             nodeFlags,
             ...(compiledCli === undefined ? {} : { compiledCli }),
+            ...(program === undefined ? {} : { program }),
           }),
         );
       }
@@ -482,6 +494,12 @@ class Bench {
         peakRssMb: memory.map((entry) => mb(entry?.hwmBytes)),
         // The meter reports CPU since its previous reading, taken when all were ready.
         cpu,
+        cpuUsPerMessage: Object.fromEntries(
+          Object.entries(cpu).map(([name, percent]) => [
+            name,
+            ((percent / 100) * drainSeconds * 1e6) / Math.max(1, done),
+          ]),
+        ),
         otherCpu: Math.max(0, machineCpu - watched),
         insertsPerSecond: (insertsAfter - insertsBefore) / drainSeconds,
         threads: threadCpuPercent(threadsBefore, threadsAfter, doneAt - readyAt, ticks),
@@ -671,10 +689,11 @@ async function repeatDrain(
   label: string,
   consumers: number,
   settings: Record<string, string>,
+  program?: readonly string[],
 ): Promise<{ median: DrainResult; runs: DrainResult[] }> {
   const runs: DrainResult[] = [];
   for (let round = 0; round < REPEATS; round += 1) {
-    const result = await bench.drain(topic, label, consumers, settings);
+    const result = await bench.drain(topic, label, consumers, settings, [], program);
     log(
       `${label}, ${consumers} consumer(s): ${int(result.rate)} msgs/s, drain ${fixed(result.drainSeconds, 2)} s, peak RSS ${result.peakRssMb.join('/')} MB`,
     );
@@ -744,28 +763,71 @@ async function main(): Promise<void> {
     }
 
     if (SECTIONS.has('drain')) {
-      const defaults = await repeatDrain(bench, topic, 'defaults', 1, {});
-      const recommended = await repeatDrain(bench, topic, 'recommended', 1, RECOMMENDED);
-      output.drain = { defaults, recommended, recommendedEnv: RECOMMENDED };
-      markdown.push(
-        `### Max throughput, one consumer (preloaded, time to zero lag)\n\n${table(DRAIN_HEAD, [
-          drainRow(defaults.median),
-          drainRow(recommended.median),
-        ])}\n\nrecommended = ${JSON.stringify(RECOMMENDED)}`,
+      const service = await repeatDrain(bench, topic, 'service (defaults)', 1, {});
+      const raw = await repeatDrain(
+        bench,
+        topic,
+        'raw kafkajs (count + commit)',
+        1,
+        {},
+        RAW_CONSUMER,
       );
-      const threads = defaults.median.threads;
+      output.drain = { service, raw };
+      const headline = [service, raw].map(({ median: run, runs }) => {
+        const rates = runs.map((entry) => entry.rate);
+        const us = (name: string): string => fixed(run.cpuUsPerMessage[name], 2);
+        return [
+          run.label,
+          int(run.rate),
+          `${int(Math.min(...rates))}–${int(Math.max(...rates))}`,
+          us('consumer-1'),
+          us('kafka (java)'),
+          us('redis-server'),
+          us('clickhouse-server'),
+          int(run.peakRssMb[0] ?? Number.NaN),
+          int(run.otherCpu),
+        ];
+      });
+      const ratio = service.median.rate / raw.median.rate;
+      const cpuRatio =
+        (service.median.cpuUsPerMessage['consumer-1'] ?? Number.NaN) /
+        (raw.median.cpuUsPerMessage['consumer-1'] ?? Number.NaN);
       markdown.push(
-        `consumer threads during the default drain (% of one core): ${Object.entries(threads)
+        `### Drain of ${int(MESSAGES)} preloaded messages by one consumer (median of ${REPEATS})\n\n${table(
+          [
+            'consumer',
+            'msgs/s',
+            'range msgs/s',
+            'consumer CPU µs/msg',
+            'kafka µs/msg',
+            'redis µs/msg',
+            'clickhouse µs/msg',
+            'peak RSS MB',
+            'other CPU %',
+          ],
+          headline,
+        )}\n\nservice / raw kafkajs: ${fixed(ratio, 2)} of the throughput, ${fixed(cpuRatio, 1)}× the CPU per message. ` +
+          `CPU µs/msg = the process's CPU time (all its threads) during the drain / messages drained; ` +
+          `"other CPU" is what the rest of the machine used meanwhile (percent of one core).`,
+      );
+      const threads = service.median.threads;
+      markdown.push(
+        `consumer threads during the service's median drain (% of one core): ${Object.entries(
+          threads,
+        )
           .sort((a, b) => b[1] - a[1])
           .filter(([, value]) => value >= 1)
           .map(([name, value]) => `${name} ${Math.round(value)}`)
-          .join(', ')}; mean chunk ${int(defaults.median.avgChunk)} messages; ` +
-          `memory peaks (MB): ${Object.entries(defaults.median.memoryPeaksMb)
+          .join(', ')}; mean chunk ${int(service.median.avgChunk)} messages; ` +
+          `memory peaks (MB): ${Object.entries(service.median.memoryPeaksMb)
             .map(([part, value]) => `${part} ${int(value)}`)
             .join(', ')}; ` +
-          `stage ms per chunk: ${Object.entries(defaults.median.stageMs)
+          `stage ms per chunk: ${Object.entries(service.median.stageMs)
             .map(([stage, value]) => `${stage} ${fixed(value)}`)
             .join(', ')}`,
+      );
+      markdown.push(
+        `#### Every drain\n\n${table(DRAIN_HEAD, [...service.runs, ...raw.runs].map(drainRow))}`,
       );
       await save();
     }
@@ -868,13 +930,8 @@ async function main(): Promise<void> {
       ];
       const results = [
         ...(await bench.load('defaults', {}, runs)),
-        ...(await bench.load('recommended', RECOMMENDED, runs)),
-        // Fewer, larger INSERTs for ClickHouse at a little more latency.
-        ...(await bench.load(
-          'recommended, window 50 ms',
-          { ...RECOMMENDED, CLICKHOUSE_INSERT_WINDOW_MS: '50' },
-          runs,
-        )),
+        // The settings section's other variants, on request.
+        ...(SECTIONS.has('settings') ? await bench.load('recommended', RECOMMENDED, runs) : []),
       ];
       output.latency = results;
       markdown.push(

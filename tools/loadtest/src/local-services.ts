@@ -140,6 +140,8 @@ export interface ConsumerStartOptions {
   readonly logFile?: string;
   /** A compiled `cli/main.js` to run instead of the CLI next to this module. */
   readonly compiledCli?: string;
+  /** Node.js arguments of another consumer program (same /readyz contract) instead of `consume`. */
+  readonly program?: readonly string[];
 }
 
 /** One `consume` process with its own HTTP port. */
@@ -175,7 +177,10 @@ export class LocalConsumer {
     const httpPort = await freePort();
     const child = spawn(
       process.execPath,
-      [...(options.nodeFlags ?? []), ...cliCommand(options.compiledCli), 'consume'],
+      [
+        ...(options.nodeFlags ?? []),
+        ...(options.program ?? [...cliCommand(options.compiledCli), 'consume']),
+      ],
       {
         cwd: REPO_ROOT,
         // Inherited first (PATH, HOME, NODE_OPTIONS of the caller), then the run's settings.
