@@ -79,7 +79,11 @@ function parseJson(text: string, what: string): Parsed {
         : `is not valid JSON: ${truncate(errorMessageOf(error))}`;
     return reject('not_json', `${what} ${detail}`);
   }
-  if (isObject(value) || Array.isArray(value)) {
+  // A forbidden key is spelled in the text, or hidden behind a \u escape: text without
+  // either cannot hold one, and most messages need no walk over their parsed tree.
+  const mayHideKey =
+    text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
+  if (mayHideKey && (isObject(value) || Array.isArray(value))) {
     try {
       // Throws on own `__proto__` / `constructor.prototype` keys anywhere in the tree; such
       // keys are how merged objects get their prototype polluted downstream.

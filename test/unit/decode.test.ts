@@ -153,6 +153,17 @@ describe('decodeRegistration: rejections', () => {
     rejected(decode({ schema: {}, payload: '[]' }), 'not_object', 'array');
   });
 
+  it('rejects __proto__ and constructor keys spelled with \\u escapes', () => {
+    rejected(decode(String.raw`{"user_id":1,"\u005f_proto__":{"admin":true}}`), 'forbidden_key');
+    rejected(
+      decode(String.raw`{"user_id":1,"constr\u0075ctor":{"prototype":{"x":1}}}`),
+      'forbidden_key',
+    );
+    const escaped = decode(String.raw`{"user_id":1,"platform":"\u0069OS"}`);
+    assert.ok(escaped.ok, 'an escape elsewhere is no reason to reject');
+    assert.equal(escaped.registration.platform, 'iOS');
+  });
+
   it('rejects __proto__ and constructor keys, also inside a string payload', () => {
     rejected(decode('{"user_id":1,"__proto__":{"admin":true}}'), 'forbidden_key');
     rejected(decode('{"user_id":1,"constructor":{"prototype":{"x":1}}}'), 'forbidden_key');
