@@ -1,6 +1,6 @@
 import secureJson from 'secure-json-parse';
 
-import type { Registration } from './registration.js';
+import { CATEGORICAL_FIELDS, type Registration } from './registration.js';
 
 /**
  * Turns one Kafka message value into a `Registration`, or a rejection with a stable reason.
@@ -28,16 +28,6 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 export type DecodeResult =
   | { readonly ok: true; readonly registration: Registration }
   | { readonly ok: false; readonly reason: RejectReason; readonly detail: string };
-
-const CATEGORICAL_FIELDS = {
-  ip_country: 'ipCountry',
-  device_country: 'deviceCountry',
-  device_language: 'deviceLanguage',
-  platform: 'platform',
-  platform_store: 'platformStore',
-  smartphone_brand: 'smartphoneBrand',
-  child_smartphone_brand: 'childSmartphoneBrand',
-} as const;
 
 const MAX_CHILD_AGE = 120;
 // Category values are short codes and names ("ru", "Google Play", "smart baby watch"). A

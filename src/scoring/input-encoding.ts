@@ -1,26 +1,14 @@
 import { z } from 'zod';
 
-import type { Registration } from '../contract/registration.js';
+import { CATEGORICAL_FIELDS, NUMERIC_FIELDS, type Registration } from '../contract/registration.js';
 import { PREDICTION_NAMES, type PredictionName } from './predictions.js';
 
 /** Key of the input encoding in the ONNX model's `metadata_props` (written by model/train.py). */
 export const INPUT_ENCODING_KEY = 'input_encoding';
 
-/** The graph's input columns and the registration field each comes from. */
-const STRING_FIELDS = {
-  ip_country: 'ipCountry',
-  device_country: 'deviceCountry',
-  device_language: 'deviceLanguage',
-  platform: 'platform',
-  platform_store: 'platformStore',
-  smartphone_brand: 'smartphoneBrand',
-  child_smartphone_brand: 'childSmartphoneBrand',
-} as const satisfies Record<string, keyof Registration>;
-
-const NUMBER_FIELDS = {
-  is_organic: 'isOrganic',
-  child_age: 'childAge',
-} as const satisfies Record<string, keyof Registration>;
+/** The graph's input columns are named after the message fields they come from. */
+const STRING_FIELDS = CATEGORICAL_FIELDS;
+const NUMBER_FIELDS = NUMERIC_FIELDS;
 
 export type StringColumn = keyof typeof STRING_FIELDS;
 export type NumberColumn = keyof typeof NUMBER_FIELDS;

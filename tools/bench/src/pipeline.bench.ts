@@ -107,30 +107,17 @@ let compiledCli: string | undefined;
  */
 const DEFAULT_VARIANTS: readonly { label: string; env: Record<string, string> }[] = [
   { label: 'defaults', env: {} },
-  { label: 'fetch 256 KiB/partition', env: { KAFKA_MAX_BYTES_PER_PARTITION: '262144' } },
-  { label: 'fetch 128 KiB/partition', env: { KAFKA_MAX_BYTES_PER_PARTITION: '131072' } },
+  { label: 'model on the event loop', env: { MODEL_WORKERS: '0' } },
+  { label: 'model on 2 worker threads', env: { MODEL_WORKERS: '2' } },
+  { label: 'fetch 1 MiB/partition', env: { KAFKA_MAX_BYTES_PER_PARTITION: '1048576' } },
+  { label: 'fetch 64 KiB/partition', env: { KAFKA_MAX_BYTES_PER_PARTITION: '65536' } },
   { label: 'partitions concurrency 4', env: { KAFKA_PARTITIONS_CONCURRENCY: '4' } },
-  { label: 'partitions concurrency 2', env: { KAFKA_PARTITIONS_CONCURRENCY: '2' } },
   { label: 'chunks of 1,000', env: { BATCH_MAX_MESSAGES: '1000' } },
-  { label: 'ClickHouse window 20 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '20' } },
-  { label: 'ClickHouse window 10 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '10' } },
   { label: 'ClickHouse window 0 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '0' } },
-  { label: 'ClickHouse insert max 10,000 rows', env: { CLICKHOUSE_INSERT_MAX_ROWS: '10000' } },
-  { label: 'model threads 2', env: { MODEL_THREADS: '2' } },
-  { label: 'V8 semi-space 4 MB', env: { NODE_OPTIONS: '--max-semi-space-size=4' } },
+  { label: 'ClickHouse window 50 ms', env: { CLICKHOUSE_INSERT_WINDOW_MS: '50' } },
   { label: 'V8 old space 256 MB', env: { NODE_OPTIONS: '--max-old-space-size=256' } },
-  {
-    label: 'fetch 192 KiB + window 10 ms',
-    env: { KAFKA_MAX_BYTES_PER_PARTITION: '196608', CLICKHOUSE_INSERT_WINDOW_MS: '10' },
-  },
-  {
-    label: 'fetch 192 KiB + window 10 ms + old space 256 MB',
-    env: {
-      KAFKA_MAX_BYTES_PER_PARTITION: '196608',
-      CLICKHOUSE_INSERT_WINDOW_MS: '10',
-      NODE_OPTIONS: '--max-old-space-size=256',
-    },
-  },
+  { label: 'V8 old space 128 MB', env: { NODE_OPTIONS: '--max-old-space-size=128' } },
+  { label: 'V8 semi-space 32 MB', env: { NODE_OPTIONS: '--max-semi-space-size=32' } },
 ];
 
 const VARIANTS: readonly { label: string; env: Record<string, string> }[] =
@@ -648,6 +635,10 @@ function drainRow(result: DrainResult): string[] {
     result.readyMs.map((value) => int(value)).join(', '),
     result.peakRssMb.map((value) => int(value)).join(', '),
     consumerCpu.join(', '),
+    Object.entries(result.cpuUsPerMessage)
+      .filter(([name]) => name.startsWith('consumer'))
+      .map(([, value]) => fixed(value, 1))
+      .join(', '),
     int(result.cpu['kafka (java)'] ?? Number.NaN),
     int(result.cpu['clickhouse-server'] ?? Number.NaN),
     int(result.cpu['redis-server'] ?? Number.NaN),
@@ -667,6 +658,7 @@ const DRAIN_HEAD = [
   'ready ms',
   'peak RSS MB',
   'consumer CPU %',
+  'consumer CPU µs/msg',
   'kafka CPU %',
   'clickhouse CPU %',
   'redis CPU %',

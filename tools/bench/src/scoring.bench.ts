@@ -3,6 +3,10 @@
  *
  *   npm run bench:scoring
  *   BENCH_THREADS=1 npm run bench:scoring   (onnxruntime intra-op threads)
+ *   BENCH_WORKERS=1 npm run bench:scoring   (the model on a worker thread, as the service runs it)
+ *
+ * Wall time per row and CPU time per row (all threads of the process: the encoding, the run
+ * and, with workers, the hand-over), so a busy machine shows in the first, not the second.
  *
  * Rows are the golden fixtures cycled to the batch size, so batches mix typical rows with
  * nulls and unseen categories the way traffic would.
@@ -17,7 +21,8 @@ import { exitOnHelp } from './usage.js';
 exitOnHelp(`usage: npm run bench:scoring   (make bench-scoring)
 
 environment:
-  BENCH_THREADS   onnxruntime intra-op threads (default: onnxruntime's)`);
+  BENCH_THREADS   onnxruntime intra-op threads (default: onnxruntime's)
+  BENCH_WORKERS   worker threads running the model (default 0: on this thread)`);
 
 const BATCH_SIZES = [1, 100, 1000, 5000];
 const WARMUP_RUNS = 5;
@@ -48,12 +53,16 @@ const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`
 
 const threadsSetting = process.env.BENCH_THREADS;
 const intraOpThreads = threadsSetting === undefined ? undefined : Number(threadsSetting);
-const scorer = await loadScorer(MODEL_PATH, intraOpThreads === undefined ? {} : { intraOpThreads });
+const workers = Number(process.env.BENCH_WORKERS ?? 0);
+const scorer = await loadScorer(MODEL_PATH, {
+  workers,
+  ...(intraOpThreads === undefined ? {} : { intraOpThreads }),
+});
 const sample = await sampleRegistrations();
 
 console.log(
   `model ${scorer.modelVersion} · node ${process.version} · ${os.cpus().length} CPUs · ` +
-    `intra-op threads ${intraOpThreads ?? 'onnxruntime default'}`,
+    `intra-op threads ${intraOpThreads ?? 'onnxruntime default'} · worker threads ${workers}`,
 );
 console.log(`RSS after load: ${mib(process.memoryUsage().rss)}`);
 console.log(
@@ -61,6 +70,7 @@ console.log(
   'repeats'.padStart(8),
   'rows/s'.padStart(10),
   'µs/row'.padStart(8),
+  'CPU µs/row'.padStart(11),
   'p50 ms/batch'.padStart(13),
   'p95 ms/batch'.padStart(13),
   'RSS'.padStart(8),
@@ -74,12 +84,15 @@ for (const size of BATCH_SIZES) {
     Math.min(MAX_REPEATS, Math.ceil(TARGET_ROWS_PER_SIZE / size)),
   );
   const durationsMs: number[] = [];
+  const cpuBefore = process.cpuUsage();
   for (let run = 0; run < repeats; run += 1) {
     const start = process.hrtime.bigint();
     const predictions = await scorer.score(batch);
     durationsMs.push(Number(process.hrtime.bigint() - start) / 1e6);
     if (predictions.length !== size) throw new Error(`expected ${size} predictions`);
   }
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuUsPerRow = (cpu.user + cpu.system) / (size * repeats);
   const totalMs = durationsMs.reduce((sum, value) => sum + value, 0);
   const sorted = [...durationsMs].sort((a, b) => a - b);
   const rowsPerSecond = (size * repeats) / (totalMs / 1000);
@@ -88,6 +101,7 @@ for (const size of BATCH_SIZES) {
     String(repeats).padStart(8),
     Math.round(rowsPerSecond).toLocaleString('en-US').padStart(10),
     (1e6 / rowsPerSecond).toFixed(1).padStart(8),
+    cpuUsPerRow.toFixed(1).padStart(11),
     percentile(sorted, 0.5).toFixed(3).padStart(13),
     percentile(sorted, 0.95).toFixed(3).padStart(13),
     mib(process.memoryUsage().rss).padStart(8),
