@@ -17,6 +17,9 @@ export interface RedisSinkOptions {
 // stored value starts with its version (StoredOffer.json), so reading it is an anchored
 // match on the first few bytes, not a scan of the whole value; values written before
 // the version came first are still read by the scan.
+// One command per offer: SET ... GET writes and returns what it replaced; in the rare case
+// that was newer (a redelivery), it is put back (its expiry restarts). The script runs
+// atomically, so no reader sees the older offer in between. Needs Redis 6.2 or later.
 // KEYS: offer keys; ARGV[1]: TTL seconds (0 = none); then a version and a value per key.
 const PUT_OFFERS_SCRIPT = `
 local ttl = tonumber(ARGV[1])
@@ -24,15 +27,21 @@ local written = 0
 for i, key in ipairs(KEYS) do
   local version = ARGV[2 * i]
   local value = ARGV[2 * i + 1]
-  local current = redis.call('GET', key)
+  local current
+  if ttl > 0 then
+    current = redis.call('SET', key, value, 'EX', ttl, 'GET')
+  else
+    current = redis.call('SET', key, value, 'GET')
+  end
   local stored = current
     and (string.match(current, '^{"version":"(%d+)"') or string.match(current, '"version":"(%d+)"'))
-  if not (stored and (#stored > #version or (#stored == #version and stored > version))) then
+  if stored and (#stored > #version or (#stored == #version and stored > version)) then
     if ttl > 0 then
-      redis.call('SET', key, value, 'EX', ttl)
+      redis.call('SET', key, current, 'EX', ttl)
     else
-      redis.call('SET', key, value)
+      redis.call('SET', key, current)
     end
+  else
     written = written + 1
   end
 end

@@ -99,4 +99,24 @@ describe('Redis sink on a real Redis', () => {
     const ttl = await redis.ttl(`${prefix}ttl:250`);
     assert.ok(ttl > 3_500 && ttl <= 3_600, `ttl ${ttl}`);
   });
+
+  it('keeps the newer offer, still expiring, when an older event is redelivered under a TTL', async () => {
+    const sink = new RedisOfferSink(redis, { keyPrefix: `${prefix}ttl:`, ttlSeconds: 3_600 });
+    const offer = (offset: string, timestampMs: number, value: number) =>
+      storeOffer(
+        buildOfferRecord(
+          { userId: 7_000, partition: 0, offset, timestampMs },
+          predictions(value),
+          'v',
+          timestampMs,
+        ),
+      );
+    const newer = offer('20', 9_000, 0.8);
+    assert.equal(await sink.put([newer]), 1);
+    await redis.expire(`${prefix}ttl:7000`, 100);
+    assert.equal(await sink.put([offer('3', 1_000, 0.1)]), 0, 'older event skipped');
+    assert.equal(await redis.get(`${prefix}ttl:7000`), newer.json);
+    const ttl = await redis.ttl(`${prefix}ttl:7000`);
+    assert.ok(ttl > 3_500 && ttl <= 3_600, `the kept offer expires again from now: ttl ${ttl}`);
+  });
 });
