@@ -125,7 +125,7 @@ const VARIANTS: readonly { label: string; env: Record<string, string> }[] =
     ? DEFAULT_VARIANTS
     : (JSON.parse(process.env.BENCH_VARIANTS) as { label: string; env: Record<string, string> }[]);
 
-/** What the benchmark recommends after the runs above (see the README's table). */
+/** Settings compared with the defaults in the scaling, sustained and settings sections. */
 const RECOMMENDED: Record<string, string> = {
   // About 700 messages per partition and fetch instead of ~3,000: 12 concurrent batches hold
   // a quarter of the records, serialised rows and pipelines at once.
