@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 
 import { loadSmokeConfig, type SmokeConfig } from '../config/config.js';
 import { createKafkaClients, type MessageProducer } from '../kafka/kafka-adapter.js';
@@ -82,12 +81,8 @@ export async function runSmoke(
 }
 
 /** `smoke [--timeout S]`: exit code 0 when the offer arrived in time, 1 otherwise. */
-export async function smokeCommand(args: readonly string[]): Promise<number> {
-  const { values } = parseArgs({ args: [...args], options: { timeout: { type: 'string' } } });
-  const timeoutSeconds = Number(values.timeout ?? '60');
-  if (!Number.isSafeInteger(timeoutSeconds) || timeoutSeconds < 1) {
-    throw new Error(`--timeout must be a whole number of seconds >= 1; got ${values.timeout}`);
-  }
+/** `smoke`: the check against the deployment the environment names; exit code 0 or 1. */
+export async function smokeCommand(timeoutSeconds: number): Promise<number> {
   const config = loadSmokeConfig();
   const producer = createKafkaClients(config.kafka, createLogger('warn')).producer();
   const redis = createRedisClient(config.redis.url);

@@ -1,5 +1,5 @@
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
@@ -16,14 +16,19 @@ function traceFields(): Record<string, string> {
   };
 }
 
-/** Structured JSON logs on stdout, one object per line. */
-export function createLogger(level: string, name = 'realtime-offers'): Logger {
-  return pino({
+/** Structured JSON logs, one object per line, on stdout unless another destination is given. */
+export function createLogger(
+  level: string,
+  name = 'realtime-offers',
+  destination?: DestinationStream,
+): Logger {
+  const options: LoggerOptions = {
     name,
     level,
     base: { service: name },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     mixin: traceFields,
-  });
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }

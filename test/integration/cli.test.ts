@@ -1,40 +1,97 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { readFile } from 'node:fs/promises';
+import { before, describe, it } from 'node:test';
 
-import { runCli } from '../support/service.js';
+import { startInfra, type InfraEnv } from '../support/infra.js';
+import { fatalMessage, runCli } from '../support/service.js';
+
+const UNREACHABLE = {
+  KAFKA_BROKERS: '127.0.0.1:1',
+  CLICKHOUSE_URL: 'http://127.0.0.1:1',
+  REDIS_URL: 'redis://127.0.0.1:1',
+};
+const COMMANDS = ['consume', 'migrate', 'topics', 'send', 'lag', 'smoke'] as const;
 
 describe('CLI start-up errors', () => {
-  it('consume exits non-zero naming the bad variable and the allowed values', async () => {
+  it('consume exits 1 with one JSON line naming each bad variable and its allowed values', async () => {
     const result = await runCli(['consume'], {
-      KAFKA_BROKERS: '127.0.0.1:1',
-      CLICKHOUSE_URL: 'http://127.0.0.1:1',
-      REDIS_URL: 'redis://127.0.0.1:1',
+      ...UNREACHABLE,
       LOG_LEVEL: 'chatty',
       KAFKA_OFFSET_RESET: 'middle',
     });
     assert.equal(result.code, 1);
+    const message = fatalMessage(result.stderr);
     assert.match(
-      result.stderr,
+      message,
       /LOG_LEVEL \("chatty"\): must be one of fatal, error, warn, info, debug, trace, silent/,
     );
-    assert.match(result.stderr, /KAFKA_OFFSET_RESET \("middle"\): must be one of earliest, latest/);
+    assert.match(message, /KAFKA_OFFSET_RESET \("middle"\): must be one of earliest, latest/);
   });
 
-  it('consume exits non-zero with a clear message when the model file is missing', async () => {
+  it('consume exits 1 with a clear message when the model file is missing', async () => {
     const result = await runCli(['consume'], {
-      KAFKA_BROKERS: '127.0.0.1:1',
-      CLICKHOUSE_URL: 'http://127.0.0.1:1',
-      REDIS_URL: 'redis://127.0.0.1:1',
+      ...UNREACHABLE,
       MODEL_PATH: 'model/does-not-exist.onnx',
     });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /does-not-exist\.onnx/);
+    assert.match(fatalMessage(result.stderr), /cannot read model .*does-not-exist\.onnx/);
+  });
+});
+
+describe('CLI usage', () => {
+  it('answers --help and -h of every command with its usage, starting nothing', async () => {
+    // No configuration at all: a command that started would fail on it.
+    for (const command of COMMANDS) {
+      for (const flag of ['--help', '-h']) {
+        const result = await runCli([command, flag], {});
+        assert.equal(result.code, 0, `${command} ${flag}: ${result.stderr}`);
+        assert.match(result.stdout, new RegExp(`^Usage: realtime-offers ${command} `), command);
+        assert.equal(result.stderr, '', `${command} ${flag} wrote to stderr`);
+      }
+    }
+    const help = await runCli(['--help'], {});
+    assert.equal(help.code, 0);
+    for (const command of COMMANDS) assert.match(help.stdout, new RegExp(`\\n  ${command}\\b`));
   });
 
-  it('an unknown command prints the usage and exits 2', async () => {
-    const result = await runCli(['frobnicate'], {});
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /unknown command "frobnicate"/);
-    assert.match(result.stderr, /usage: realtime-offers/);
+  it('prints the version of the package with --version', async () => {
+    const { version } = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    const result = await runCli(['--version'], {});
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.trim(), version);
+  });
+
+  it('exits 2 on an unknown command, an unknown option or a bad value, naming it', async () => {
+    const unknown = await runCli(['frobnicate'], {});
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+    const option = await runCli(['send', '--cuont', '5'], UNREACHABLE);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /unknown option '--cuont'/);
+    const negative = await runCli(['send', '--count', '-5'], UNREACHABLE);
+    assert.equal(negative.code, 2);
+    assert.match(
+      negative.stderr,
+      /'--count <n>' argument '-5' is invalid\. must be a whole number >= 0/,
+    );
+    const none = await runCli([], {});
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^Usage: realtime-offers /);
+  });
+});
+
+describe('CLI against a real Kafka', () => {
+  let infra: InfraEnv;
+  before(async () => {
+    infra = await startInfra();
+  });
+
+  it('lag on a topic that does not exist says so', async () => {
+    const result = await runCli(['lag'], {
+      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+      KAFKA_TOPIC: 'no-such-topic-for-lag',
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /topic no-such-topic-for-lag does not exist/);
   });
 });

@@ -9,7 +9,7 @@ import { Services } from '../faults/harness.js';
 import { infraDir, type InfraEnv } from '../support/infra.js';
 import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
-import { ConsumerProcess, runCli, waitFor } from '../support/service.js';
+import { ConsumerProcess, fatalMessage, runCli, waitFor } from '../support/service.js';
 
 // A broker with SASL (SCRAM, PLAIN) and TLS listeners and ACLs enforced, ClickHouse with a
 // password-protected user confined to one database, Redis with an ACL user: the services of
@@ -247,16 +247,22 @@ describe('security: authenticated, encrypted, least-privileged connections', () 
   it('refuses to start on an unreadable CA file or a mechanism without credentials', async () => {
     const missing = await mustFail(secureEnv({ KAFKA_TLS_CA_FILE: '/nonexistent/ca.pem' }));
     assert.equal(missing.code, 1);
-    assert.match(missing.output, /KAFKA_TLS_CA_FILE \("\/nonexistent\/ca.pem"\): cannot read/);
+    assert.match(
+      fatalMessage(missing.output),
+      /KAFKA_TLS_CA_FILE \("\/nonexistent\/ca.pem"\): cannot read/,
+    );
     const incomplete = await mustFail(secureEnv({ KAFKA_SASL_PASSWORD: '' }));
     assert.equal(incomplete.code, 1);
-    assert.match(incomplete.output, /KAFKA_SASL_PASSWORD \(set\): is required/);
+    assert.match(fatalMessage(incomplete.output), /KAFKA_SASL_PASSWORD \(set\): is required/);
     // A URL with a password in a configuration error is shown with the password masked.
     const badUrl = await mustFail(
       secureEnv({ REDIS_URL: `${redisUrl(redisUser, redisPassword)}:notaport` }),
     );
     assert.equal(badUrl.code, 1);
-    assert.match(badUrl.output, new RegExp(`REDIS_URL \\("redis://${redisUser}:\\*\\*\\*@`));
+    assert.match(
+      fatalMessage(badUrl.output),
+      new RegExp(`REDIS_URL \\("redis://${redisUser}:\\*\\*\\*@`),
+    );
   });
 
   it('stops at start with exit code 1 naming ClickHouse when its password is wrong', async () => {

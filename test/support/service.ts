@@ -36,6 +36,26 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/**
+ * The message of the JSON line `consume` writes when it cannot start (level "fatal"), with
+ * its cause; fails the test when the output has no such line, or a line that is not JSON.
+ */
+export function fatalMessage(output: string): string {
+  const lines = output.split('\n').filter((line) => line.trim() !== '');
+  for (const line of lines) {
+    let entry: { level?: unknown; msg?: unknown; cause?: unknown };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      throw new Error(`a line of the output is not JSON: ${line}`);
+    }
+    if (entry.level === 'fatal' && typeof entry.msg === 'string') {
+      return typeof entry.cause === 'string' ? `${entry.msg} (cause: ${entry.cause})` : entry.msg;
+    }
+  }
+  throw new Error(`no fatal line in the output:\n${output.slice(-2000)}`);
+}
+
 /** Runs one CLI command to completion. */
 export async function runCli(
   args: readonly string[],
