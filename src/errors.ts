@@ -6,6 +6,8 @@
 export const ERROR_CODES = [
   /** An environment variable is missing or has a value outside what is allowed. */
   'CONFIG_INVALID',
+  /** A store was not ready within the start-up window (STARTUP_TIMEOUT_MS). */
+  'STARTUP_TIMEOUT',
   /** The model file is missing, unreadable or lacks the expected inputs/outputs. */
   'MODEL_INVALID',
   /** A ClickHouse request failed. */

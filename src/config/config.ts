@@ -83,6 +83,8 @@ export interface ServiceConfig {
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly shutdownGraceMs: number;
+  /** How long start-up waits for each store to answer (StartupWindow). */
+  readonly startupTimeoutMs: number;
 }
 
 export interface TracingConfig {
@@ -212,6 +214,7 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
     http: Object.freeze({ host: e.HTTP_HOST, port: e.HTTP_PORT }),
     logLevel: e.LOG_LEVEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
   });
 }
 

@@ -123,6 +123,7 @@ export const serviceSchema = z
     HTTP_PORT: integer(8080, 0, 65_535),
     LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
     SHUTDOWN_GRACE_MS: integer(25_000, 0, 3_600_000),
+    STARTUP_TIMEOUT_MS: integer(60_000, 0, 3_600_000),
   })
   // Cross-field rules: one message per broken rule, named after the variable to change.
   .superRefine((env, ctx) => {

@@ -20,6 +20,7 @@ import type { Tracing } from '../telemetry/tracing.js';
 import { createBatchProcessor } from '../pipeline/batch-processor.js';
 import { SinkHealth } from '../pipeline/sink-health.js';
 import { createShutdown, GroupMembership } from './lifecycle.js';
+import { StartupWindow } from './startup.js';
 import { SERVICE_VERSION } from './version.js';
 
 export interface OfferService {
@@ -50,8 +51,9 @@ export async function startOfferService(
 
   const clickhouseClient = createClickHouseClient(config.clickhouse, logger);
   // The config's sub-objects are the components' options.
-  const clickhouse = new ClickHouseOfferSink(clickhouseClient, { ...config.clickhouse, logger });
-  await clickhouse.healthcheck();
+  const clickhouse = new ClickHouseOfferSink(clickhouseClient, config.clickhouse);
+  const startup = new StartupWindow(config.startupTimeoutMs, logger);
+  await startup.ready('ClickHouse', () => clickhouse.healthcheck());
   if (config.clickhouse.createTable) {
     await migrate(clickhouseClient, config.clickhouse.database, config.clickhouse.table).catch(
       (error: unknown) => {
@@ -71,21 +73,23 @@ export async function startOfferService(
     logger.debug({ err: errorMessage(error) }, 'redis connection error');
   });
   const redis = new RedisOfferSink(redisClient, config.redis);
-  await redis.healthcheck();
+  await startup.ready('Redis', () => redis.healthcheck());
 
   const kafka = createKafkaClients(config.kafka, logger);
-  const admin = await kafka.admin();
-  try {
-    if ((await admin.missingTopics([config.kafka.topic])).length > 0) {
-      throw new Error(
-        `Kafka topic ${config.kafka.topic} does not exist or this client may not see it (Describe ACL); create it first (realtime-offers topics, or the chart's KafkaTopic resources)`,
-      );
+  await startup.ready('Kafka', async () => {
+    const admin = await kafka.admin();
+    try {
+      if ((await admin.missingTopics([config.kafka.topic])).length > 0) {
+        throw new Error(
+          `Kafka topic ${config.kafka.topic} does not exist or this client may not see it (Describe ACL); create it first (realtime-offers topics, or the chart's KafkaTopic resources)`,
+        );
+      }
+    } finally {
+      await admin.disconnect();
     }
-  } finally {
-    await admin.disconnect();
-  }
+  });
   const producer = kafka.producer();
-  await producer.connect();
+  await startup.ready('Kafka', () => producer.connect());
   const deadLetters = new DeadLetterSink({
     kafka,
     producer,
@@ -93,7 +97,7 @@ export async function startOfferService(
     groupId: config.kafka.groupId,
     logger,
   });
-  await deadLetters.healthcheck();
+  await startup.ready('Kafka', () => deadLetters.healthcheck());
 
   const group = new GroupMembership({
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,

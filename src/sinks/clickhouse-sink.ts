@@ -25,8 +25,6 @@ export interface ClickHouseSinkOptions {
   readonly maxRows: number;
   /** Send `insert_deduplication_token` (current ClickHouse; effective on replicated tables). */
   readonly deduplicationToken: boolean;
-  /** Told when the server is unreachable at start (writes then retry). */
-  readonly logger?: Logger;
 }
 
 interface PendingWrite {
@@ -170,20 +168,15 @@ export class ClickHouseOfferSink implements Sink<StoredOffer> {
   }
 
   /**
-   * A wrong user or password stops start-up here rather than at the first insert (until
-   * which /readyz would report ready); an unreachable server is left to the write retries.
+   * One query: a wrong user or password fails it for good, an unreachable server for now
+   * (start-up retries it within its window).
    */
   async healthcheck(): Promise<void> {
     try {
       const result = await this.#client.query({ query: 'SELECT 1', format: 'JSONEachRow' });
       await result.json();
     } catch (error) {
-      const failure = toClickHouseFailure(error, 'start-up check');
-      if (!failure.retriable) throw failure;
-      this.#options.logger?.warn(
-        { err: failure.message },
-        'ClickHouse not reachable at start; writes will retry',
-      );
+      throw toClickHouseFailure(error, 'start-up check');
     }
   }
 

@@ -70,7 +70,8 @@ export class DeadLetterSink implements Sink<RejectedMessage> {
         throw new OfferError(
           'DLQ_FAILED',
           `Kafka topic ${this.topic} does not exist or this client may not see it (Describe ACL); create it first (realtime-offers topics, or the chart's KafkaTopic resources)`,
-          { retriable: false },
+          // It may be on its way (a topic operator); start-up waits for it within its window.
+          { retriable: true },
         );
       }
       this.#maxMessageBytes = await admin

@@ -117,6 +117,13 @@ export class RedisOfferSink implements Sink<StoredOffer> {
 
   /** Connects; any failure (unreachable, WRONGPASS, NOAUTH) stops start-up, naming the cause. */
   async healthcheck(): Promise<void> {
+    const { status } = this.#redis;
+    if (status === 'ready') return;
+    if (status !== 'wait' && status !== 'end') {
+      // Still (re)connecting on its own after a failed attempt.
+      const cause = this.#lastConnectionError === '' ? '' : ` (${this.#lastConnectionError})`;
+      throw toRedisFailure(new Error(`not connected yet: ${status}${cause}`), 'connection');
+    }
     await this.#redis.connect().catch((error: unknown) => {
       // ioredis rejects with "Connection is closed." and reports the cause only as an error
       // event: name the cause.

@@ -1,0 +1,57 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { errorMessage, OfferError } from '../errors.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/**
+ * The one start-up policy for every store (Kafka, ClickHouse, Redis): each is tried until it
+ * answers or the start-up window (STARTUP_TIMEOUT_MS from the start) closes, with a warning
+ * per failed attempt that names the store and the cause. A refusal no retry can change (a
+ * wrong password, a missing permission: an OfferError that is not retriable) stops start-up
+ * at once. When the window closes, start-up stops naming the store and its last error, so a
+ * typo'd address ends in a restart with a reason instead of a pod that is never ready.
+ */
+export class StartupWindow {
+  readonly #deadline: number;
+  readonly #timeoutMs: number;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #wait: (ms: number) => Promise<unknown>;
+
+  constructor(
+    timeoutMs: number,
+    logger: Logger,
+    clock: { now?: () => number; wait?: (ms: number) => Promise<unknown> } = {},
+  ) {
+    this.#now = clock.now ?? Date.now;
+    this.#wait = clock.wait ?? sleep;
+    this.#timeoutMs = timeoutMs;
+    this.#deadline = this.#now() + timeoutMs;
+    this.#logger = logger;
+  }
+
+  /** Resolves with what `attempt` gives once it succeeds; rejects as described above. */
+  async ready<T>(store: string, attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries += 1) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (error instanceof OfferError && !error.retriable) throw error;
+        const remainingMs = this.#deadline - this.#now();
+        if (remainingMs <= 0) {
+          throw new OfferError(
+            'STARTUP_TIMEOUT',
+            `${store} was not ready within ${this.#timeoutMs / 1000} s of start (STARTUP_TIMEOUT_MS): ${errorMessage(error)}`,
+            { retriable: false, cause: error },
+          );
+        }
+        const delayMs = Math.min(remainingMs, Math.min(5_000, 500 * 2 ** Math.min(tries - 1, 4)));
+        this.#logger.warn(
+          { store, attempt: tries, retryInMs: delayMs, remainingMs, err: errorMessage(error) },
+          `${store} not ready at start; retrying`,
+        );
+        await this.#wait(delayMs);
+      }
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { isOfferError, OfferError } from '../../src/errors.js';
+import { StartupWindow } from '../../src/service/startup.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+
+/** A clock that only moves when the window waits. */
+function fakeClock(): { now: () => number; wait: (ms: number) => Promise<void>; waits: number[] } {
+  let time = 0;
+  const waits: number[] = [];
+  return {
+    now: () => time,
+    wait: (ms) => {
+      waits.push(ms);
+      time += ms;
+      return Promise.resolve();
+    },
+    waits,
+  };
+}
+
+const quiet = createLogger('silent');
+
+describe('StartupWindow', () => {
+  it('retries a store that fails for now until it answers, backing off', async () => {
+    const clock = fakeClock();
+    const window = new StartupWindow(60_000, quiet, clock);
+    let attempts = 0;
+    const value = await window.ready('Redis', () => {
+      attempts += 1;
+      return attempts < 5 ? Promise.reject(new Error('ECONNREFUSED')) : Promise.resolve('up');
+    });
+    assert.equal(value, 'up');
+    assert.equal(attempts, 5);
+    assert.deepEqual(clock.waits, [500, 1_000, 2_000, 4_000]);
+  });
+
+  it('stops at once on a refusal no retry can change', async () => {
+    const clock = fakeClock();
+    const window = new StartupWindow(60_000, quiet, clock);
+    const refusal = new OfferError('REDIS_FAILED', 'WRONGPASS', { retriable: false });
+    await assert.rejects(
+      window.ready('Redis', () => Promise.reject(refusal)),
+      refusal,
+    );
+    assert.deepEqual(clock.waits, []);
+  });
+
+  it('stops when the window closes, naming the store, the variable and the last error', async () => {
+    const clock = fakeClock();
+    const window = new StartupWindow(10_000, quiet, clock);
+    await assert.rejects(
+      window.ready('ClickHouse', () => Promise.reject(new Error('connect ECONNREFUSED'))),
+      (error: unknown) => {
+        assert.ok(isOfferError(error, 'STARTUP_TIMEOUT'));
+        assert.equal(error.retriable, false);
+        assert.match(
+          error.message,
+          /^ClickHouse was not ready within 10 s of start \(STARTUP_TIMEOUT_MS\): connect ECONNREFUSED$/,
+        );
+        return true;
+      },
+    );
+    assert.equal(
+      clock.waits.reduce((sum, ms) => sum + ms, 0),
+      10_000,
+      'waited the whole window, not past it',
+    );
+  });
+
+  it('shares one window among the stores', async () => {
+    const clock = fakeClock();
+    const window = new StartupWindow(5_000, quiet, clock);
+    let first = 0;
+    await window.ready('Kafka', () =>
+      ++first < 3 ? Promise.reject(new Error('x')) : Promise.resolve(),
+    );
+    await assert.rejects(
+      window.ready('Redis', () => Promise.reject(new Error('y'))),
+      /Redis was not ready within 5 s/,
+    );
+    assert.equal(clock.now(), 5_000);
+  });
+});
