@@ -4,6 +4,8 @@
 // another primary). The cluster stays up for the cluster fault suite, which takes it down.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import calculateSlot from 'cluster-key-slot';
@@ -205,6 +207,44 @@ describe('Redis sink on a real Redis Cluster', () => {
     } finally {
       stale.disconnect();
     }
+  });
+
+  it('REDIS_WAIT_REPLICAS: a write its replica has not acknowledged fails retriable, then lands', async () => {
+    const keyPrefix = `${prefix}wait:`;
+    const sink = new RedisClusterOfferSink(cluster, { keyPrefix, ttlSeconds: 0, waitReplicas: 1 });
+    const address = (node: Redis): string => `${node.options.host}:${node.options.port}`;
+    const primaryAddress = cluster.slots[calculateSlot(`${keyPrefix}1`)]?.[0];
+    const primary = cluster.nodes('master').find((node) => address(node) === primaryAddress);
+    assert.ok(primary !== undefined);
+    const replicas = String(await primary.cluster('REPLICAS', await primary.cluster('MYID')));
+    const replicaAddress = replicas.split(' ')[1]?.split('@')[0] ?? '';
+    // scripts/infra's redis-N is the Nth URL of REDIS_URL; its pid file is in redis-N/.
+    const index = nodes().findIndex((url) => new URL(url).host === replicaAddress);
+    assert.ok(index >= 0, `replica ${replicaAddress} is one of the nodes`);
+    const pid = Number(
+      (await readFile(join(infra.dir, `redis-${index + 1}`, 'pid'), 'utf8')).trim(),
+    );
+    // Frozen, the replica takes the writes of nobody: WAIT counts 0 of 1.
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await assert.rejects(
+        sink.put([offer(1, 1_000, '1', 0.3)]),
+        (error: unknown) =>
+          error instanceof OfferError &&
+          error.retriable &&
+          error.message.includes('0 of 1 replicas'),
+      );
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor('the replica to acknowledge again', async () => {
+      try {
+        return (await sink.put([offer(1, 1_000, '1', 0.3)])) === 1;
+      } catch {
+        return false;
+      }
+    });
+    assert.equal((await valueOf(cluster, `${keyPrefix}1`)).predicted_cost, 0.3);
   });
 });
 
