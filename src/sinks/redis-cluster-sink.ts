@@ -85,6 +85,7 @@ export class RedisClusterOfferSink implements Sink<OfferRecord> {
   readonly #cluster: Cluster;
   readonly #options: RedisClusterSinkOptions;
   #lastConnectionError = '';
+  #lastNodeError = '';
 
   constructor(cluster: Cluster, options: RedisClusterSinkOptions) {
     this.#cluster = cluster;
@@ -92,8 +93,10 @@ export class RedisClusterOfferSink implements Sink<OfferRecord> {
     cluster.on('error', (error: unknown) => {
       this.#lastConnectionError = error instanceof Error ? error.message : String(error);
     });
+    // Why a node refused, e.g. "ERR This instance has cluster support disabled" when the
+    // URL is one Redis, not a cluster: the cluster's own error only says no node answered.
     cluster.on('node error', (error: unknown, node: string) => {
-      this.#lastConnectionError = `${node}: ${error instanceof Error ? error.message : String(error)}`;
+      this.#lastNodeError = `${node}: ${error instanceof Error ? error.message : String(error)}`;
     });
     cluster.defineCommand('putOffers', { lua: PUT_OFFERS_SCRIPT });
   }
@@ -109,7 +112,8 @@ export class RedisClusterOfferSink implements Sink<OfferRecord> {
   /** Connects and loads the slot map; any failure stops start-up, naming the cause. */
   async healthcheck(): Promise<void> {
     await this.#cluster.connect().catch((error: unknown) => {
-      const cause = this.#lastConnectionError === '' ? '' : ` (${this.#lastConnectionError})`;
+      const causes = [this.#lastConnectionError, this.#lastNodeError].filter((c) => c !== '');
+      const cause = causes.length === 0 ? '' : ` (${causes.join('; ')})`;
       const detail = error instanceof Error ? error.message : String(error);
       throw toRedisFailure(new Error(`${detail}${cause}`), 'cluster connection');
     });

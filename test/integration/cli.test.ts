@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { startInfra } from '../support/infra.js';
 import { runCli } from '../support/service.js';
 
 describe('CLI start-up errors', () => {
@@ -29,6 +30,20 @@ describe('CLI start-up errors', () => {
     });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /does-not-exist\.onnx/);
+  });
+
+  it('consume with REDIS_MODE=cluster against one Redis exits 1 naming why', async () => {
+    const infra = await startInfra();
+    const result = await runCli(['consume'], {
+      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+      CLICKHOUSE_URL: infra.clickhouseUrl,
+      CLICKHOUSE_USER: infra.clickhouseUser,
+      CLICKHOUSE_PASSWORD: infra.clickhousePassword,
+      REDIS_URL: infra.redisUrl,
+      REDIS_MODE: 'cluster',
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr + result.stdout, /cluster support disabled/);
   });
 
   it('an unknown command prints the usage and exits 2', async () => {
