@@ -123,10 +123,15 @@ describe('Redis Cluster failover under load', () => {
 
     await suite.services.start(service);
     const back = Date.now();
-    const role = await clusterNodes(observer);
-    assert.ok(
-      role.find((node) => node.address === victim)?.flags.includes('slave'),
-      `${victim} rejoined as a replica`,
+    // The restarted node knows its new role at once; the others learn it by gossip.
+    await waitFor(
+      `${victim} to rejoin as a replica`,
+      async () =>
+        (await clusterNodes(observer))
+          .find((node) => node.address === victim)
+          ?.flags.includes('slave') === true,
+      30_000,
+      200,
     );
     const recovery = await drainSeconds(fixture, back);
     await producer.finished();
