@@ -93,12 +93,16 @@ export class PipelineFixture {
     await this.clickhouse
       .command({ query: `DROP TABLE IF EXISTS default.${this.table}` })
       .catch(() => undefined);
-    const keys = await this.redisKeys();
-    const cluster = this.cluster;
-    if (cluster !== undefined) await Promise.all(keys.map((key) => cluster.del(key)));
-    else if (keys.length > 0) await this.redis.del(...keys);
-    (this.cluster ?? this.redis).disconnect();
-    await this.clickhouse.close();
+    try {
+      const keys = await this.redisKeys();
+      const cluster = this.cluster;
+      if (cluster !== undefined) await Promise.all(keys.map((key) => cluster.del(key)));
+      else if (keys.length > 0) await this.redis.del(...keys);
+    } finally {
+      // A client left connected keeps reconnecting, and the test process never exits.
+      (this.cluster ?? this.redis).disconnect();
+      await this.clickhouse.close();
+    }
   }
 
   /** Environment for the `consume` and `send` commands, pointed at this fixture's slice. */
