@@ -4,7 +4,8 @@
 #   lib.sh         paths and versions, logging, the state dir and its lock, service names,
 #                  ports, the env file, templates, processes, readiness polling
 #   security.sh    INFRA_SECURITY=1: test CA, broker certificate, credentials
-#   redis.sh       redis.conf, start, readiness
+#   redis.sh       Redis: one node or a cluster (INFRA_REDIS_MODE), redis.conf, start,
+#                  readiness, cluster creation
 #   clickhouse.sh  config.xml and users.xml, start, readiness
 #   kafka.sh       Kafka nodes (INFRA_KAFKA_NODES) and their ports, server.properties, storage
 #                  format, start, readiness (kafka-probe.mjs)
@@ -17,6 +18,7 @@
 #   ports                   ports chosen by the first `up` (reused by service.sh start)
 #   .lock                   flock(1) lock serialising up/down/service on this dir
 #   redis/      redis.conf  pid  stdout.log  redis.log  data/
+#   redis-1/ .. redis-6/        the same per node, instead of redis/, when INFRA_REDIS_MODE=cluster
 #   clickhouse/ config.xml  users.xml  pid  stdout.log  logs/  data/  tmp/
 #   kafka/      server.properties  pid  stdout.log  logs/server.log  data/
 #   kafka-1/ .. kafka-N/        the same per node, instead of kafka/, when INFRA_KAFKA_NODES=N > 1
@@ -25,6 +27,8 @@
 # Given to the first `up` of a state dir, then remembered in `ports`:
 #   INFRA_KAFKA_NODES=N (default 1) runs N Kafka nodes kafka-1 .. kafka-N, with their internal
 #     topics replicated, so that a test can take one node down (see kafka.sh);
+#   INFRA_REDIS_MODE=cluster runs a Redis Cluster of 3 primaries and 3 replicas redis-1 ..
+#     redis-6 instead of the single Redis (see redis.sh);
 #   INFRA_SECURITY=1 adds SASL/TLS Kafka listeners with ACLs and a ClickHouse user with a
 #     password (see security.sh).
 
@@ -94,7 +98,13 @@ svc_dir() { printf '%s/%s' "$INFRA_DIR" "$1"; }
 # Prints nothing for a node this state dir does not have.
 resolve_services() {
   case "$1" in
-    redis | clickhouse) printf '%s\n' "$1" ;;
+    clickhouse) printf '%s\n' "$1" ;;
+    redis) redis_services ;;
+    redis-[1-9]*)
+      local node="${1#redis-}"
+      [[ "$node" =~ ^[0-9]+$ ]] && redis_cluster_mode && ((node <= REDIS_CLUSTER_NODES)) || return 0
+      printf '%s\n' "$1"
+      ;;
     kafka) kafka_services ;;
     kafka-[1-9]*)
       local id="${1#kafka-}"
@@ -109,7 +119,7 @@ resolve_services() {
 state_services() {
   local dir
   printf '%s\n' redis clickhouse kafka
-  for dir in "$INFRA_DIR"/kafka-[1-9]*; do
+  for dir in "$INFRA_DIR"/kafka-[1-9]* "$INFRA_DIR"/redis-[1-9]*; do
     [[ -d "$dir" ]] && printf '%s\n' "${dir##*/}"
   done
   return 0
@@ -132,7 +142,7 @@ free_ports() { node "$INFRA_SCRIPTS/free-ports.mjs" "$1"; }
 # Picks the ports of a fresh start for INFRA_KAFKA_NODES and INFRA_SECURITY and writes `ports`.
 choose_ports() {
   local ports count svc kind i=0
-  count=$((4 * INFRA_KAFKA_NODES + 4))
+  count=$((4 * INFRA_KAFKA_NODES + 3 + $(redis_port_count)))
   security_enabled && count=$((count + 2))
   read -r -a ports <<<"$(free_ports "$count")"
   [[ ${#ports[@]} -eq $count ]] || die "could not find free ports"
@@ -144,39 +154,41 @@ choose_ports() {
         printf '%s=%s\n' "$(kafka_port_name "$svc" "$kind")" "${ports[i++]}"
       done
     done
+    redis_ports_lines "${ports[@]:i:$(redis_port_count)}"
+    i=$((i + $(redis_port_count)))
     cat <<EOF
-REDIS_PORT=${ports[i]}
-CLICKHOUSE_HTTP_PORT=${ports[i + 1]}
-CLICKHOUSE_TCP_PORT=${ports[i + 2]}
-CLICKHOUSE_INTERSERVER_PORT=${ports[i + 3]}
+CLICKHOUSE_HTTP_PORT=${ports[i]}
+CLICKHOUSE_TCP_PORT=${ports[i + 1]}
+CLICKHOUSE_INTERSERVER_PORT=${ports[i + 2]}
 EOF
     if security_enabled; then
       cat <<EOF
 INFRA_SECURITY=1
-KAFKA_SASL_PORT=${ports[i + 4]}
-KAFKA_SASL_SSL_PORT=${ports[i + 5]}
+KAFKA_SASL_PORT=${ports[i + 3]}
+KAFKA_SASL_SSL_PORT=${ports[i + 4]}
 EOF
     fi
   } >"$PORTS_FILE"
 }
 
-# Loads `ports` and sets INFRA_KAFKA_NODES (a `ports` without it is from one node) and
-# ALL_SERVICES from it.
+# Loads `ports` and sets INFRA_KAFKA_NODES (a `ports` without it is from one node),
+# INFRA_REDIS_MODE (single unless it says cluster) and ALL_SERVICES from it.
 load_ports() {
   [[ -f "$PORTS_FILE" ]] || die "no $PORTS_FILE: run scripts/infra/up.sh first"
   INFRA_KAFKA_NODES=1
+  INFRA_REDIS_MODE=single
   # shellcheck source=/dev/null
   . "$PORTS_FILE"
   [[ "$INFRA_KAFKA_NODES" =~ ^[1-9][0-9]*$ ]] || die "bad INFRA_KAFKA_NODES in $PORTS_FILE"
   # shellcheck disable=SC2034 # used by the scripts that source this file
-  mapfile -t ALL_SERVICES < <(printf '%s\n' redis clickhouse && kafka_services)
+  mapfile -t ALL_SERVICES < <(redis_services && printf '%s\n' clickhouse && kafka_services)
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 svc_port() {
   case "$1" in
-    redis) printf '%s' "$REDIS_PORT" ;;
+    redis | redis-*) redis_port "$1" PORT ;;
     clickhouse) printf '%s' "$CLICKHOUSE_HTTP_PORT" ;;
     kafka | kafka-*) kafka_port "$1" PORT ;;
   esac
@@ -196,7 +208,7 @@ write_env_file() {
   cat >"$tmp" <<EOF
 # Local test infrastructure, written by scripts/infra/up.sh (state dir: $INFRA_DIR).
 KAFKA_BROKERS=$brokers
-REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+$(redis_env_lines)
 CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
 CLICKHOUSE_USER=default
 CLICKHOUSE_PASSWORD=
@@ -327,7 +339,7 @@ start_service() {
   if security_enabled; then write_security_material; fi
   : >"$dir/stdout.log"
   case "$svc" in
-    redis) start_redis ;;
+    redis | redis-*) start_redis "$svc" ;;
     clickhouse) start_clickhouse ;;
     kafka | kafka-*) start_kafka "$svc" ;;
   esac
@@ -365,7 +377,7 @@ stop_services() {
 
 svc_check() { # one readiness probe
   case "$1" in
-    redis) redis_ready ;;
+    redis | redis-*) redis_ready "$1" ;;
     clickhouse) clickhouse_ready ;;
     kafka | kafka-*) kafka_ready "$1" ;;
   esac
@@ -373,7 +385,7 @@ svc_check() { # one readiness probe
 
 svc_logs() { # log files worth showing when a service fails
   case "$1" in
-    redis) redis_log_files ;;
+    redis | redis-*) redis_log_files "$1" ;;
     clickhouse) clickhouse_log_files ;;
     kafka | kafka-*) kafka_log_files "$1" ;;
   esac
@@ -391,7 +403,7 @@ show_logs() {
 
 svc_timeout() {
   case "$1" in
-    redis) printf '%s' "$INFRA_TIMEOUT_REDIS" ;;
+    redis | redis-*) printf '%s' "$INFRA_TIMEOUT_REDIS" ;;
     clickhouse) printf '%s' "$INFRA_TIMEOUT_CLICKHOUSE" ;;
     kafka | kafka-*) printf '%s' "$INFRA_TIMEOUT_KAFKA" ;;
   esac

@@ -1,21 +1,174 @@
 # shellcheck shell=bash
-# Redis: config (templates/redis/redis.conf), start, readiness. Sourced by lib.sh.
+# Redis: one node (the default) or a Redis Cluster; config (templates/redis/), start,
+# readiness. Sourced by lib.sh.
+#
+# INFRA_REDIS_MODE=cluster (given to the first `up` of a state dir, then remembered in `ports`)
+# runs a Redis Cluster instead of the single `redis`: REDIS_CLUSTER_NODES nodes redis-1 ..
+# redis-6, each with a client port and a cluster bus port of its own, joined by
+# `redis-cli --cluster create` with one replica per primary (3 primaries + 3 replicas). A node
+# keeps its cluster identity in data/nodes.conf, so a killed and restarted one rejoins (a
+# primary whose replica took over comes back as that replica's replica). `redis` in
+# service.sh stands for every node, redis-N for node N.
 
-# Readiness timeout (seconds).
+# Readiness timeout (seconds) of one node, and of the whole cluster settling after a start.
 INFRA_TIMEOUT_REDIS="${INFRA_TIMEOUT_REDIS:-20}"
+INFRA_TIMEOUT_REDIS_CLUSTER="${INFRA_TIMEOUT_REDIS_CLUSTER:-120}"
+REDIS_CLUSTER_NODES=6
+REDIS_CLUSTER_REPLICAS=1
+# How long a primary may be unreachable before its replica is promoted (ms). Long enough that
+# a busy machine does not fail over by mistake, short enough for a test to wait for it.
+REDIS_CLUSTER_NODE_TIMEOUT_MS="${REDIS_CLUSTER_NODE_TIMEOUT_MS:-5000}"
 
-write_redis_config() {
-  local dir
-  dir="$(svc_dir redis)"
+# INFRA_REDIS_MODE of this state dir: what `ports` says once loaded, else what the caller asks.
+redis_mode() {
+  case "${INFRA_REDIS_MODE:-single}" in
+    single | cluster) printf '%s' "${INFRA_REDIS_MODE:-single}" ;;
+    *) die "INFRA_REDIS_MODE must be single or cluster, not '$INFRA_REDIS_MODE'" ;;
+  esac
+}
+redis_cluster_mode() { [[ "$(redis_mode)" == cluster ]]; }
+
+# The Redis services of this state dir: `redis`, or redis-1 .. redis-N in cluster mode.
+redis_services() {
+  local i
+  if ! redis_cluster_mode; then
+    printf '%s\n' redis
+    return 0
+  fi
+  for ((i = 1; i <= REDIS_CLUSTER_NODES; i++)); do printf 'redis-%d\n' "$i"; done
+}
+
+# Name of a node's port variable in `ports`: KIND is PORT (clients) or BUS_PORT (cluster bus).
+# `redis` keeps REDIS_PORT; redis-2 has REDIS_2_PORT and REDIS_2_BUS_PORT.
+redis_port_name() { # redis_port_name SERVICE KIND
+  local id="${1#redis}"
+  id="${id#-}"
+  printf 'REDIS_%s%s' "${id:+${id}_}" "$2"
+}
+
+redis_port() { # redis_port SERVICE KIND -> the port (empty if `ports` has none)
+  local name
+  name="$(redis_port_name "$1" "$2")"
+  printf '%s' "${!name:-}"
+}
+
+# How many ports choose_ports needs for Redis.
+redis_port_count() {
+  if redis_cluster_mode; then printf '%d' $((2 * REDIS_CLUSTER_NODES)); else printf '1'; fi
+}
+
+# The `ports` lines of Redis, taking ports from the arguments in order.
+redis_ports_lines() { # redis_ports_lines PORT...
+  local svc i=1
+  if ! redis_cluster_mode; then
+    printf 'REDIS_PORT=%s\n' "$1"
+    return 0
+  fi
+  printf 'INFRA_REDIS_MODE=cluster\n'
+  for svc in $(redis_services); do
+    printf '%s=%s\n' "$(redis_port_name "$svc" PORT)" "${!i}"
+    i=$((i + 1))
+    printf '%s=%s\n' "$(redis_port_name "$svc" BUS_PORT)" "${!i}"
+    i=$((i + 1))
+  done
+}
+
+# The `env` lines of Redis: REDIS_URL (in cluster mode every node, as a comma-separated list
+# of URLs: the service takes them as seeds) and REDIS_MODE.
+redis_env_lines() {
+  local svc urls=''
+  if ! redis_cluster_mode; then
+    printf 'REDIS_URL=redis://127.0.0.1:%s\n' "$REDIS_PORT"
+    return 0
+  fi
+  for svc in $(redis_services); do
+    urls+="${urls:+,}redis://127.0.0.1:$(redis_port "$svc" PORT)"
+  done
+  printf 'REDIS_MODE=cluster\nREDIS_URL=%s\n' "$urls"
+}
+
+write_redis_config() { # write_redis_config SERVICE
+  local svc="$1" dir
+  dir="$(svc_dir "$svc")"
   mkdir -p "$dir/data"
-  render_template redis/redis.conf PORT="$REDIS_PORT" DIR="$dir" >"$dir/redis.conf"
+  if [[ "$svc" == redis ]]; then
+    render_template redis/redis.conf PORT="$REDIS_PORT" DIR="$dir" >"$dir/redis.conf"
+    return 0
+  fi
+  {
+    render_template redis/redis.conf PORT="$(redis_port "$svc" PORT)" DIR="$dir"
+    render_template redis/cluster.conf BUS_PORT="$(redis_port "$svc" BUS_PORT)" \
+      NODE_TIMEOUT="$REDIS_CLUSTER_NODE_TIMEOUT_MS"
+  } >"$dir/redis.conf"
 }
 
-start_redis() {
-  write_redis_config
-  launch redis redis-server "$(svc_dir redis)/redis.conf"
+start_redis() { # start_redis SERVICE
+  write_redis_config "$1"
+  launch "$1" redis-server "$(svc_dir "$1")/redis.conf"
 }
 
-redis_ready() { [[ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
+redis_cli() { # redis_cli SERVICE ARG...
+  local svc="$1"
+  shift
+  timeout 3 redis-cli -h 127.0.0.1 -p "$(redis_port "$svc" PORT)" "$@" 2>/dev/null
+}
 
-redis_log_files() { printf '%s\n' "$(svc_dir redis)/redis.log" "$(svc_dir redis)/stdout.log"; }
+redis_ready() { [[ "$(redis_cli "${1:-redis}" ping)" == PONG ]]; }
+
+redis_log_files() { printf '%s\n' "$(svc_dir "$1")/redis.log" "$(svc_dir "$1")/stdout.log"; }
+
+# True when every node of the cluster is up, sees the cluster as ok with all six nodes, and
+# every primary has its replica attached and in sync: a write that waits for one replica can
+# succeed on every slot.
+redis_cluster_settled() {
+  local svc role
+  for svc in $(redis_services); do
+    svc_alive "$svc" || return 1
+    [[ "$(redis_cli "$svc" cluster info | tr -d '\r' | sed -n 's/^cluster_state://p')" == ok ]] || return 1
+    [[ "$(redis_cli "$svc" cluster info | tr -d '\r' | sed -n 's/^cluster_known_nodes://p')" == "$REDIS_CLUSTER_NODES" ]] || return 1
+    role="$(redis_cli "$svc" info replication | tr -d '\r' | sed -n 's/^role://p')"
+    case "$role" in
+      master)
+        redis_cli "$svc" info replication | tr -d '\r' | grep -q '^slave0:.*state=online' || return 1
+        ;;
+      slave)
+        [[ "$(redis_cli "$svc" info replication | tr -d '\r' | sed -n 's/^master_link_status://p')" == up ]] || return 1
+        ;;
+      *) return 1 ;;
+    esac
+  done
+}
+
+# After cluster nodes were started: joins them into a cluster on a fresh start (no slot
+# assigned yet), then waits until the cluster is settled (see redis_cluster_settled). With a
+# node still stopped (a test restarting nodes one at a time) there is nothing to wait for.
+redis_cluster_settle() {
+  local t0 deadline svc nodes=() out
+  redis_cluster_mode || return 0
+  for svc in $(redis_services); do
+    svc_alive "$svc" || return 0
+  done
+  t0="$(now_ms)"
+  if [[ "$(redis_cli redis-1 cluster info | tr -d '\r' | sed -n 's/^cluster_slots_assigned://p')" == 0 ]]; then
+    for svc in $(redis_services); do nodes+=("127.0.0.1:$(redis_port "$svc" PORT)"); done
+    if ! out="$(redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$REDIS_CLUSTER_REPLICAS" --cluster-yes 2>&1)"; then
+      printf '%s\n' "$out" >&2
+      log "redis-cli --cluster create failed"
+      return 1
+    fi
+    log "Redis Cluster created: ${#nodes[@]} nodes, $REDIS_CLUSTER_REPLICAS replica per primary"
+  fi
+  deadline=$(($(date +%s) + INFRA_TIMEOUT_REDIS_CLUSTER))
+  until redis_cluster_settled; do
+    if (($(date +%s) >= deadline)); then
+      for svc in $(redis_services); do
+        printf '[infra] ---- %s: %s\n' "$svc" "$(redis_cli "$svc" cluster info | tr -d '\r' | head -1)" >&2
+      done
+      redis_cli redis-1 cluster nodes >&2 || true
+      log "Redis Cluster not settled after ${INFRA_TIMEOUT_REDIS_CLUSTER}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+  log "Redis Cluster ok: every primary has an in-sync replica ($(elapsed "$t0"))"
+}

@@ -3,7 +3,7 @@
 # fault-injection tests), on the same ports and state dir as before. `start` waits until the
 # service answers (a Kafka node: until it is registered with the cluster again); data kept across
 # stop/start: every service keeps its data (Redis through its append-only file).
-# Usage: [INFRA_DIR=dir] scripts/infra/service.sh ACTION kafka|kafka-N|redis|clickhouse
+# Usage: [INFRA_DIR=dir] scripts/infra/service.sh ACTION kafka|kafka-N|redis|redis-N|clickhouse
 #   stop     SIGTERM (graceful), SIGKILL after $INFRA_STOP_TIMEOUT s
 #   kill     SIGKILL at once (simulated crash)
 #   start    start on the previous port and wait until it answers (no-op if running)
@@ -12,18 +12,21 @@
 #   logs     tail of the service's log files
 # With INFRA_KAFKA_NODES=N > 1, kafka-N is node N and `kafka` means every node (started at once:
 # a node alone has no controller quorum). With one node, kafka-1 is the same as `kafka`.
+# With INFRA_REDIS_MODE=cluster, redis-N is Redis node N and `redis` every node; `start` then
+# also waits until the cluster is settled again (every primary with an in-sync replica) once
+# all nodes run.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  echo "usage: $0 stop|kill|start|restart|status|logs kafka|kafka-N|redis|clickhouse" >&2
+  echo "usage: $0 stop|kill|start|restart|status|logs kafka|kafka-N|redis|redis-N|clickhouse" >&2
   exit 2
 }
 action="${1:-}"
 arg="${2:-}"
 case "$arg" in
-  redis | clickhouse | kafka | kafka-[1-9]*) ;;
+  redis | redis-[1-9]* | clickhouse | kafka | kafka-[1-9]*) ;;
   *) usage ;;
 esac
 
@@ -32,6 +35,9 @@ init_infra_dir
 load_ports
 mapfile -t services < <(resolve_services "$arg")
 if ((${#services[@]} == 0)); then
+  if [[ "$arg" == redis-* ]]; then
+    die "$INFRA_DIR has no Redis node $arg: its Redis services are $(redis_services | paste -sd ' ')"
+  fi
   die "$INFRA_DIR has no Kafka node $arg: its nodes are $(kafka_services | paste -sd ' ')"
 fi
 
@@ -63,6 +69,9 @@ do_start() {
   for svc in "${to_start[@]}"; do
     wait_ready "$svc" "$t0" || die "$svc did not become ready"
   done
+  if [[ "${to_start[*]}" == *redis-* ]]; then
+    redis_cluster_settle || die "the Redis Cluster did not settle"
+  fi
   ok=1
 }
 

@@ -6,10 +6,13 @@
 #   - partly up (e.g. after `service.sh stop`): starts the missing services on their old ports;
 #   - nothing alive: wipes stale state, picks new ports, starts everything.
 # Runs install.sh first when something is missing.
-# Usage: [INFRA_DIR=dir] [INFRA_SECURITY=1] [INFRA_KAFKA_NODES=N] scripts/infra/up.sh
+# Usage: [INFRA_DIR=dir] [INFRA_SECURITY=1] [INFRA_KAFKA_NODES=N] [INFRA_REDIS_MODE=cluster]
+#        scripts/infra/up.sh
 #   (default state dir: <repo>/.infra)
 #   INFRA_SECURITY=1: also SASL/TLS Kafka listeners with ACLs and a ClickHouse user with a
 #   password (see security.sh); the state dir remembers it.
+#   INFRA_REDIS_MODE=cluster: a Redis Cluster of 3 primaries + 3 replicas redis-1 .. redis-6
+#   instead of one Redis (see redis.sh); the state dir remembers it.
 #   INFRA_KAFKA_NODES=N: a Kafka cluster of N nodes kafka-1 .. kafka-N instead of one node
 #   `kafka` (see kafka.sh; not with INFRA_SECURITY=1); the state dir remembers it.
 set -euo pipefail
@@ -19,6 +22,8 @@ set -euo pipefail
 t_start="$(now_ms)"
 # What this call asks for; load_ports replaces INFRA_KAFKA_NODES by what the state dir has.
 requested_nodes="${INFRA_KAFKA_NODES:-}"
+requested_redis_mode="${INFRA_REDIS_MODE:-}"
+if [[ -n "$requested_redis_mode" ]]; then requested_redis_mode="$(redis_mode)"; fi
 if [[ -n "$requested_nodes" && ! "$requested_nodes" =~ ^[1-9][0-9]*$ ]]; then
   die "INFRA_KAFKA_NODES must be a positive number of Kafka nodes, not '$requested_nodes'"
 fi
@@ -43,6 +48,7 @@ if ((${#alive[@]} == 0)); then
   kill_leftovers
   remove_state
   INFRA_KAFKA_NODES="${requested_nodes:-1}"
+  INFRA_REDIS_MODE="${requested_redis_mode:-single}"
   choose_ports
   fresh=1
 fi
@@ -52,6 +58,9 @@ if security_enabled && [[ -z "${KAFKA_SASL_PORT:-}" ]]; then
 fi
 if [[ -n "$requested_nodes" && "$requested_nodes" != "$INFRA_KAFKA_NODES" ]]; then
   die "$INFRA_DIR runs $INFRA_KAFKA_NODES Kafka node(s), not INFRA_KAFKA_NODES=$requested_nodes; run scripts/infra/down.sh (INFRA_DIR=$INFRA_DIR) first"
+fi
+if [[ -n "$requested_redis_mode" && "$requested_redis_mode" != "$INFRA_REDIS_MODE" ]]; then
+  die "$INFRA_DIR runs Redis in $INFRA_REDIS_MODE mode, not INFRA_REDIS_MODE=$requested_redis_mode; run scripts/infra/down.sh (INFRA_DIR=$INFRA_DIR) first"
 fi
 
 to_start=()
@@ -88,6 +97,7 @@ done
 for svc in "${ALL_SERVICES[@]}"; do
   wait_ready "$svc" "${t0[$svc]:-$(now_ms)}" || die "$svc did not become ready"
 done
+redis_cluster_settle || die "the Redis Cluster did not settle"
 
 write_env_file
 ok=1

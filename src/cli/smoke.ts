@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { loadSmokeConfig, type SmokeConfig } from '../config/config.js';
 import { createKafkaClients, type MessageProducer } from '../kafka/kafka-adapter.js';
+import { createRedisClusterClient } from '../sinks/redis-cluster-sink.js';
 import { createRedisClient } from '../sinks/redis-sink.js';
 import { createLogger } from '../telemetry/logger.js';
 import { generateMessages } from './registration-generator.js';
@@ -85,7 +86,10 @@ export async function runSmoke(
 export async function smokeCommand(timeoutSeconds: number): Promise<number> {
   const config = loadSmokeConfig();
   const producer = createKafkaClients(config.kafka, createLogger('warn')).producer();
-  const redis = createRedisClient(config.redis.url);
+  const redis =
+    config.redis.mode === 'cluster'
+      ? createRedisClusterClient(config.redis.nodes)
+      : createRedisClient(config.redis.url);
   try {
     await Promise.all([producer.connect(), redis.connect()]);
     const result = await runSmoke(producer, redis, config, {

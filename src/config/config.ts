@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { OfferError } from '../errors.js';
-import type { LOG_LEVELS, SaslMechanism } from './parsers.js';
+import type { LOG_LEVELS, RedisMode, SaslMechanism } from './parsers.js';
 import {
   migrateSchema,
   senderSchema,
@@ -12,7 +12,7 @@ import {
   type TRACE_SAMPLERS,
 } from './variables.js';
 
-export type { SaslMechanism } from './parsers.js';
+export type { RedisMode, SaslMechanism } from './parsers.js';
 export { ENVIRONMENT_VARIABLES } from './variables.js';
 
 /**
@@ -53,6 +53,16 @@ export interface ClickHouseConnectionConfig {
   readonly requestTimeoutMs: number;
 }
 
+export interface RedisConnectionConfig {
+  /** `standalone`: one Redis (or a primary with replicas); `cluster`: a Redis Cluster. */
+  readonly mode: RedisMode;
+  /** The first URL of REDIS_URL: the Redis of standalone mode. */
+  readonly url: string;
+  /** Every URL of REDIS_URL: in cluster mode the nodes to discover the cluster from. */
+  readonly nodes: readonly string[];
+  readonly keyPrefix: string;
+}
+
 export interface ServiceConfig {
   readonly kafka: KafkaConnectionConfig & {
     readonly fromBeginning: boolean;
@@ -73,10 +83,10 @@ export interface ServiceConfig {
     readonly maxRows: number;
     readonly deduplicationToken: boolean;
   };
-  readonly redis: {
-    readonly url: string;
-    readonly keyPrefix: string;
+  readonly redis: RedisConnectionConfig & {
     readonly ttlSeconds: number;
+    /** Cluster mode: each node's write waits until this many of its replicas have it. */
+    readonly waitReplicas: number;
   };
   readonly model: { readonly path: string; readonly threads: number; readonly workers: number };
   readonly sinkRetry: { readonly initialMs: number; readonly maxMs: number };
@@ -167,6 +177,16 @@ function kafkaConnection(env: z.output<typeof senderSchema>): KafkaConnectionCon
   };
 }
 
+function redisConnection(env: z.output<typeof smokeSchema>): RedisConnectionConfig {
+  const [url = ''] = env.REDIS_URL;
+  return {
+    mode: env.REDIS_MODE,
+    url,
+    nodes: Object.freeze([...env.REDIS_URL]),
+    keyPrefix: env.REDIS_KEY_PREFIX,
+  };
+}
+
 function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseConnectionConfig {
   return {
     url: env.CLICKHOUSE_URL,
@@ -201,9 +221,9 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
       deduplicationToken: e.CLICKHOUSE_DEDUPLICATION_TOKEN,
     }),
     redis: Object.freeze({
-      url: e.REDIS_URL,
-      keyPrefix: e.REDIS_KEY_PREFIX,
+      ...redisConnection(e),
       ttlSeconds: e.REDIS_TTL_SECONDS,
+      waitReplicas: e.REDIS_WAIT_REPLICAS,
     }),
     model: Object.freeze({
       path: e.MODEL_PATH,
@@ -257,7 +277,7 @@ export function loadTracingConfig(env: Env = process.env): TracingConfig {
 
 export interface SmokeConfig {
   readonly kafka: KafkaConnectionConfig;
-  readonly redis: { readonly url: string; readonly keyPrefix: string };
+  readonly redis: RedisConnectionConfig;
 }
 
 /**
@@ -268,6 +288,6 @@ export function loadSmokeConfig(env: Env = process.env): SmokeConfig {
   const e = parse(smokeSchema, env);
   return Object.freeze({
     kafka: Object.freeze(kafkaConnection(e)),
-    redis: Object.freeze({ url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX }),
+    redis: Object.freeze(redisConnection(e)),
   });
 }

@@ -79,6 +79,36 @@ export const url = (protocols: readonly string[]) =>
     },
     { error: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
+export const REDIS_MODES = ['standalone', 'cluster'] as const;
+export type RedisMode = (typeof REDIS_MODES)[number];
+const REDIS_PROTOCOLS: readonly string[] = ['redis:', 'rediss:'];
+
+// REDIS_URL: one URL, or (for a Redis Cluster) a comma-separated list of URLs of its nodes.
+// Whether a list is allowed depends on REDIS_MODE: the schemas' cross-field rules decide.
+export const redisUrls = () =>
+  required().transform((value, ctx) => {
+    const urls = value
+      .split(',')
+      .map((url) => url.trim())
+      .filter((url) => url.length > 0);
+    const valid = (url: string): boolean => {
+      try {
+        return REDIS_PROTOCOLS.includes(new URL(url).protocol);
+      } catch {
+        return false;
+      }
+    };
+    if (urls.length === 0 || !urls.every(valid)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must be a URL starting with redis:// or rediss:// (with REDIS_MODE=cluster, a comma-separated list of them)',
+      });
+      return z.NEVER;
+    }
+    return urls;
+  });
+
 export const brokerList = () =>
   required().transform((value, ctx) => {
     const brokers = value

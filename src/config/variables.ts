@@ -9,6 +9,9 @@ import {
   OFFSET_RESETS,
   oneOf,
   pemFile,
+  REDIS_MODES,
+  redisUrls,
+  type RedisMode,
   SASL_MECHANISMS,
   type SaslMechanism,
   text,
@@ -86,6 +89,63 @@ function checkKafkaSecurity(env: KafkaSecurityEnv, ctx: z.RefinementCtx): void {
   }
 }
 
+const redisShape = {
+  REDIS_MODE: oneOf(REDIS_MODES, 'standalone'),
+  REDIS_URL: redisUrls(),
+  REDIS_KEY_PREFIX: z.string().default(''),
+};
+
+interface RedisTopologyEnv {
+  REDIS_MODE: RedisMode;
+  REDIS_URL: string[];
+  REDIS_WAIT_REPLICAS?: number;
+}
+
+/**
+ * Cross-field rules of the Redis variables: one URL for one Redis; for a cluster, node URLs
+ * that agree on what the client needs once (TLS, user, password) and no database but 0.
+ */
+function checkRedisTopology(env: RedisTopologyEnv, ctx: z.RefinementCtx): void {
+  const urls = env.REDIS_URL.map((url) => new URL(url));
+  if (env.REDIS_MODE === 'standalone') {
+    if (urls.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REDIS_URL'],
+        message: `holds ${urls.length} URLs, but one Redis takes one (for a Redis Cluster set REDIS_MODE=cluster)`,
+      });
+    }
+    if ((env.REDIS_WAIT_REPLICAS ?? 0) > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REDIS_WAIT_REPLICAS'],
+        message: 'needs REDIS_MODE=cluster (set it to 0, or unset it, for one Redis)',
+      });
+    }
+    return;
+  }
+  const [first] = urls;
+  const same = (url: URL): boolean =>
+    url.protocol === first?.protocol &&
+    url.username === first.username &&
+    url.password === first.password;
+  if (!urls.every(same)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_URL'],
+      message:
+        'with REDIS_MODE=cluster, every node URL must have the same scheme, user and password',
+    });
+  }
+  if (!urls.every((url) => url.pathname === '' || url.pathname === '/' || url.pathname === '/0')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_URL'],
+      message: 'with REDIS_MODE=cluster, the database must be 0: a Redis Cluster has no other',
+    });
+  }
+}
+
 const clickhouseShape = {
   CLICKHOUSE_URL: url(['http:', 'https:']),
   CLICKHOUSE_USER: text('default'),
@@ -111,9 +171,9 @@ export const serviceSchema = z
     CLICKHOUSE_INSERT_WINDOW_MS: integer(10, 0, 60_000),
     CLICKHOUSE_INSERT_MAX_ROWS: integer(50_000, 1, 1_000_000),
     CLICKHOUSE_DEDUPLICATION_TOKEN: flag(false),
-    REDIS_URL: url(['redis:', 'rediss:']),
-    REDIS_KEY_PREFIX: z.string().default(''),
+    ...redisShape,
     REDIS_TTL_SECONDS: integer(0, 0, 315_360_000),
+    REDIS_WAIT_REPLICAS: integer(0, 0, 5),
     MODEL_PATH: text('model/offer_model.onnx'),
     MODEL_THREADS: integer(1, 0, 64),
     MODEL_WORKERS: integer(1, 0, 16),
@@ -128,6 +188,7 @@ export const serviceSchema = z
   // Cross-field rules: one message per broken rule, named after the variable to change.
   .superRefine((env, ctx) => {
     checkKafkaSecurity(env, ctx);
+    checkRedisTopology(env, ctx);
     if (env.KAFKA_HEARTBEAT_INTERVAL_MS >= env.KAFKA_SESSION_TIMEOUT_MS) {
       ctx.addIssue({
         code: 'custom',
@@ -206,10 +267,12 @@ export const migrateSchema = z.object(clickhouseShape);
 export const smokeSchema = z
   .object({
     ...kafkaShape,
-    REDIS_URL: url(['redis:', 'rediss:']),
-    REDIS_KEY_PREFIX: z.string().default(''),
+    ...redisShape,
   })
-  .superRefine(checkKafkaSecurity);
+  .superRefine((env, ctx) => {
+    checkKafkaSecurity(env, ctx);
+    checkRedisTopology(env, ctx);
+  });
 
 /**
  * Every environment variable the service and its commands read, declared once: the schemas

@@ -1,4 +1,5 @@
 import { trace } from '@opentelemetry/api';
+import { Redis } from 'ioredis';
 
 import type { ServiceConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
@@ -12,6 +13,7 @@ import {
   toClickHouseFailure,
 } from '../sinks/clickhouse-sink.js';
 import { DeadLetterSink } from '../sinks/dead-letter-sink.js';
+import { createRedisClusterClient, RedisClusterOfferSink } from '../sinks/redis-cluster-sink.js';
 import { createRedisClient, RedisOfferSink } from '../sinks/redis-sink.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
@@ -68,12 +70,19 @@ export async function startOfferService(
   );
   metrics.consumed.inc({ topic: config.kafka.topic }, 0);
 
-  const redisClient = createRedisClient(config.redis.url);
+  const redisClient =
+    config.redis.mode === 'cluster'
+      ? createRedisClusterClient(config.redis.nodes)
+      : createRedisClient(config.redis.url);
   redisClient.on('error', (error: unknown) => {
     logger.debug({ err: errorMessage(error) }, 'redis connection error');
   });
-  const redis = new RedisOfferSink(redisClient, config.redis);
+  const redis =
+    redisClient instanceof Redis
+      ? new RedisOfferSink(redisClient, config.redis)
+      : new RedisClusterOfferSink(redisClient, config.redis);
   await startup.ready('Redis', () => redis.healthcheck());
+  logger.info({ mode: config.redis.mode }, 'redis connected');
 
   const kafka = createKafkaClients(config.kafka, logger);
   await startup.ready('Kafka', async () => {

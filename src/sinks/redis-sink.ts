@@ -21,7 +21,8 @@ export interface RedisSinkOptions {
 // that was newer (a redelivery), it is put back (its expiry restarts). The script runs
 // atomically, so no reader sees the older offer in between. Needs Redis 6.2 or later.
 // KEYS: offer keys; ARGV[1]: TTL seconds (0 = none); then a version and a value per key.
-const PUT_OFFERS_SCRIPT = `
+// The cluster sink (redis-cluster-sink.ts) runs the same script and arguments per hash slot.
+export const PUT_OFFERS_SCRIPT = `
 local ttl = tonumber(ARGV[1])
 local written = 0
 for i, key in ipairs(KEYS) do
@@ -51,10 +52,20 @@ return written
 // Keys per script call: a batch of 5,000 offers is 10 calls in one pipeline round trip,
 // instead of 5,000 commands each with its own promise and timer on the client, while one
 // call still holds the server for well under a millisecond per hundred keys.
-const KEYS_PER_CALL = 500;
+export const KEYS_PER_CALL = 500;
 
-interface OfferCommands {
+export interface OfferCommands {
   putOffers(keyCount: number, ...keysAndArgs: (string | number)[]): unknown;
+}
+
+/** Appends what follows a putOffers call's keys: the TTL, then each offer's version and value. */
+export function appendOfferArgs(
+  args: (string | number)[],
+  records: readonly StoredOffer[],
+  ttlSeconds: number,
+): void {
+  args.push(ttlSeconds);
+  for (const record of records) args.push(record.version, record.json);
 }
 
 // Reply errors a later attempt can get past: the server is loading or busy, out of memory
@@ -88,8 +99,8 @@ export function createRedisClient(url: string): Redis {
 
 /**
  * Writes each batch of offers in one pipeline round trip. The multi-key script needs a
- * single Redis (or a primary with replicas), not Redis Cluster, where one call's keys
- * would have to share a hash slot.
+ * single Redis (or a primary with replicas); on a Redis Cluster, where one call's keys must
+ * share a hash slot, RedisClusterOfferSink (redis-cluster-sink.ts) writes them.
  */
 export class RedisOfferSink implements Sink<StoredOffer> {
   readonly name = 'redis';
@@ -145,8 +156,7 @@ export class RedisOfferSink implements Sink<StoredOffer> {
     for (let start = 0; start < records.length; start += KEYS_PER_CALL) {
       const slice = records.slice(start, start + KEYS_PER_CALL);
       const args: (string | number)[] = slice.map((record) => this.keyOf(record.userId));
-      args.push(this.#options.ttlSeconds);
-      for (const record of slice) args.push(record.version, record.json);
+      appendOfferArgs(args, slice, this.#options.ttlSeconds);
       commands.putOffers(slice.length, ...args);
     }
     let replies: [Error | null, unknown][] | null;

@@ -10,7 +10,7 @@ import {
   loadServiceConfig,
   loadSmokeConfig,
 } from '../../src/config/config.js';
-import { containers, only, render, resolvedEnv, VALUES_FILES } from './support.js';
+import { containers, only, render, resolvedEnv, template, VALUES_FILES } from './support.js';
 
 /**
  * The chart maps onto exactly the service's variables: every variable src/config/variables.ts declares (the service's)
@@ -107,6 +107,34 @@ describe('chart: environment of the service', () => {
     const [consumer] = containers(only(whole, 'Deployment'));
     const redisUrl = consumer?.env?.find((variable) => variable.name === 'REDIS_URL');
     assert.deepEqual(redisUrl?.valueFrom?.secretKeyRef, { name: 'redis-url', key: 'url' });
+  });
+
+  it('maps redis.mode and redis.waitReplicas, for the service and for helm test', () => {
+    const manifests = render(['values-production-example.yaml']);
+    const env = resolvedEnv(containers(only(manifests, 'Deployment'))[0] ?? { name: '' });
+    assert.equal(env.REDIS_MODE, 'cluster');
+    assert.equal(env.REDIS_WAIT_REPLICAS, '1');
+    const config = loadServiceConfig(withTestCa(env));
+    assert.equal(config.redis.mode, 'cluster');
+    assert.deepEqual(config.redis.nodes, [
+      'rediss://:secret-realtime-offers-redis-password@clustercfg.redis.example.com:6380/0',
+    ]);
+    const smoke = manifests.find((manifest) => manifest.kind === 'Pod');
+    assert.ok(smoke !== undefined, 'the helm test Pod');
+    assert.equal(
+      loadSmokeConfig(withTestCa(resolvedEnv(containers(smoke)[0] ?? { name: '' }))).redis.mode,
+      'cluster',
+    );
+  });
+
+  it('refuses a Redis Cluster database other than 0, and a replica wait without a cluster', () => {
+    const cluster = template([], ['redis.mode=cluster', 'redis.db=2']);
+    assert.notEqual(cluster.status, 0);
+    assert.match(cluster.stderr, /redis.mode cluster needs redis.db 0/);
+    const wait = template([], ['redis.waitReplicas=1']);
+    assert.notEqual(wait.status, 0);
+    assert.match(wait.stderr, /redis.waitReplicas needs redis.mode cluster/);
+    assert.notEqual(template([], ['redis.mode=sentinel']).status, 0, 'the schema knows the modes');
   });
 
   it('maps the Kafka SASL/TLS values onto the names the service will read', () => {

@@ -534,8 +534,8 @@ export async function account(
   const userIds = [...expected.keys()];
   for (let start = 0; start < userIds.length; start += 1_000) {
     const slice = userIds.slice(start, start + 1_000);
-    const values = await fixture.redis.mget(
-      ...slice.map((userId) => `${fixture.keyPrefix}${userId}`),
+    const values = await fixture.redisValues(
+      slice.map((userId) => `${fixture.keyPrefix}${userId}`),
     );
     for (const [index, text] of values.entries()) {
       const userId = slice[index] ?? 0;

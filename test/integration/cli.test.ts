@@ -86,6 +86,19 @@ describe('CLI against a real Kafka', () => {
     infra = await startInfra();
   });
 
+  it('consume with REDIS_MODE=cluster against one Redis exits 1 at once naming why', async () => {
+    const result = await runCli(['consume'], {
+      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+      CLICKHOUSE_URL: infra.clickhouseUrl,
+      CLICKHOUSE_USER: infra.clickhouseUser,
+      CLICKHOUSE_PASSWORD: infra.clickhousePassword,
+      REDIS_URL: infra.redisUrl,
+      REDIS_MODE: 'cluster',
+    });
+    assert.equal(result.code, 1);
+    assert.match(fatalMessage(result.stderr), /cluster support disabled/);
+  });
+
   it('lag on a topic that does not exist says so', async () => {
     const result = await runCli(['lag'], {
       KAFKA_BROKERS: infra.kafkaBrokers.join(','),

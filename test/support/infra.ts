@@ -5,7 +5,8 @@
 //
 // State dir: $INFRA_DIR if set (the Makefile and .ci/run set it), else <repo>/.infra/test.
 // INFRA_KAFKA_NODES=N in the environment of the first start of a state dir makes Kafka an N-node
-// cluster (services kafka-1 .. kafka-N); see scripts/infra/lib.sh.
+// cluster (services kafka-1 .. kafka-N); see scripts/infra/lib.sh. The Redis Cluster tests use
+// a state dir of their own, <INFRA_DIR>-redis-cluster (startRedisClusterInfra).
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -19,7 +20,7 @@ export { parseEnvFile };
  * A service of scripts/infra/service.sh. `kafka` is every Kafka node; `kafka-2` is node 2 of a
  * cluster started with INFRA_KAFKA_NODES (with a single node, `kafka-1` is `kafka`).
  */
-export type ServiceName = 'kafka' | `kafka-${number}` | 'redis' | 'clickhouse';
+export type ServiceName = 'kafka' | `kafka-${number}` | 'redis' | `redis-${number}` | 'clickhouse';
 
 /**
  * One Kafka node's PROXIED listener: it listens on `target` but advertises `advertised`, where
@@ -61,15 +62,26 @@ export function infraDir(): string {
     : join(repoRoot, '.infra', 'test');
 }
 
-function runScript(script: string, args: readonly string[] = []): Promise<string> {
-  const dir = infraDir();
+/**
+ * The state dir of the Redis Cluster tests: <INFRA_DIR>-redis-cluster. The integration tests
+ * start it and leave it running; the cluster fault suite reuses it and takes it down.
+ */
+export const REDIS_CLUSTER_INFRA_DIR =
+  process.env.REDIS_CLUSTER_INFRA_DIR ?? `${infraDir()}-redis-cluster`;
+
+function runScript(
+  script: string,
+  args: readonly string[] = [],
+  dir: string = infraDir(),
+  env: Readonly<Record<string, string>> = {},
+): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     execFile(
       'bash',
       [join(scriptsDir, script), ...args],
       {
         cwd: repoRoot,
-        env: { ...process.env, INFRA_DIR: dir },
+        env: { ...process.env, ...env, INFRA_DIR: dir },
         timeout: SCRIPT_TIMEOUT_MS,
         maxBuffer: 16 * 1024 * 1024,
       },
@@ -147,6 +159,15 @@ export function startInfra(): Promise<InfraEnv> {
       starting = undefined;
     });
   return starting;
+}
+
+/**
+ * Kafka, ClickHouse and a Redis Cluster of 3 primaries + 3 replicas (INFRA_REDIS_MODE=cluster)
+ * in REDIS_CLUSTER_INFRA_DIR; returns once every primary has an in-sync replica.
+ */
+export async function startRedisClusterInfra(): Promise<InfraEnv> {
+  await runScript('up.sh', [], REDIS_CLUSTER_INFRA_DIR, { INFRA_REDIS_MODE: 'cluster' });
+  return readInfraEnv(REDIS_CLUSTER_INFRA_DIR);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 import {
   createKafkaClients,
@@ -26,8 +26,10 @@ export class PipelineFixture {
   readonly table = `personal_offer_${this.id}`;
   readonly keyPrefix = `offer-${this.id}:`;
   readonly clickhouse: ClickHouseClient;
-  readonly redis: Redis;
   readonly kafka: KafkaClients;
+  /** The Redis Cluster of infra started with INFRA_REDIS_MODE=cluster, else undefined. */
+  readonly cluster: Cluster | undefined;
+  readonly #redis: Redis | undefined;
   readonly #infra: InfraEnv;
   #admin: TopicAdmin | undefined;
 
@@ -38,9 +40,22 @@ export class PipelineFixture {
       username: infra.clickhouseUser,
       password: infra.clickhousePassword,
     });
-    this.redis = new Redis(infra.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    // Outage tests stop Redis on purpose; this client reconnects by itself.
-    this.redis.on('error', () => undefined);
+    if (infra.vars.REDIS_MODE === 'cluster') {
+      this.cluster = new Cluster(
+        infra.redisUrl.split(',').map((url) => {
+          const { hostname, port } = new URL(url);
+          return { host: hostname, port: Number(port) };
+        }),
+        // No auto-pipelining: after a failover, a pipeline of reads mixing moved and unmoved
+        // slots fails as a whole, while single commands follow their MOVED redirection.
+        { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } },
+      );
+      this.cluster.on('error', () => undefined);
+    } else {
+      this.#redis = new Redis(infra.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+      // Outage tests stop Redis on purpose; this client reconnects by itself.
+      this.#redis.on('error', () => undefined);
+    }
     this.kafka = createKafkaClients(
       { brokers: infra.kafkaBrokers, clientId: `test-${this.id}` },
       createLogger('error'),
@@ -55,7 +70,21 @@ export class PipelineFixture {
       { name: this.dlqTopic, partitions: 1 },
     ]);
     if (options.createTable !== false) await migrate(this.clickhouse, 'default', this.table);
-    await this.redis.connect();
+    await (this.cluster ?? this.redis).connect();
+  }
+
+  /** The single Redis of the infra (not with INFRA_REDIS_MODE=cluster: see `cluster`). */
+  get redis(): Redis {
+    if (this.#redis === undefined) throw new Error('this infra runs a Redis Cluster: use cluster');
+    return this.#redis;
+  }
+
+  /** The values of `keys`, in order (null where there is none), on one Redis or a cluster. */
+  async redisValues(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    if (this.cluster === undefined) return this.redis.mget(...keys);
+    const cluster = this.cluster;
+    return Promise.all(keys.map((key) => cluster.get(key)));
   }
 
   async tearDown(): Promise<void> {
@@ -64,10 +93,16 @@ export class PipelineFixture {
     await this.clickhouse
       .command({ query: `DROP TABLE IF EXISTS default.${this.table}` })
       .catch(() => undefined);
-    const keys = await this.redisKeys();
-    if (keys.length > 0) await this.redis.del(...keys);
-    this.redis.disconnect();
-    await this.clickhouse.close();
+    try {
+      const keys = await this.redisKeys();
+      const cluster = this.cluster;
+      if (cluster !== undefined) await Promise.all(keys.map((key) => cluster.del(key)));
+      else if (keys.length > 0) await this.redis.del(...keys);
+    } finally {
+      // A client left connected keeps reconnecting, and the test process never exits.
+      (this.cluster ?? this.redis).disconnect();
+      await this.clickhouse.close();
+    }
   }
 
   /** Environment for the `consume` and `send` commands, pointed at this fixture's slice. */
@@ -81,6 +116,7 @@ export class PipelineFixture {
       CLICKHOUSE_PASSWORD: this.#infra.clickhousePassword,
       CLICKHOUSE_TABLE: this.table,
       REDIS_URL: this.#infra.redisUrl,
+      ...(this.cluster === undefined ? {} : { REDIS_MODE: 'cluster' }),
       REDIS_KEY_PREFIX: this.keyPrefix,
       SINK_RETRY_MAX_MS: '1000',
       CLICKHOUSE_INSERT_WINDOW_MS: '50',
@@ -88,17 +124,17 @@ export class PipelineFixture {
     };
   }
 
+  /** This fixture's keys: on a cluster, those of every primary. */
   async redisKeys(): Promise<string[]> {
+    const nodes = this.cluster === undefined ? [this.redis] : this.cluster.nodes('master');
+    return (await Promise.all(nodes.map((node) => this.#scan(node)))).flat();
+  }
+
+  async #scan(redis: Redis): Promise<string[]> {
     const keys: string[] = [];
     let cursor = '0';
     do {
-      const [next, batch] = await this.redis.scan(
-        cursor,
-        'MATCH',
-        `${this.keyPrefix}*`,
-        'COUNT',
-        1000,
-      );
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${this.keyPrefix}*`, 'COUNT', 1000);
       cursor = next;
       keys.push(...batch);
     } while (cursor !== '0');

@@ -93,6 +93,57 @@ describe('loadServiceConfig', () => {
     );
   });
 
+  it('takes one Redis by default and a Redis Cluster from REDIS_MODE=cluster', () => {
+    const single = loadServiceConfig(MINIMAL);
+    assert.equal(single.redis.mode, 'standalone');
+    assert.equal(single.redis.url, 'redis://127.0.0.1:6379');
+    assert.equal(single.redis.waitReplicas, 0);
+    const cluster = loadServiceConfig({
+      ...MINIMAL,
+      REDIS_MODE: 'Cluster',
+      REDIS_URL: 'rediss://offers:pw@node-0:6379, rediss://offers:pw@node-1:6379/0',
+      REDIS_WAIT_REPLICAS: '1',
+    });
+    assert.equal(cluster.redis.mode, 'cluster');
+    assert.deepEqual(cluster.redis.nodes, [
+      'rediss://offers:pw@node-0:6379',
+      'rediss://offers:pw@node-1:6379/0',
+    ]);
+    assert.equal(cluster.redis.waitReplicas, 1);
+  });
+
+  it('rejects Redis settings that do not fit the mode, naming the variable', () => {
+    assert.match(
+      configError({ ...MINIMAL, REDIS_MODE: 'sharded' }),
+      /REDIS_MODE \("sharded"\): must be one of standalone, cluster/,
+    );
+    assert.match(
+      configError({ ...MINIMAL, REDIS_URL: 'redis://a:6379,redis://b:6379' }),
+      /REDIS_URL .*holds 2 URLs.*REDIS_MODE=cluster/,
+    );
+    assert.match(
+      configError({ ...MINIMAL, REDIS_WAIT_REPLICAS: '1' }),
+      /REDIS_WAIT_REPLICAS .*needs REDIS_MODE=cluster/,
+    );
+    const cluster = { ...MINIMAL, REDIS_MODE: 'cluster' };
+    assert.match(
+      configError({ ...cluster, REDIS_URL: 'redis://:a@n0:6379,redis://:b@n1:6379' }),
+      /REDIS_URL \("redis:\/\/:\*\*\*@n0:6379,redis:\/\/:\*\*\*@n1:6379"\): .*same scheme, user and password/,
+    );
+    assert.match(
+      configError({ ...cluster, REDIS_URL: 'redis://n0:6379/2' }),
+      /REDIS_URL .*database must be 0/,
+    );
+    assert.match(
+      configError({ ...cluster, REDIS_URL: 'redis://n0:6379,n1:6379' }),
+      /REDIS_URL .*comma-separated list of them/,
+    );
+    assert.match(
+      configError({ ...cluster, REDIS_WAIT_REPLICAS: '9' }),
+      /REDIS_WAIT_REPLICAS .*from 0 to 5/,
+    );
+  });
+
   it('reports every missing required variable at once', () => {
     const message = configError({});
     for (const name of ['KAFKA_BROKERS', 'CLICKHOUSE_URL', 'REDIS_URL']) {

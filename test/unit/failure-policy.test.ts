@@ -101,6 +101,7 @@ const REDIS_REPLIES: readonly [string, boolean][] = [
   ['TRYAGAIN Multiple keys request during rehashing of slot', true],
   ['CLUSTERDOWN The cluster is down', true],
   ['MOVED 3999 127.0.0.1:6381', true],
+  ['ASK 3999 127.0.0.1:6381', true],
   ['NOSCRIPT No matching script.', true],
   ['WRONGPASS invalid username-password pair or user is disabled.', false],
   ['NOPERM this user has no permissions to run the evalsha command', false],

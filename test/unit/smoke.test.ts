@@ -53,7 +53,12 @@ const CONFIG: SmokeConfig = {
     dlqTopic: 'input.dlq',
     groupId: 'group',
   },
-  redis: { url: 'redis://redis:6379', keyPrefix: 'offer:' },
+  redis: {
+    mode: 'standalone',
+    url: 'redis://redis:6379',
+    nodes: ['redis://redis:6379'],
+    keyPrefix: 'offer:',
+  },
 };
 
 function recordingProducer(): MessageProducer & { sent: [string, OutboundMessage][] } {

@@ -117,6 +117,12 @@ values to change.
 {{- if and .Values.redis.existingSecretUrlKey (not .Values.redis.existingSecret) }}
 {{- fail "redis.existingSecretUrlKey needs redis.existingSecret" }}
 {{- end }}
+{{- if and (eq .Values.redis.mode "cluster") (ne (int64 .Values.redis.db) 0) }}
+{{- fail "redis.mode cluster needs redis.db 0: a Redis Cluster has no other database" }}
+{{- end }}
+{{- if and (ne .Values.redis.mode "cluster") (gt (int64 .Values.redis.waitReplicas) 0) }}
+{{- fail "redis.waitReplicas needs redis.mode cluster" }}
+{{- end }}
 {{- end }}
 
 {{/* SASL credentials: explicit values, or the Secret Strimzi creates for the KafkaUser. */}}
@@ -214,6 +220,8 @@ $(VAR) interpolation, which needs REDIS_PASSWORD defined before REDIS_URL.
 */}}
 {{- define "realtime-offers.redisEnv" -}}
 {{- $r := .Values.redis }}
+- name: REDIS_MODE
+  value: {{ $r.mode | quote }}
 {{- if $r.existingSecretUrlKey }}
 - name: REDIS_URL
   valueFrom:

@@ -12,6 +12,9 @@
  *   sustained  production and consumption at the same time, as fast as possible
  *   latency    end-to-end latency at 1,000 and 5,000 msg/s (Redis probe and the histogram)
  *   profile    a drain under `node --cpu-prof`: top self-time functions of the hot path
+ *   cluster    the default drain with Redis as a Redis Cluster (3 primaries + 3 replicas, its
+ *              own services in <INFRA_DIR>-redis-cluster) beside the single Redis: msgs/s and
+ *              CPU per message of the consumer and of Redis (all nodes)
  *
  * Commands and environment: USAGE below (`npm run bench -- --help`). Prints markdown tables;
  * writes bench.md, bench.json and the CPU profile into the folder.
@@ -27,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 import {
   createKafkaClients,
@@ -68,7 +71,7 @@ import { exitOnHelp } from './usage.js';
 const USAGE = `usage: npm run bench   (make bench)
   BENCH_SECTIONS=drain,settings BENCH_MESSAGES=300000 npm run bench
 
-sections: drain, latency, profile (the default); settings, scaling, sustained
+sections: drain, latency, profile (the default); settings, scaling, sustained, cluster
 
 environment:
   INFRA_DIR                the services' state dir (default .infra/bench)
@@ -239,9 +242,11 @@ class Bench {
   readonly endpoints: ServiceEndpoints;
   readonly admin: TopicAdmin;
   readonly producer: MessageProducer;
+  /** The single Redis; with a Redis Cluster, its first node (see `#cluster`). */
   readonly redis: Redis;
   readonly clickhouse: ClickHouseClient;
   readonly services: readonly WatchedProcess[];
+  readonly #cluster: Cluster | undefined;
   readonly #topics: string[] = [];
 
   private constructor(
@@ -254,7 +259,18 @@ class Bench {
     this.admin = admin;
     this.producer = producer;
     this.services = services;
-    this.redis = new Redis(endpoints.redisUrl, { maxRetriesPerRequest: 3 });
+    const redisUrls = endpoints.redisUrl.split(',');
+    this.redis = new Redis(redisUrls[0] ?? '', { maxRetriesPerRequest: 3 });
+    this.#cluster =
+      endpoints.redisMode === 'cluster'
+        ? new Cluster(
+            redisUrls.map((url) => ({
+              host: new URL(url).hostname,
+              port: Number(new URL(url).port),
+            })),
+            { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } },
+          )
+        : undefined;
     this.clickhouse = createClient({
       url: endpoints.clickhouseUrl,
       username: endpoints.clickhouseUser,
@@ -262,9 +278,12 @@ class Bench {
     });
   }
 
-  static async start(): Promise<Bench> {
-    log(`local services in ${INFRA_DIR}`);
-    const endpoints = await startLocalServices(INFRA_DIR);
+  static async start(
+    infraDir: string = INFRA_DIR,
+    infraEnv: Readonly<Record<string, string>> = {},
+  ): Promise<Bench> {
+    log(`local services in ${infraDir}`);
+    const endpoints = await startLocalServices(infraDir, infraEnv);
     const kafka = createKafkaClients(
       { brokers: endpoints.kafkaBrokers, clientId: 'pipeline-bench' },
       createLogger('error'),
@@ -272,7 +291,7 @@ class Bench {
     const admin = await kafka.admin();
     const producer = kafka.producer();
     await producer.connect();
-    return new Bench(endpoints, admin, producer, await servicePids(INFRA_DIR));
+    return new Bench(endpoints, admin, producer, await servicePids(infraDir));
   }
 
   async topic(): Promise<string> {
@@ -328,23 +347,24 @@ class Bench {
         CLICKHOUSE_PASSWORD: this.endpoints.clickhousePassword,
         CLICKHOUSE_TABLE: table,
         REDIS_URL: this.endpoints.redisUrl,
+        REDIS_MODE: this.endpoints.redisMode,
         REDIS_KEY_PREFIX: keyPrefix,
         LOG_LEVEL: 'warn',
       },
       cleanUp: async () => {
         await this.clickhouse.command({ query: `DROP TABLE IF EXISTS default.${table}` });
-        let cursor = '0';
-        do {
-          const [next, keys] = await this.redis.scan(
-            cursor,
-            'MATCH',
-            `${keyPrefix}*`,
-            'COUNT',
-            10_000,
-          );
-          cursor = next;
-          if (keys.length > 0) await this.redis.unlink(...keys);
-        } while (cursor !== '0');
+        // On a cluster, every primary's keys, one at a time (they are in different slots).
+        const nodes = this.#cluster === undefined ? [this.redis] : this.#cluster.nodes('master');
+        for (const node of nodes) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await node.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 10_000);
+            cursor = next;
+            if (keys.length === 0) continue;
+            if (this.#cluster === undefined) await node.unlink(...keys);
+            else await Promise.all(keys.map((key) => node.unlink(key)));
+          } while (cursor !== '0');
+        }
       },
     };
   }
@@ -616,7 +636,13 @@ class Bench {
     await this.producer.disconnect();
     await this.admin.disconnect();
     this.redis.disconnect();
+    this.#cluster?.disconnect();
     await this.clickhouse.close();
+  }
+
+  /** Connects the cluster client of a Redis Cluster (no-op for a single Redis). */
+  async connect(): Promise<void> {
+    await this.#cluster?.connect();
   }
 }
 
@@ -641,7 +667,7 @@ function drainRow(result: DrainResult): string[] {
       .join(', '),
     int(result.cpu['kafka (java)'] ?? Number.NaN),
     int(result.cpu['clickhouse-server'] ?? Number.NaN),
-    int(result.cpu['redis-server'] ?? Number.NaN),
+    int(redisCpu(result)),
     int(result.otherCpu),
     fixed(result.insertsPerSecond),
   ];
@@ -665,6 +691,15 @@ const DRAIN_HEAD = [
   'other CPU %',
   'CH inserts/s',
 ];
+
+/** CPU of Redis in a drain (percent of one core): the single server, or every cluster node. */
+function redisCpu(result: DrainResult): number {
+  const nodes = Object.entries(result.cpu).filter(([name]) => name.startsWith('redis-server'));
+  return nodes.length === 0 ? Number.NaN : nodes.reduce((sum, [, value]) => sum + value, 0);
+}
+
+/** CPU microseconds per message from a CPU percentage (of one core) and a rate. */
+const usPerMessage = (cpuPercent: number, rate: number): number => (cpuPercent * 10_000) / rate;
 
 /** The median run (by throughput) of repeated drains. */
 function medianRun(runs: readonly DrainResult[]): DrainResult {
@@ -743,8 +778,11 @@ async function main(): Promise<void> {
   output.consumerRuns = USE_TSX ? 'tsx (TypeScript source)' : 'compiled JavaScript';
   const bench = await Bench.start();
   try {
-    const needsPreload = ['drain', 'settings', 'scaling', 'profile'].some((s) => SECTIONS.has(s));
+    const needsPreload = ['drain', 'settings', 'scaling', 'profile', 'cluster'].some((s) =>
+      SECTIONS.has(s),
+    );
     const topic = needsPreload ? await bench.topic() : '';
+    let singleNode: DrainResult | undefined;
     if (needsPreload) {
       log(`preloading ${int(MESSAGES)} messages into ${topic}`);
       const preload = await bench.preload(topic, MESSAGES);
@@ -765,6 +803,7 @@ async function main(): Promise<void> {
         RAW_CONSUMER,
       );
       output.drain = { service, raw };
+      singleNode = service.median;
       const headline = [service, raw].map(({ median: run, runs }) => {
         const rates = runs.map((entry) => entry.rate);
         const us = (name: string): string => fixed(run.cpuUsPerMessage[name], 2);
@@ -997,6 +1036,51 @@ async function main(): Promise<void> {
             ]),
           )}\n\n` +
           `by package: ${report.byPackage.map((entry) => `${entry.function} ${fixed(entry.percent)} %`).join(', ')}`,
+      );
+      await save();
+    }
+
+    if (SECTIONS.has('cluster')) {
+      singleNode ??= (await repeatDrain(bench, topic, 'defaults', 1, {})).median;
+      const clusterDir = `${INFRA_DIR}-redis-cluster`;
+      const clusterBench = await Bench.start(clusterDir, { INFRA_REDIS_MODE: 'cluster' });
+      let cluster: DrainResult;
+      try {
+        await clusterBench.connect();
+        const clusterTopic = await clusterBench.topic();
+        log(`preloading ${int(MESSAGES)} messages into ${clusterTopic} (${clusterDir})`);
+        await clusterBench.preload(clusterTopic, MESSAGES);
+        cluster = (await repeatDrain(clusterBench, clusterTopic, 'Redis Cluster', 1, {})).median;
+      } finally {
+        await clusterBench.close();
+      }
+      output.cluster = { singleNode, cluster };
+      const row = (name: string, result: DrainResult): string[] => {
+        const consumer = result.cpu['consumer-1'] ?? Number.NaN;
+        const redis = redisCpu(result);
+        return [
+          name,
+          int(result.rate),
+          int(consumer),
+          fixed(usPerMessage(consumer, result.rate)),
+          int(redis),
+          fixed(usPerMessage(redis, result.rate)),
+          fixed(result.stageMs.redis),
+        ];
+      };
+      markdown.push(
+        `### Redis: one node and a Redis Cluster (one consumer, default settings, same drain)\n\n${table(
+          [
+            'Redis',
+            'msgs/s',
+            'consumer CPU %',
+            'consumer CPU µs/msg',
+            'redis CPU % (all nodes)',
+            'redis CPU µs/msg',
+            'redis ms/chunk',
+          ],
+          [row('one node', singleNode), row('cluster, 3 primaries + 3 replicas', cluster)],
+        )}\n\nThe cluster runs with its own Kafka and ClickHouse (${clusterDir}); its writes are one script call per hash slot in one pipeline per primary, and its CPU includes the replicas applying the replication stream.`,
       );
       await save();
     }

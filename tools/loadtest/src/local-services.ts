@@ -19,7 +19,9 @@ export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 export interface ServiceEndpoints {
   readonly kafkaBrokers: readonly string[];
+  /** One URL, or with `redisMode` cluster the comma-separated URLs of the cluster's nodes. */
   readonly redisUrl: string;
+  readonly redisMode: 'standalone' | 'cluster';
   readonly clickhouseUrl: string;
   readonly clickhouseUser: string;
   readonly clickhousePassword: string;
@@ -39,6 +41,7 @@ export function endpointsFromVars(
       .map((broker) => broker.trim())
       .filter((broker) => broker !== ''),
     redisUrl: need('REDIS_URL'),
+    redisMode: vars.REDIS_MODE === 'cluster' ? 'cluster' : 'standalone',
     clickhouseUrl: need('CLICKHOUSE_URL'),
     clickhouseUser: vars.CLICKHOUSE_USER ?? 'default',
     clickhousePassword: vars.CLICKHOUSE_PASSWORD ?? '',
@@ -50,7 +53,10 @@ export function endpointsFromVars(
  * returns their addresses. A first run on a fresh machine installs packages, hence the
  * generous timeout.
  */
-export async function startLocalServices(infraDir: string): Promise<ServiceEndpoints> {
+export async function startLocalServices(
+  infraDir: string,
+  env: Readonly<Record<string, string>> = {},
+): Promise<ServiceEndpoints> {
   await new Promise<void>((resolve, reject) => {
     execFile(
       'bash',
@@ -58,7 +64,7 @@ export async function startLocalServices(infraDir: string): Promise<ServiceEndpo
       {
         cwd: REPO_ROOT,
         // The scripts need the caller's PATH and HOME (Java, Maven, package caches).
-        env: { ...process.env, INFRA_DIR: infraDir },
+        env: { ...process.env, ...env, INFRA_DIR: infraDir },
         timeout: 20 * 60_000,
         maxBuffer: 16 * 1024 * 1024,
       },
@@ -74,13 +80,21 @@ export async function startLocalServices(infraDir: string): Promise<ServiceEndpo
   return endpointsFromVars(parseEnvFile(await readFile(join(infraDir, 'env'), 'utf8')));
 }
 
-/** Pids of the services of a state dir, from the pid files scripts/infra writes. */
+/**
+ * Pids of the services of a state dir, from the pid files scripts/infra writes; the nodes of
+ * a Redis Cluster (INFRA_REDIS_MODE=cluster) are `redis-server 1` .. `redis-server 6`.
+ */
 export async function servicePids(infraDir: string): Promise<WatchedProcess[]> {
   const found: WatchedProcess[] = [];
+  const redisNodes = Array.from(
+    { length: 6 },
+    (_, index) => [`redis-${index + 1}`, `redis-server ${index + 1}`] as const,
+  );
   for (const [service, name] of [
     ['kafka', 'kafka (java)'],
     ['clickhouse', 'clickhouse-server'],
     ['redis', 'redis-server'],
+    ...redisNodes,
   ] as const) {
     try {
       const pid = Number((await readFile(join(infraDir, service, 'pid'), 'utf8')).trim());
