@@ -118,24 +118,26 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       firstOffset: first.offset,
       lastOffset: last.offset,
     };
-    await writeAll(
-      [
-        sinkWrite(deps.clickhouse, offers, acceptedIndexes),
-        sinkWrite(deps.redis, offers, acceptedIndexes, (index) => {
-          // Only sampled messages get here: the map is built for chunks that have one.
-          userIds ??= new Map(accepted.map((entry) => [entry.index, entry.registration.userId]));
-          return { [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) };
-        }),
-        sinkWrite(
-          deps.deadLetters,
-          rejected,
-          rejected.map(({ index }) => index),
-        ),
-      ],
-      origin,
-      context,
-      obs,
-      retrying,
+    await obs.stageAsync('write', () =>
+      writeAll(
+        [
+          sinkWrite(deps.clickhouse, offers, acceptedIndexes),
+          sinkWrite(deps.redis, offers, acceptedIndexes, (index) => {
+            // Only sampled messages get here: the map is built for chunks that have one.
+            userIds ??= new Map(accepted.map((entry) => [entry.index, entry.registration.userId]));
+            return { [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) };
+          }),
+          sinkWrite(
+            deps.deadLetters,
+            rejected,
+            rejected.map(({ index }) => index),
+          ),
+        ],
+        origin,
+        context,
+        obs,
+        retrying,
+      ),
     );
     if (context.isStale()) {
       throw new OfferError('ABORTED', 'partition was moved; batch left uncommitted', {

@@ -22,16 +22,9 @@ export interface ChunkObserver {
    * Times an asynchronous stage; with `span`, the messages at `indexes` get a child span
    * for it (`perMessage` adds attributes of each message).
    */
-  stageAsync<T>(
-    stage: StageName,
-    work: () => Promise<T>,
-    span?: {
-      readonly name: TracedStage;
-      readonly indexes: readonly number[];
-      readonly attributes: Attributes;
-      readonly perMessage?: (index: number) => Attributes;
-    },
-  ): Promise<T>;
+  stageAsync<T>(stage: StageName, work: () => Promise<T>, span?: StageSpan): Promise<T>;
+  /** Times one sink's write within the `write` stage, with the same optional spans. */
+  sinkWrite<T>(sink: SinkName, work: () => Promise<T>, span?: StageSpan): Promise<T>;
   /** Decodes message `index` with `decode`; the decode gets a span when the message is traced. */
   decode(
     index: number,
@@ -44,6 +37,15 @@ export interface ChunkObserver {
   acknowledged(timestampsMs: readonly number[], rejections: readonly Rejection[]): void;
   /** Ends the chunk's spans, with the error that ended the chunk if any. */
   finish(error?: unknown): void;
+}
+
+/** The child span an asynchronous step gives each traced message at `indexes`. */
+export interface StageSpan {
+  readonly name: TracedStage;
+  readonly indexes: readonly number[];
+  readonly attributes: Attributes;
+  /** Attributes of each message. */
+  readonly perMessage?: (index: number) => Attributes;
 }
 
 export interface ObserverDependencies {
@@ -64,7 +66,7 @@ export function observeChunk(
   chunk: readonly InboundMessage[],
 ): ChunkObserver {
   const { metrics, logger } = deps;
-  const endChunk = metrics.stageSeconds.startTimer({ stage: 'batch' });
+  const endChunk = metrics.chunkSeconds.startTimer();
   metrics.consumed.inc({ topic: batch.topic }, chunk.length);
   metrics.batchSize.observe(chunk.length);
   const tracing = traceChunk(
@@ -79,6 +81,22 @@ export function observeChunk(
     chunk,
     nowMs(),
   );
+  const timed = async <T>(
+    end: () => void,
+    work: () => Promise<T>,
+    span: StageSpan | undefined,
+  ): Promise<T> => {
+    const start = nowMs();
+    try {
+      const result = await work();
+      if (span !== undefined) {
+        tracing.stage(span.name, span.indexes, start, nowMs(), span.attributes, span.perMessage);
+      }
+      return result;
+    } finally {
+      end();
+    }
+  };
   return {
     context: tracing.chunkContext,
     stage(stage, work) {
@@ -89,18 +107,11 @@ export function observeChunk(
         end();
       }
     },
-    async stageAsync(stage, work, span) {
-      const end = metrics.stageSeconds.startTimer({ stage });
-      const start = nowMs();
-      try {
-        const result = await work();
-        if (span !== undefined) {
-          tracing.stage(span.name, span.indexes, start, nowMs(), span.attributes, span.perMessage);
-        }
-        return result;
-      } finally {
-        end();
-      }
+    stageAsync(stage, work, span) {
+      return timed(metrics.stageSeconds.startTimer({ stage }), work, span);
+    },
+    sinkWrite(sink, work, span) {
+      return timed(metrics.sinkWriteSeconds.startTimer({ sink }), work, span);
     },
     decode(index, message, decode) {
       if (!tracing.isRecording(index)) return decode(message);

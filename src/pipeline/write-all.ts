@@ -71,7 +71,7 @@ export async function writeAll(
   const pending = writes
     .filter(({ rows }) => rows > 0)
     .map(({ name, rows, indexes, perMessage, write }) =>
-      obs.stageAsync(name, () => writeUntilDone(name, () => write(origin), retry), {
+      obs.sinkWrite(name, () => writeUntilDone(name, () => write(origin), retry), {
         name,
         indexes,
         attributes: { [ATTR.dbBatchSize]: rows },

@@ -7,7 +7,12 @@ import type { TraceExportStats } from './tracing.js';
 export const SINKS = ['clickhouse', 'redis', 'dlq'] as const;
 export type SinkName = (typeof SINKS)[number];
 
-export const STAGES = ['decode', 'score', 'clickhouse', 'redis', 'dlq', 'commit', 'batch'] as const;
+/**
+ * The steps of a chunk, one after the other: their durations add up to the chunk's
+ * (`offers_chunk_duration_seconds`). `write` is the three sinks written concurrently; each
+ * sink's own time is `offers_sink_write_duration_seconds{sink}`.
+ */
+export const STAGES = ['decode', 'score', 'write', 'commit'] as const;
 export type StageName = (typeof STAGES)[number];
 
 /** The service's Prometheus metrics, on their own registry (no global state). */
@@ -82,8 +87,21 @@ export function createMetrics(
     }),
     stageSeconds: new Histogram({
       name: 'offers_stage_duration_seconds',
-      help: 'Time per pipeline stage per chunk, retries included.',
+      help: 'Time per step of a chunk (decode, score, write, commit: they add up to the chunk), retries included.',
       labelNames: ['stage'] as const,
+      buckets: seconds,
+      registers: [registry],
+    }),
+    chunkSeconds: new Histogram({
+      name: 'offers_chunk_duration_seconds',
+      help: 'Time per chunk of a Kafka batch, from the start of decoding to its commit.',
+      buckets: seconds,
+      registers: [registry],
+    }),
+    sinkWriteSeconds: new Histogram({
+      name: 'offers_sink_write_duration_seconds',
+      help: "Time per chunk to write one sink's rows, retries included (the sinks run concurrently).",
+      labelNames: ['sink'] as const,
       buckets: seconds,
       registers: [registry],
     }),
@@ -127,6 +145,7 @@ export function createMetrics(
   }
   for (const reason of REJECT_REASONS) metrics.deadLettered.inc({ reason }, 0);
   for (const stage of STAGES) metrics.stageSeconds.zero({ stage });
+  for (const sink of SINKS) metrics.sinkWriteSeconds.zero({ sink });
   metrics.fetchPaused.set(0);
   metrics.kafkaInGroup.set(0);
   metrics.kafkaMembershipLost.inc(0);

@@ -168,6 +168,41 @@ describe('batch processor', () => {
     assert.match(scored, /offers_scored_total 2/);
   });
 
+  it('times each step of a chunk so that the steps add up to the chunk, sinks apart', async () => {
+    const { redis, metrics, run } = setUp();
+    const release = redis.hold();
+    const running = run([valid(1), message(2, '[1]'), valid(3)]);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    release();
+    await running;
+    const { values } = await metrics.stageSeconds.get();
+    const sums = new Map(
+      values
+        .filter((value) => value.metricName === 'offers_stage_duration_seconds_sum')
+        .map((value) => [value.labels.stage, value.value]),
+    );
+    assert.deepEqual([...sums.keys()].sort(), ['commit', 'decode', 'score', 'write']);
+    const steps = [...sums.values()].reduce((sum, value) => sum + value, 0);
+    const chunk = (await metrics.chunkSeconds.get()).values.find(
+      (value) => value.metricName === 'offers_chunk_duration_seconds_sum',
+    )?.value;
+    assert.ok(
+      chunk !== undefined && steps <= chunk,
+      `steps ${steps} s within the chunk ${chunk} s`,
+    );
+    assert.ok(steps >= 0.025, 'the held Redis write is in the write step');
+    const sinkSums = (await metrics.sinkWriteSeconds.get()).values.filter(
+      (value) => value.metricName === 'offers_sink_write_duration_seconds_sum',
+    );
+    for (const sink of sinkSums) {
+      assert.ok(sink.value <= (sums.get('write') ?? 0), `${String(sink.labels.sink)} within write`);
+    }
+    assert.ok(
+      (sinkSums.find((sink) => sink.labels.sink === 'redis')?.value ?? 0) >= 0.025,
+      'the Redis write took the time it was held',
+    );
+  });
+
   it('retries a sink that fails retriably, pausing fetching, and commits once it is back', async () => {
     const { journal, clickhouse, fatal, health, run } = setUp();
     const down = new OfferError('CLICKHOUSE_FAILED', 'connection refused', { retriable: true });

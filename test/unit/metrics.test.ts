@@ -10,6 +10,10 @@ describe('metrics', () => {
     for (const sink of SINKS) {
       assert.match(text, new RegExp(`^offers_sink_up\\{sink="${sink}"\\} 1$`, 'm'));
       assert.match(text, new RegExp(`^offers_sink_retries_total\\{sink="${sink}"\\} 0$`, 'm'));
+      assert.match(
+        text,
+        new RegExp(`^offers_sink_write_duration_seconds_count\\{sink="${sink}"\\} 0$`, 'm'),
+      );
       for (const retriable of ['true', 'false']) {
         const series = `offers_sink_errors_total\\{sink="${sink}",retriable="${retriable}"\\} 0`;
         assert.match(text, new RegExp(`^${series}$`, 'm'));
@@ -24,6 +28,7 @@ describe('metrics', () => {
         new RegExp(`^offers_stage_duration_seconds_count\\{stage="${stage}"\\} 0$`, 'm'),
       );
     }
+    assert.match(text, /^offers_chunk_duration_seconds_count 0$/m);
     assert.match(text, /^offers_kafka_membership_lost_total 0$/m);
     assert.match(text, /^offers_kafka_in_group 0$/m);
   });

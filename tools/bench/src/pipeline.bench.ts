@@ -451,18 +451,27 @@ class Bench {
         response.text(),
       );
       const samples = parsePrometheusText(metricsText);
+      // Per chunk: the steps (which add up), each sink's write, and the whole chunk.
+      const average = (metric: string, label?: [string, string]): number | undefined => {
+        const matching = (suffix: string) =>
+          samples
+            .filter((s) => s.name === `${metric}_${suffix}`)
+            .filter((s) => label === undefined || s.labels[label[0]] === label[1])
+            .reduce((acc, s) => acc + s.value, 0);
+        const count = matching('count');
+        return count > 0 ? (matching('sum') / count) * 1000 : undefined;
+      };
       const stageMs: Record<string, number> = {};
-      for (const stage of ['decode', 'score', 'clickhouse', 'redis', 'dlq', 'commit', 'batch']) {
-        const sum = samples
-          .filter((s) => s.name === 'offers_stage_duration_seconds_sum' && s.labels.stage === stage)
-          .reduce((acc, s) => acc + s.value, 0);
-        const count = samples
-          .filter(
-            (s) => s.name === 'offers_stage_duration_seconds_count' && s.labels.stage === stage,
-          )
-          .reduce((acc, s) => acc + s.value, 0);
-        if (count > 0) stageMs[stage] = (sum / count) * 1000;
+      const put = (name: string, value: number | undefined): void => {
+        if (value !== undefined) stageMs[name] = value;
+      };
+      for (const stage of ['decode', 'score', 'write', 'commit']) {
+        put(stage, average('offers_stage_duration_seconds', ['stage', stage]));
       }
+      for (const sink of ['clickhouse', 'redis', 'dlq']) {
+        put(sink, average('offers_sink_write_duration_seconds', ['sink', sink]));
+      }
+      put('chunk', average('offers_chunk_duration_seconds'));
       const batchSum = metricSum(samples, 'offers_batch_size_sum') ?? 0;
       const batchCount = metricSum(samples, 'offers_batch_size_count') ?? 0;
 
