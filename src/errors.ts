@@ -6,6 +6,8 @@
 export const ERROR_CODES = [
   /** An environment variable is missing or has a value outside what is allowed. */
   'CONFIG_INVALID',
+  /** The Kafka brokers refused this client at start (SASL, TLS trust, authorization). */
+  'KAFKA_REFUSED',
   /** A store was not ready within the start-up window (STARTUP_TIMEOUT_MS). */
   'STARTUP_TIMEOUT',
   /** The model file is missing, unreadable or lacks the expected inputs/outputs. */

@@ -47,3 +47,35 @@ export function isMembershipError(error: unknown): boolean {
 export function isUnknownTopic(error: unknown): boolean {
   return protocolErrorOf(error)?.type === 'UNKNOWN_TOPIC_OR_PARTITION';
 }
+
+// TLS verification failures (Node's codes, which kafkajs keeps on its connection errors):
+// the broker's certificate is not one this client will ever trust as configured.
+const TLS_REFUSALS: ReadonlySet<unknown> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * True when the brokers refused this client for good at connection time: SASL
+ * authentication failed, the broker's certificate is not trusted, or the broker answered
+ * with a non-retriable protocol error (an authorization failure). Start-up stops on these
+ * at once instead of retrying them.
+ */
+export function isKafkaRefusal(error: unknown): boolean {
+  if (isPermanentKafkaError(error)) return true;
+  let current: unknown = error;
+  for (let depth = 0; depth < 10 && current instanceof Error; depth += 1) {
+    if (current.name === 'KafkaJSSASLAuthenticationError') return true;
+    if (TLS_REFUSALS.has((current as { code?: unknown }).code)) return true;
+    const next = current as { cause?: unknown; originalError?: unknown };
+    current = next.cause ?? next.originalError;
+  }
+  return false;
+}

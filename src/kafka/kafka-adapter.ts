@@ -12,7 +12,7 @@ import type { KafkaClients } from './types.js';
  * the admin client, the error classification and the codecs.
  */
 export * from './types.js';
-export { isMembershipError, isPermanentKafkaError } from './errors.js';
+export { isKafkaRefusal, isMembershipError, isPermanentKafkaError } from './errors.js';
 
 const LOG_METHODS: Readonly<Record<number, 'error' | 'warn' | 'info' | 'debug'>> = {
   [KafkaLogLevel.ERROR]: 'error',

@@ -2,9 +2,13 @@ import { trace } from '@opentelemetry/api';
 import { Redis } from 'ioredis';
 
 import type { ServiceConfig } from '../config/config.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, OfferError } from '../errors.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
-import { createKafkaClients, type RegistrationConsumer } from '../kafka/kafka-adapter.js';
+import {
+  createKafkaClients,
+  isKafkaRefusal,
+  type RegistrationConsumer,
+} from '../kafka/kafka-adapter.js';
 import { loadScorer } from '../scoring/scorer.js';
 import { migrate } from '../sinks/clickhouse-schema.js';
 import {
@@ -24,6 +28,19 @@ import { SinkHealth } from '../pipeline/sink-health.js';
 import { createShutdown, GroupMembership } from './lifecycle.js';
 import { StartupWindow } from './startup.js';
 import { SERVICE_VERSION } from './version.js';
+
+/** A Kafka call at start whose refusals (SASL, TLS trust, authorization) end start-up at once. */
+async function refusalsAreFinal<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof OfferError || !isKafkaRefusal(error)) throw error;
+    throw new OfferError('KAFKA_REFUSED', `Kafka refused the connection: ${errorMessage(error)}`, {
+      retriable: false,
+      cause: error,
+    });
+  }
+}
 
 export interface OfferService {
   readonly httpPort: number;
@@ -85,20 +102,22 @@ export async function startOfferService(
   logger.info({ mode: config.redis.mode }, 'redis connected');
 
   const kafka = createKafkaClients(config.kafka, logger);
-  await startup.ready('Kafka', async () => {
-    const admin = await kafka.admin();
-    try {
-      if ((await admin.missingTopics([config.kafka.topic])).length > 0) {
-        throw new Error(
-          `Kafka topic ${config.kafka.topic} does not exist or this client may not see it (Describe ACL); create it first (realtime-offers topics, or the chart's KafkaTopic resources)`,
-        );
+  await startup.ready('Kafka', () =>
+    refusalsAreFinal(async () => {
+      const admin = await kafka.admin();
+      try {
+        if ((await admin.missingTopics([config.kafka.topic])).length > 0) {
+          throw new Error(
+            `Kafka topic ${config.kafka.topic} does not exist or this client may not see it (Describe ACL); create it first (realtime-offers topics, or the chart's KafkaTopic resources)`,
+          );
+        }
+      } finally {
+        await admin.disconnect();
       }
-    } finally {
-      await admin.disconnect();
-    }
-  });
+    }),
+  );
   const producer = kafka.producer();
-  await startup.ready('Kafka', () => producer.connect());
+  await startup.ready('Kafka', () => refusalsAreFinal(() => producer.connect()));
   const deadLetters = new DeadLetterSink({
     kafka,
     producer,
@@ -106,7 +125,7 @@ export async function startOfferService(
     groupId: config.kafka.groupId,
     logger,
   });
-  await startup.ready('Kafka', () => deadLetters.healthcheck());
+  await startup.ready('Kafka', () => refusalsAreFinal(() => deadLetters.healthcheck()));
 
   const group = new GroupMembership({
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,

@@ -5,6 +5,7 @@ import { OfferError } from '../errors.js';
 import type { StoredOffer } from './offer-record.js';
 import {
   appendOfferArgs,
+  AUTH_REFUSAL,
   KEYS_PER_CALL,
   PUT_OFFERS_SCRIPT,
   toRedisFailure,
@@ -128,7 +129,10 @@ export class RedisClusterOfferSink implements Sink<StoredOffer> {
       const cause = causes();
       const detail = error instanceof Error ? error.message : String(error);
       // A single Redis at the address: no retry makes it a cluster (REDIS_MODE is wrong).
-      if (cause.includes('cluster support disabled')) {
+      const refused = [this.#lastConnectionError, this.#lastNodeError].some((text) =>
+        AUTH_REFUSAL.test(text),
+      );
+      if (refused || cause.includes('cluster support disabled')) {
         throw new OfferError('REDIS_FAILED', `Redis cluster connection failed: ${detail}${cause}`, {
           retriable: false,
         });

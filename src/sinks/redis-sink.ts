@@ -74,6 +74,9 @@ export function appendOfferArgs(
 const TRANSIENT_REPLY =
   /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT|OOM|MISCONF|NOREPLICAS|MOVED|ASK)\b/;
 
+/** The server refused the credentials or their rights: no retry changes that. */
+export const AUTH_REFUSAL = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
+
 export function toRedisFailure(error: unknown, action: string): OfferError {
   if (error instanceof OfferError) return error;
   const detail = error instanceof Error ? error.message : String(error);
@@ -140,6 +143,11 @@ export class RedisOfferSink implements Sink<StoredOffer> {
       // event: name the cause.
       const cause = this.#lastConnectionError === '' ? '' : ` (${this.#lastConnectionError})`;
       const detail = error instanceof Error ? error.message : String(error);
+      if (AUTH_REFUSAL.test(this.#lastConnectionError)) {
+        throw new OfferError('REDIS_FAILED', `Redis connection failed: ${detail}${cause}`, {
+          retriable: false,
+        });
+      }
       throw toRedisFailure(new Error(`${detail}${cause}`), 'connection');
     });
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { isOfferError, OfferError } from '../../src/errors.js';
+import { isKafkaRefusal } from '../../src/kafka/kafka-adapter.js';
 import { StartupWindow } from '../../src/service/startup.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 
@@ -81,5 +82,35 @@ describe('StartupWindow', () => {
       /Redis was not ready within 5 s/,
     );
     assert.equal(clock.now(), 5_000);
+  });
+});
+
+describe('isKafkaRefusal', () => {
+  const wrapped = (inner: Error): Error => {
+    const outer = new Error(`outer: ${inner.message}`);
+    outer.name = 'KafkaJSNonRetriableError';
+    (outer as { originalError?: unknown }).originalError = inner;
+    return outer;
+  };
+
+  it('is true for a failed SASL authentication and an untrusted broker certificate', () => {
+    const sasl = new Error('SASL SCRAM SHA512 authentication failed: invalid credentials');
+    sasl.name = 'KafkaJSSASLAuthenticationError';
+    assert.ok(isKafkaRefusal(sasl));
+    assert.ok(isKafkaRefusal(wrapped(sasl)));
+    const tls = Object.assign(new Error('Connection error: self-signed certificate'), {
+      name: 'KafkaJSConnectionError',
+      code: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+    });
+    assert.ok(isKafkaRefusal(wrapped(tls)));
+  });
+
+  it('is false for a broker that is not there (yet)', () => {
+    const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED'), {
+      name: 'KafkaJSConnectionError',
+      code: 'ECONNREFUSED',
+    });
+    assert.ok(!isKafkaRefusal(refused));
+    assert.ok(!isKafkaRefusal(wrapped(refused)));
   });
 });
