@@ -5,7 +5,7 @@ import { OfferError } from '../errors.js';
 import type { StoredOffer } from './offer-record.js';
 import {
   appendOfferArgs,
-  AUTH_REFUSAL,
+  connectAttempt,
   KEYS_PER_CALL,
   PUT_OFFERS_SCRIPT,
   toRedisFailure,
@@ -112,33 +112,13 @@ export class RedisClusterOfferSink implements Sink<StoredOffer> {
 
   /** Connects and loads the slot map; any failure stops start-up, naming the cause. */
   async healthcheck(): Promise<void> {
-    const { status } = this.#cluster;
-    const causes = (): string => {
-      const known = [this.#lastConnectionError, this.#lastNodeError].filter((c) => c !== '');
-      return known.length === 0 ? '' : ` (${known.join('; ')})`;
-    };
-    if (status === 'ready') return;
-    if (status !== 'wait' && status !== 'end') {
-      // Still (re)connecting on its own after a failed attempt.
-      throw toRedisFailure(
-        new Error(`not connected yet: ${status}${causes()}`),
-        'cluster connection',
-      );
-    }
-    await this.#cluster.connect().catch((error: unknown) => {
-      const cause = causes();
-      const detail = error instanceof Error ? error.message : String(error);
+    await connectAttempt(
+      this.#cluster,
+      'cluster connection',
+      () => [this.#lastConnectionError, this.#lastNodeError],
       // A single Redis at the address: no retry makes it a cluster (REDIS_MODE is wrong).
-      const refused = [this.#lastConnectionError, this.#lastNodeError].some((text) =>
-        AUTH_REFUSAL.test(text),
-      );
-      if (refused || cause.includes('cluster support disabled')) {
-        throw new OfferError('REDIS_FAILED', `Redis cluster connection failed: ${detail}${cause}`, {
-          retriable: false,
-        });
-      }
-      throw toRedisFailure(new Error(`${detail}${cause}`), 'cluster connection');
-    });
+      (cause) => cause.includes('cluster support disabled'),
+    );
   }
 
   async write(records: readonly StoredOffer[]): Promise<void> {

@@ -77,6 +77,39 @@ const TRANSIENT_REPLY =
 /** The server refused the credentials or their rights: no retry changes that. */
 export const AUTH_REFUSAL = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
 
+/**
+ * One start-up attempt on an ioredis client (one Redis or a cluster): done when it is ready;
+ * retriable while it is still (re)connecting on its own or the server is not there; final when
+ * the server refused the credentials or their rights, or `final` says a cause is (a
+ * misconfiguration no retry changes). `causes` are the client's last error events: ioredis
+ * rejects a connect with "Connection is closed." and reports why only as an event.
+ */
+export async function connectAttempt(
+  client: { readonly status: string; connect(): Promise<void> },
+  action: string,
+  causes: () => readonly string[],
+  final: (cause: string) => boolean = () => false,
+): Promise<void> {
+  const because = (): string => {
+    const known = causes().filter((cause) => cause !== '');
+    return known.length === 0 ? '' : ` (${known.join('; ')})`;
+  };
+  const { status } = client;
+  if (status === 'ready') return;
+  if (status !== 'wait' && status !== 'end') {
+    throw toRedisFailure(new Error(`not connected yet: ${status}${because()}`), action);
+  }
+  await client.connect().catch((error: unknown) => {
+    const detail = `${error instanceof Error ? error.message : String(error)}${because()}`;
+    if (causes().some((cause) => AUTH_REFUSAL.test(cause) || final(cause))) {
+      throw new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
+        retriable: false,
+      });
+    }
+    throw toRedisFailure(new Error(detail), action);
+  });
+}
+
 export function toRedisFailure(error: unknown, action: string): OfferError {
   if (error instanceof OfferError) return error;
   const detail = error instanceof Error ? error.message : String(error);
@@ -131,25 +164,7 @@ export class RedisOfferSink implements Sink<StoredOffer> {
 
   /** Connects; any failure (unreachable, WRONGPASS, NOAUTH) stops start-up, naming the cause. */
   async healthcheck(): Promise<void> {
-    const { status } = this.#redis;
-    if (status === 'ready') return;
-    if (status !== 'wait' && status !== 'end') {
-      // Still (re)connecting on its own after a failed attempt.
-      const cause = this.#lastConnectionError === '' ? '' : ` (${this.#lastConnectionError})`;
-      throw toRedisFailure(new Error(`not connected yet: ${status}${cause}`), 'connection');
-    }
-    await this.#redis.connect().catch((error: unknown) => {
-      // ioredis rejects with "Connection is closed." and reports the cause only as an error
-      // event: name the cause.
-      const cause = this.#lastConnectionError === '' ? '' : ` (${this.#lastConnectionError})`;
-      const detail = error instanceof Error ? error.message : String(error);
-      if (AUTH_REFUSAL.test(this.#lastConnectionError)) {
-        throw new OfferError('REDIS_FAILED', `Redis connection failed: ${detail}${cause}`, {
-          retriable: false,
-        });
-      }
-      throw toRedisFailure(new Error(`${detail}${cause}`), 'connection');
-    });
+    await connectAttempt(this.#redis, 'connection', () => [this.#lastConnectionError]);
   }
 
   async write(records: readonly StoredOffer[]): Promise<void> {
