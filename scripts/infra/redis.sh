@@ -5,10 +5,11 @@
 INFRA_TIMEOUT_REDIS="${INFRA_TIMEOUT_REDIS:-20}"
 
 write_redis_config() {
-  local dir
+  local dir bind=127.0.0.1
   dir="$(svc_dir redis)"
   mkdir -p "$dir/data"
-  render_template redis/redis.conf PORT="$REDIS_PORT" DIR="$dir" >"$dir/redis.conf"
+  [[ "$INFRA_HOST" == 127.0.0.1 ]] || bind+=" $INFRA_HOST"
+  render_template redis/redis.conf PORT="$REDIS_PORT" DIR="$dir" BIND="$bind" >"$dir/redis.conf"
 }
 
 start_redis() {
