@@ -34,7 +34,7 @@ if [[ -S "$CONTAINERD_SOCK" ]]; then
 fi
 stop containerd
 for proc in /proc/[0-9]*; do
-  if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "-address $CONTAINERD_SOCK"; then
+  if { tr '\0' ' ' <"$proc/cmdline"; } 2>/dev/null | grep -qF -- "-address $CONTAINERD_SOCK"; then
     kill -9 "${proc#/proc/}" 2>/dev/null
   fi
 done

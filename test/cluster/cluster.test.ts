@@ -154,7 +154,7 @@ async function sample(): Promise<Sample> {
   return entry;
 }
 
-/** Samples every 5 s until `done` holds for a sample, or fails after `seconds`. */
+/** Samples every 3 s until `done` holds for a sample, or fails after `seconds`. */
 async function watch(
   what: string,
   seconds: number,
@@ -165,7 +165,7 @@ async function watch(
     const entry = await sample();
     if (await done(entry)) return entry;
     if (Date.now() > deadline) assert.fail(`${what}: not reached within ${seconds} s`);
-    await sleep(5000);
+    await sleep(3000);
   }
 }
 
@@ -234,7 +234,9 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     await clickhouse.close();
     redis.disconnect();
     if (timeline.length > 0) {
-      console.log('\nscaling timeline (seconds since start, lag of the group, replicas, members):');
+      console.log(
+        '\nscaling timeline (every 3 s; seconds since start, lag of the group, replicas, members):',
+      );
       console.log(' t(s)  phase          lag replicas ready members hpa');
       for (const e of timeline) {
         console.log(
@@ -327,7 +329,7 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     }
     assert.match(condition, /^True/, `the ScaledObject is not Ready: ${condition}`);
     // A burst that makes lag at once, and a steady producer that runs through the upgrade.
-    produce(1_000_000, 60_000, 60, 0);
+    produce(1_000_000, 200_000, 200, 0);
     produce(2_000_000, 90_000, 90, 500);
     let scaledTo = 0;
     await watch('replicas > 1 with one group member per ready replica', 300, (e) => {
