@@ -25,12 +25,14 @@ COPY patches ./patches
 # and chdb (a devDependency) lists per-platform optional libraries that were never published,
 # so the lock cannot record them. `npm install` honours the versions in the lock and, with
 # --omit=dev, never resolves chdb at all. onnxruntime-node ships binaries for every platform
-# (about 290 MB): only linux/x64 stays.
+# (about 290 MB): only the image's own stays, linux/x64 or linux/arm64 (Node's process.arch
+# in this stage is the architecture the image is built for).
 RUN npm install --omit=dev --no-audit --no-fund \
  && npm cache clean --force \
+ && arch="$(node -p process.arch)" \
  && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 -type d ! -path '*/linux' -exec rm -rf {} + \
- && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -path '*/linux/x64' -exec rm -rf {} + \
- && ls node_modules/onnxruntime-node/bin/napi-v*/linux/x64/onnxruntime_binding.node
+ && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -path "*/linux/$arch" -exec rm -rf {} + \
+ && ls node_modules/onnxruntime-node/bin/napi-v*/linux/"$arch"/onnxruntime_binding.node
 
 # --- compile TypeScript -------------------------------------------------------------------
 FROM deps AS build

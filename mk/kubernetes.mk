@@ -16,7 +16,8 @@ image-loadtest: ## Build the load test's image, which its Kubernetes Job runs (L
 	docker build --target loadtest -t $(LOADTEST_IMAGE) .
 
 .PHONY: kind-up
-kind-up: deps ## Local cluster: kind + Strimzi Kafka, ClickHouse, Redis, Jaeger, KEDA, the image and the chart
+# Docker, kind, kubectl and helm are all it needs (no Go, npm or root): it builds nothing here.
+kind-up: ## Local cluster: kind + Strimzi Kafka, ClickHouse, Redis, Jaeger, KEDA, the image and the chart
 	scripts/kind/up.sh
 
 .PHONY: kind-down
@@ -59,3 +60,9 @@ test: test-chart
 load-test-kind: node_modules/.package-lock.json image-loadtest ## Load test against the kind cluster: KEDA scaling, lag, latency (LOAD_TEST_ARGS=)
 	kind load docker-image $(LOADTEST_IMAGE) --name $(KIND_CLUSTER_NAME)
 	npm run --silent load-test -- --mode kubernetes --image $(LOADTEST_IMAGE) $(LOAD_TEST_ARGS)
+
+.PHONY: test-cluster
+# The chart on a single-node Kubernetes cluster built on this machine (see docs/kubernetes.md):
+# as root on Debian 12, without Docker. Its services get a state dir of their own.
+test-cluster: deps ## The chart on a real cluster (root, no Docker): helm test, KEDA scaling on lag, upgrade and scale-down with every message accounted for
+	INFRA_DIR="$(INFRA_DIR)/cluster" scripts/cluster/test.sh

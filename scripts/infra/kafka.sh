@@ -82,8 +82,8 @@ write_kafka_config() { # write_kafka_config SERVICE
   cport="$(kafka_port "$svc" CONTROLLER_PORT)"
   pport="$(kafka_port "$svc" PROXIED_PORT)"
   aport="$(kafka_port "$svc" PROXIED_ADVERTISED_PORT)"
-  listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
-  advertised="PLAINTEXT://127.0.0.1:$port"
+  listeners="PLAINTEXT://$INFRA_HOST:$port,CONTROLLER://127.0.0.1:$cport"
+  advertised="PLAINTEXT://$INFRA_HOST:$port"
   protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
   # PROXIED advertises another port than it binds (see the top of this file). A state dir
   # started before this listener existed has no ports for it in `ports`: it goes without.
@@ -172,7 +172,7 @@ start_kafka() { # start_kafka SERVICE
 kafka_probe() { node "$INFRA_SCRIPTS/kafka-probe.mjs" "$@"; }
 
 kafka_ready() { # kafka_ready SERVICE
-  kafka_probe "127.0.0.1:$(kafka_port "$1" PORT)" 3000 "$(kafka_node_id "$1")" >/dev/null 2>&1
+  kafka_probe "$INFRA_HOST:$(kafka_port "$1" PORT)" 3000 "$(kafka_node_id "$1")" >/dev/null 2>&1
 }
 
 kafka_log_files() { # kafka_log_files SERVICE

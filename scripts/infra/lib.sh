@@ -45,6 +45,15 @@ INFRA_CACHE_DIR="${INFRA_CACHE_DIR:-$REPO_ROOT/.cache}"
 # shellcheck disable=SC2034 # used by the scripts that source this file
 ALL_SERVICES=(redis clickhouse kafka)
 
+# The address Redis, ClickHouse and Kafka's client listener serve on besides (Kafka: instead of)
+# loopback, given to the first `up` of a state dir, then remembered in `ports`. Only for a
+# network namespace of their own (scripts/cluster), where it is a bridge that pods reach.
+INFRA_HOST="${INFRA_HOST:-127.0.0.1}"
+if [[ ! "$INFRA_HOST" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]; then
+  printf '[infra] ERROR: INFRA_HOST must be an IPv4 address, not %s\n' "'$INFRA_HOST'" >&2
+  exit 1
+fi
+
 # Graceful stop timeout (seconds) before SIGKILL.
 INFRA_STOP_TIMEOUT="${INFRA_STOP_TIMEOUT:-30}"
 
@@ -149,6 +158,7 @@ choose_ports() {
   {
     # Every node's storage is formatted with this id, so that they form one cluster.
     printf 'INFRA_KAFKA_NODES=%s\nKAFKA_CLUSTER_ID=%s\n' "$INFRA_KAFKA_NODES" "$(new_kafka_cluster_id)"
+    printf 'INFRA_HOST=%s\n' "$INFRA_HOST"
     for svc in $(kafka_services); do
       for kind in PORT CONTROLLER_PORT PROXIED_PORT PROXIED_ADVERTISED_PORT; do
         printf '%s=%s\n' "$(kafka_port_name "$svc" "$kind")" "${ports[i++]}"
@@ -177,6 +187,7 @@ load_ports() {
   [[ -f "$PORTS_FILE" ]] || die "no $PORTS_FILE: run scripts/infra/up.sh first"
   INFRA_KAFKA_NODES=1
   INFRA_REDIS_MODE=single
+  INFRA_HOST=127.0.0.1
   # shellcheck source=/dev/null
   . "$PORTS_FILE"
   [[ "$INFRA_KAFKA_NODES" =~ ^[1-9][0-9]*$ ]] || die "bad INFRA_KAFKA_NODES in $PORTS_FILE"
@@ -200,7 +211,7 @@ svc_port() {
 write_env_file() {
   local tmp="$ENV_FILE.tmp.$$" svc brokers='' proxied='' targets='' have_proxied=1
   for svc in $(kafka_services); do
-    brokers+="${brokers:+,}127.0.0.1:$(kafka_port "$svc" PORT)"
+    brokers+="${brokers:+,}$INFRA_HOST:$(kafka_port "$svc" PORT)"
     [[ -n "$(kafka_port "$svc" PROXIED_PORT)" ]] || have_proxied=0
     proxied+="${proxied:+,}127.0.0.1:$(kafka_port "$svc" PROXIED_ADVERTISED_PORT)"
     targets+="${targets:+,}127.0.0.1:$(kafka_port "$svc" PROXIED_PORT)"

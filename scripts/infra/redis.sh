@@ -88,15 +88,16 @@ redis_env_lines() {
 }
 
 write_redis_config() { # write_redis_config SERVICE
-  local svc="$1" dir
+  local svc="$1" dir bind=127.0.0.1
   dir="$(svc_dir "$svc")"
   mkdir -p "$dir/data"
+  [[ "$INFRA_HOST" == 127.0.0.1 ]] || bind+=" $INFRA_HOST"
   if [[ "$svc" == redis ]]; then
-    render_template redis/redis.conf PORT="$REDIS_PORT" DIR="$dir" >"$dir/redis.conf"
+    render_template redis/redis.conf PORT="$REDIS_PORT" DIR="$dir" BIND="$bind" >"$dir/redis.conf"
     return 0
   fi
   {
-    render_template redis/redis.conf PORT="$(redis_port "$svc" PORT)" DIR="$dir"
+    render_template redis/redis.conf PORT="$(redis_port "$svc" PORT)" DIR="$dir" BIND="$bind"
     render_template redis/cluster.conf BUS_PORT="$(redis_port "$svc" BUS_PORT)" \
       NODE_TIMEOUT="$REDIS_CLUSTER_NODE_TIMEOUT_MS"
   } >"$dir/redis.conf"

@@ -19,8 +19,10 @@ die() {
   exit 1
 }
 
-# helm from `make deps` (built from source at the pinned version) first, then PATH.
+# helm from `make deps` (built from source at the pinned version) first, then PATH: any helm
+# of the pinned major version (scripts/tools/install-helm.sh pins it) will do.
 if [[ -x "$REPO_ROOT/.cache/bin/helm" ]]; then HELM="$REPO_ROOT/.cache/bin/helm"; else HELM=helm; fi
+HELM_MAJOR="$(sed -n 's/^HELM_VERSION=\(v[0-9]*\)\..*/\1/p' "$REPO_ROOT/scripts/tools/install-helm.sh")"
 
 kc() { kubectl --context "$KUBE_CONTEXT" "$@"; }
 hm() { "$HELM" --kube-context "$KUBE_CONTEXT" "$@"; }
@@ -30,7 +32,7 @@ require_tools() {
   local missing=() tool
   for tool in "$@"; do
     case "$tool" in
-      helm) [[ -x "$REPO_ROOT/.cache/bin/helm" ]] || command -v helm >/dev/null || missing+=("helm (run 'make deps': it builds the pinned version into .cache/bin)") ;;
+      helm) [[ -x "$REPO_ROOT/.cache/bin/helm" ]] || command -v helm >/dev/null || missing+=("helm $HELM_MAJOR (https://helm.sh/docs/intro/install/, or 'make deps' with Go: it builds the pinned version into .cache/bin)") ;;
       kind) command -v kind >/dev/null || missing+=("kind >= v$KIND_MIN_VERSION (go install sigs.k8s.io/kind@v$KIND_MIN_VERSION)") ;;
       kubectl) command -v kubectl >/dev/null || missing+=("kubectl (https://kubernetes.io/docs/tasks/tools/)") ;;
       docker) command -v docker >/dev/null || missing+=("docker (Docker Engine or Docker Desktop)") ;;
@@ -41,6 +43,12 @@ require_tools() {
     log "missing tools:"
     printf '  - %s\n' "${missing[@]}" >&2
     exit 1
+  fi
+  if [[ " $* " == *" helm "* ]]; then
+    local version
+    version="$("$HELM" version --template '{{ .Version }}' 2>/dev/null || true)"
+    [[ "$version" == "$HELM_MAJOR".* ]] ||
+      die "helm ${version:-(no version)} at $(command -v "$HELM"): the chart and these scripts need helm $HELM_MAJOR"
   fi
   if [[ " $* " == *" docker "* ]] && ! docker info >/dev/null 2>&1; then
     die "docker is installed but its engine does not answer ('docker info' fails): start it first"

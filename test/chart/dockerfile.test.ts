@@ -100,10 +100,14 @@ describe('Dockerfile', () => {
     assert.equal(String(podUser), user.split(':')[0]);
   });
 
-  it('installs production dependencies from the lock with .npmrc, and keeps linux/x64 onnxruntime only', () => {
+  it("installs production dependencies from the lock with .npmrc, and keeps onnxruntime for the image's architecture only", () => {
     assert.match(DOCKERFILE, /COPY package\.json package-lock\.json \.npmrc/);
     assert.match(DOCKERFILE, /npm install --omit=dev/);
-    assert.match(DOCKERFILE, /onnxruntime-node\/bin[\s\S]*linux\/x64/);
+    // The architecture comes from the stage's Node (x64 or arm64), never a fixed linux/x64.
+    assert.match(DOCKERFILE, /arch="\$\(node -p process\.arch\)"/);
+    assert.match(DOCKERFILE, /! -path "\*\/linux\/\$arch"/);
+    assert.match(DOCKERFILE, /linux\/"\$arch"\/onnxruntime_binding\.node/);
+    assert.doesNotMatch(DOCKERFILE.replace(/^#.*$/gm, ''), /linux\/x64/);
     assert.match(readFileSync(path.join(REPO, '.npmrc'), 'utf8'), /onnxruntime-node-install=skip/);
   });
 

@@ -1,0 +1,461 @@
+// The chart on a real single-node cluster (make test-cluster, scripts/cluster/test.sh): a real
+// API server, kubelet, containerd, kube-proxy, CoreDNS and the KEDA operator with its metrics
+// API server; Kafka, Redis and ClickHouse from scripts/infra behind Services. Runs inside the
+// cluster's network namespace, in order: install, helm test, KEDA scaling on real lag with the
+// group's members counted, a rolling upgrade under load, the scale-down, and the accounting of
+// every message. Skipped nowhere: without the cluster's environment it fails.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+
+const run = promisify(execFile);
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this test through make test-cluster`);
+  return value;
+}
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+const CHART = path.join(REPO, 'charts/realtime-offers');
+const NAMESPACE = 'offers';
+const RELEASE = 'offers';
+const DEPLOYMENT = 'offers-realtime-offers';
+const TOPIC = 'streaming-user-registration';
+const DLQ_TOPIC = `${TOPIC}.dlq`;
+const GROUP = 'realtime-offers';
+// values-kind.yaml's autoscaling bounds.
+const MIN_REPLICAS = 1;
+const MAX_REPLICAS = 6;
+
+const kubeEnv = { ...process.env, KUBECONFIG: env('CLUSTER_KUBECONFIG') };
+
+async function kubectl(...args: string[]): Promise<string> {
+  const { stdout } = await run(env('CLUSTER_KUBECTL'), ['-n', NAMESPACE, ...args], {
+    env: kubeEnv,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+async function helm(...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(env('HELM'), [...args, '--namespace', NAMESPACE], {
+      env: kubeEnv,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return stdout;
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    throw new Error(`helm ${args[0]} failed:\n${stdout}\n${stderr}`, { cause: error });
+  }
+}
+
+/** The chart installed as make kind-up installs it, with this run's image tag. */
+function chartArgs(...extra: string[]): string[] {
+  return [
+    RELEASE,
+    CHART,
+    '-f',
+    path.join(CHART, 'values-kind.yaml'),
+    '--set',
+    `image.tag=${env('CLUSTER_IMAGE_TAG')}`,
+    ...extra,
+  ];
+}
+
+interface DeploymentState {
+  readonly replicas: number;
+  readonly ready: number;
+  readonly updated: number;
+}
+
+async function deployment(): Promise<DeploymentState> {
+  const status = JSON.parse(await kubectl('get', 'deployment', DEPLOYMENT, '-o', 'json')) as {
+    spec: { replicas?: number };
+    status: { readyReplicas?: number; updatedReplicas?: number };
+  };
+  return {
+    replicas: status.spec.replicas ?? 0,
+    ready: status.status.readyReplicas ?? 0,
+    updated: status.status.updatedReplicas ?? 0,
+  };
+}
+
+interface Sample {
+  readonly seconds: number;
+  readonly phase: string;
+  readonly lag: number;
+  readonly replicas: number;
+  readonly ready: number;
+  readonly members: number;
+  readonly hpaDesired: string;
+}
+
+let admin: Admin;
+let clickhouse: ClickHouseClient;
+let redis: Redis;
+const timeline: Sample[] = [];
+const started = Date.now();
+let phase = 'idle';
+
+async function groupLag(topic: string, group: string): Promise<number> {
+  const [ends, committed] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId: group, topics: [topic] }),
+  ]);
+  const done = new Map(
+    (committed[0]?.partitions ?? []).map(({ partition, offset }) => [partition, Number(offset)]),
+  );
+  return ends.reduce(
+    (sum, { partition, high }) => sum + Number(high) - Math.max(0, done.get(partition) ?? -1),
+    0,
+  );
+}
+
+async function members(): Promise<number> {
+  const { groups } = await admin.describeGroups([GROUP]);
+  const group = groups[0];
+  return group?.state === 'Stable' ? group.members.length : -(group?.members.length ?? 0);
+}
+
+async function sample(): Promise<Sample> {
+  const [lag, state, count, hpa] = await Promise.all([
+    groupLag(TOPIC, GROUP),
+    deployment(),
+    members(),
+    kubectl(
+      'get',
+      'hpa',
+      `keda-hpa-${DEPLOYMENT}`,
+      '-o',
+      'jsonpath={.status.desiredReplicas}',
+    ).catch(() => '?'),
+  ]);
+  const entry: Sample = {
+    seconds: Math.round((Date.now() - started) / 1000),
+    phase,
+    lag,
+    replicas: state.replicas,
+    ready: state.ready,
+    members: count,
+    hpaDesired: hpa || '?',
+  };
+  timeline.push(entry);
+  console.log(
+    `[timeline] t=${String(entry.seconds).padStart(4)}s ${entry.phase.padEnd(10)} lag=${String(lag).padStart(7)} replicas=${entry.replicas} ready=${entry.ready} members=${count < 0 ? `${-count} (rebalancing)` : count} hpa=${entry.hpaDesired}`,
+  );
+  return entry;
+}
+
+/** Samples every 3 s until `done` holds for a sample, or fails after `seconds`. */
+async function watch(
+  what: string,
+  seconds: number,
+  done: (entry: Sample) => boolean | Promise<boolean>,
+): Promise<Sample> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const entry = await sample();
+    if (await done(entry)) return entry;
+    if (Date.now() > deadline) assert.fail(`${what}: not reached within ${seconds} s`);
+    await sleep(3000);
+  }
+}
+
+interface Producer {
+  readonly valid: number;
+  readonly invalid: number;
+  readonly firstId: number;
+  readonly process: ChildProcess;
+  readonly exited: Promise<number | null>;
+}
+const producers: Producer[] = [];
+
+/** The project's own producer (`realtime-offers send`), against the cluster's Kafka. */
+function produce(firstId: number, valid: number, invalid: number, rate: number): Producer {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'send',
+      '--count',
+      String(valid),
+      '--invalid',
+      String(invalid),
+      '--first-id',
+      String(firstId),
+      '--rate',
+      String(rate),
+      '--seed',
+      String(firstId),
+      '--no-progress',
+    ],
+    { cwd: REPO, env: { ...process.env, KAFKA_TOPIC: TOPIC }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout.on('data', (chunk: Buffer) =>
+    process.stdout.write(`[producer] ${chunk.toString()}`),
+  );
+  child.stderr.on('data', (chunk: Buffer) =>
+    process.stderr.write(`[producer] ${chunk.toString()}`),
+  );
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const producer = { valid, invalid, firstId, process: child, exited };
+  producers.push(producer);
+  return producer;
+}
+
+function running(producer: Producer): boolean {
+  return producer.process.exitCode === null && producer.process.signalCode === null;
+}
+
+describe('the chart on a real cluster', { concurrency: false }, () => {
+  before(async () => {
+    admin = new Kafka({
+      brokers: env('KAFKA_BROKERS').split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    clickhouse = createClient({ url: env('CLICKHOUSE_URL') });
+    redis = new Redis(env('REDIS_URL'), { password: env('CLUSTER_REDIS_PASSWORD') });
+  });
+
+  after(async () => {
+    for (const producer of producers) if (running(producer)) producer.process.kill('SIGKILL');
+    await admin.disconnect();
+    await clickhouse.close();
+    redis.disconnect();
+    if (timeline.length > 0) {
+      console.log(
+        '\nscaling timeline (every 3 s; seconds since start, lag of the group, replicas, members):',
+      );
+      console.log(' t(s)  phase          lag replicas ready members hpa');
+      for (const e of timeline) {
+        console.log(
+          `${String(e.seconds).padStart(5)}  ${e.phase.padEnd(10)} ${String(e.lag).padStart(8)} ${String(e.replicas).padStart(8)} ${String(e.ready).padStart(5)} ${(e.members < 0 ? `${-e.members}, rebalancing` : String(e.members)).padStart(7)} ${e.hpaDesired.padStart(4)}`,
+        );
+      }
+    }
+  });
+
+  it('refuses a pod that breaks Pod Security "restricted" in the namespace', async () => {
+    const labels = await kubectl(
+      'get',
+      'namespace',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}',
+    );
+    assert.equal(labels, 'restricted');
+    await assert.rejects(
+      kubectl(
+        'run',
+        'root-probe',
+        '--image=realtime-offers:none',
+        '--dry-run=server',
+        '--restart=Never',
+      ),
+      /violates PodSecurity "restricted/,
+    );
+  });
+
+  it('installs the chart with values-kind.yaml: migrate hook, pods Ready under "restricted"', async () => {
+    phase = 'install';
+    try {
+      await helm('upgrade', '--install', ...chartArgs('--wait', '--timeout', '300s'));
+    } catch (error) {
+      // A pod the namespace's policy refuses never exists: the ReplicaSet says why.
+      const events = await kubectl('get', 'events', '--sort-by=.lastTimestamp').catch(() => '');
+      throw new Error(`${(error as Error).message}\nevents:\n${events}`, { cause: error });
+    }
+    const state = await deployment();
+    assert.equal(state.replicas, MIN_REPLICAS);
+    assert.equal(state.ready, MIN_REPLICAS);
+    const pods = JSON.parse(
+      await kubectl('get', 'pods', '-l', 'app.kubernetes.io/component=consumer', '-o', 'json'),
+    ) as {
+      items: {
+        spec: { securityContext?: { runAsUser?: number } };
+        status: { containerStatuses?: { ready: boolean; image: string }[] };
+      }[];
+    };
+    assert.equal(pods.items.length, MIN_REPLICAS);
+    for (const pod of pods.items) {
+      assert.equal(pod.spec.securityContext?.runAsUser, 65532);
+      assert.ok(pod.status.containerStatuses?.every((c) => c.ready));
+      assert.ok(
+        pod.status.containerStatuses?.every((c) => c.image.endsWith(env('CLUSTER_IMAGE_TAG'))),
+      );
+    }
+    // The migrate hook created the table the consumers write to.
+    const tables = await clickhouse.query({
+      query:
+        "SELECT name FROM system.tables WHERE database = 'default' AND name = 'personal_offer'",
+      format: 'JSONEachRow',
+    });
+    assert.equal((await tables.json()).length, 1);
+  });
+
+  it('helm test: one registration in through Kafka, its offer out of Redis', async () => {
+    phase = 'helm-test';
+    const output = await helm('test', RELEASE, '--timeout', '180s');
+    assert.match(output, /Phase:\s+Succeeded/);
+  });
+
+  it('KEDA scales the consumers up on real lag, each replica a member of the group', async () => {
+    phase = 'scale-up';
+    // KEDA reads the lag before it creates the HPA: Ready means it reached Kafka.
+    const readyCondition = () =>
+      kubectl(
+        'get',
+        'scaledobject',
+        DEPLOYMENT,
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].message}',
+      );
+    const deadline = Date.now() + 120_000;
+    let condition = await readyCondition();
+    while (!condition.startsWith('True') && Date.now() < deadline) {
+      await sleep(2000);
+      condition = await readyCondition();
+    }
+    assert.match(condition, /^True/, `the ScaledObject is not Ready: ${condition}`);
+    // A burst that makes lag at once, and a steady producer that runs through the upgrade.
+    produce(1_000_000, 200_000, 200, 0);
+    produce(2_000_000, 90_000, 90, 500);
+    let scaledTo = 0;
+    await watch('replicas > 1 with one group member per ready replica', 300, (e) => {
+      if (e.replicas > MIN_REPLICAS && e.ready === e.replicas && e.members === e.ready) {
+        scaledTo = Math.max(scaledTo, e.ready);
+      }
+      return scaledTo >= 3 || (scaledTo > MIN_REPLICAS && e.lag < 2000);
+    });
+    assert.ok(scaledTo > MIN_REPLICAS && scaledTo <= MAX_REPLICAS, `scaled to ${scaledTo}`);
+  });
+
+  it('a helm upgrade under load rolls every pod', async () => {
+    phase = 'upgrade';
+    const steady = producers[1];
+    assert.ok(steady && running(steady), 'the steady producer has stopped before the upgrade');
+    const before = await deployment();
+    const revision = new Date().toISOString().replace(/[^0-9]/g, '');
+    await helm(
+      'upgrade',
+      ...chartArgs('--set', `podAnnotations.realtime-offers/restarted=r${revision}`),
+    );
+    // rollout status follows the Deployment's generation: done when every pod is new.
+    let rolledOut = false;
+    const rollout = kubectl('rollout', 'status', `deployment/${DEPLOYMENT}`, '--timeout=420s');
+    void rollout.then(
+      () => (rolledOut = true),
+      () => (rolledOut = true),
+    );
+    await watch('the rollout', 450, () => rolledOut);
+    await rollout;
+    await watch('one group member per ready replica', 120, (e) => e.members === e.ready);
+    const pods = (
+      JSON.parse(
+        await kubectl('get', 'pods', '-l', 'app.kubernetes.io/component=consumer', '-o', 'json'),
+      ) as {
+        items: {
+          metadata: { annotations?: Record<string, string>; deletionTimestamp?: string };
+        }[];
+      }
+    ).items.filter((pod) => pod.metadata.deletionTimestamp === undefined);
+    assert.ok(pods.length >= MIN_REPLICAS);
+    for (const pod of pods) {
+      assert.equal(pod.metadata.annotations?.['realtime-offers/restarted'], `r${revision}`);
+    }
+    console.log(`[upgrade] rolled ${before.replicas} replica(s); now ${pods.length}`);
+    assert.ok(running(steady), 'the upgrade was not under load: the producer finished first');
+  });
+
+  it('scales back to the minimum once the lag has drained', async () => {
+    phase = 'drain';
+    await watch('the producers to finish', 600, () => producers.every((p) => !running(p)));
+    for (const producer of producers) assert.equal(await producer.exited, 0, 'a producer failed');
+    await watch('lag 0', 600, (e) => e.lag === 0);
+    phase = 'scale-down';
+    await watch(`${MIN_REPLICAS} replica, one member`, 600, (e) => {
+      return e.replicas === MIN_REPLICAS && e.ready === MIN_REPLICAS && e.members === MIN_REPLICAS;
+    });
+    assert.ok(
+      timeline.some((e) => e.replicas > MIN_REPLICAS),
+      'never scaled above the minimum',
+    );
+  });
+
+  it('lost nothing: every valid message once in ClickHouse (FINAL) and Redis, every invalid one in the DLQ', async () => {
+    phase = 'account';
+    assert.equal(producers.length, 2, 'the scaling test did not produce its messages');
+    const rows: string[][] = [];
+    let validTotal = 0;
+    let invalidTotal = 0;
+    for (const producer of producers) {
+      const first = producer.firstId;
+      const last = first + producer.valid - 1;
+      const result = await clickhouse.query({
+        query: `SELECT
+                  (SELECT count() FROM default.personal_offer WHERE user_id BETWEEN ${first} AND ${last}) AS raw,
+                  (SELECT count() FROM default.personal_offer FINAL WHERE user_id BETWEEN ${first} AND ${last}) AS final,
+                  (SELECT uniqExact(user_id) FROM default.personal_offer WHERE user_id BETWEEN ${first} AND ${last}) AS users`,
+        format: 'JSONEachRow',
+      });
+      const [counts] = await result.json<{ raw: string; final: string; users: string }>();
+      let inRedis = 0;
+      for (let id = first; id <= last; id += 5000) {
+        const pipeline = redis.pipeline();
+        for (let key = id; key <= Math.min(last, id + 4999); key += 1) pipeline.exists(String(key));
+        for (const [error, exists] of (await pipeline.exec()) ?? []) {
+          if (error) throw error;
+          inRedis += Number(exists);
+        }
+      }
+      rows.push([
+        `${first}..${last}`,
+        String(producer.valid),
+        counts?.final ?? '?',
+        counts?.raw ?? '?',
+        String(inRedis),
+        String(producer.invalid),
+      ]);
+      assert.equal(
+        Number(counts?.final),
+        producer.valid,
+        `ClickHouse FINAL rows for ${first}..${last}`,
+      );
+      assert.equal(Number(counts?.users), producer.valid, `distinct users for ${first}..${last}`);
+      assert.equal(inRedis, producer.valid, `Redis keys for ${first}..${last}`);
+      validTotal += producer.valid;
+      invalidTotal += producer.invalid;
+    }
+    const dlq = (await admin.fetchTopicOffsets(DLQ_TOPIC)).reduce(
+      (sum, { high, low }) => sum + Number(high) - Number(low),
+      0,
+    );
+    const lag = await groupLag(TOPIC, GROUP);
+    console.log('\naccounting:');
+    console.log(
+      ' user ids            sent valid  ClickHouse FINAL  ClickHouse raw  Redis keys  sent invalid',
+    );
+    for (const row of rows) {
+      console.log(
+        ` ${row[0]?.padEnd(19)} ${row[1]?.padStart(10)}  ${row[2]?.padStart(16)}  ${row[3]?.padStart(14)}  ${row[4]?.padStart(10)}  ${row[5]?.padStart(12)}`,
+      );
+    }
+    console.log(
+      ` total valid ${validTotal}, invalid sent ${invalidTotal}, in the DLQ ${dlq}, group lag ${lag}`,
+    );
+    assert.ok(validTotal > 0 && invalidTotal > 0);
+    assert.equal(dlq, invalidTotal, 'dead-letter messages');
+    assert.equal(lag, 0, 'group lag');
+  });
+});
