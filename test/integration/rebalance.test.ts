@@ -28,10 +28,14 @@ describe('rebalancing between replicas', () => {
     consumers.push(first);
     await first.waitReady();
 
-    const sending = runCli(
-      ['send', '--count', String(COUNT), '--rate', '1000', '--no-progress'],
+    // Half the users before the second replica joins, half (slowly) after: the second one
+    // gets partitions while messages still arrive on them, however long it takes to start.
+    const half = COUNT / 2;
+    const before = await runCli(
+      ['send', '--count', String(half), '--rate', '1000', '--no-progress'],
       env,
     );
+    assert.equal(before.code, 0, before.stderr);
     await waitFor(
       'the first replica to store 500 offers',
       async () => (await first.metric('offers_scored_total')) >= 500,
@@ -40,6 +44,19 @@ describe('rebalancing between replicas', () => {
     const second = await ConsumerProcess.start(env);
     consumers.push(second);
     await second.waitReady();
+    const sending = runCli(
+      [
+        'send',
+        '--count',
+        String(half),
+        '--first-id',
+        String(half + 1),
+        '--rate',
+        '250',
+        '--no-progress',
+      ],
+      env,
+    );
     await waitFor(
       'the second replica to take over partitions and store offers',
       async () => (await second.metric('offers_scored_total')) > 0,
