@@ -40,8 +40,22 @@ KUBECONFIG_FILE="$CLUSTER_DIR/admin.kubeconfig"
 CONTAINERD_SOCK="$CLUSTER_DIR/containerd/containerd.sock"
 # Image archives built by images.sh and imported into containerd by up.sh.
 IMAGE_DIR="$CACHE_DIR/images"
-# The CRDs of the operators the chart and k8s/ use (see SOURCES.md there).
-CRD_DIR="${CLUSTER_CRD_DIR:-$REPO_ROOT/../shared/crds}"
+# The CRDs of the operators the chart and k8s/ use (see SOURCES.md there): the `shared/crds`
+# folder beside this checkout or beside one of its parents, else the workplace's own
+# (/work/shared/crds) for a clone made elsewhere (a CI clone in /tmp); CLUSTER_CRD_DIR wins.
+find_crd_dir() {
+  local dir="$REPO_ROOT"
+  while [[ "$dir" != / && -n "$dir" ]]; do
+    if [[ -d "$dir/../shared/crds" ]]; then
+      (cd "$dir/../shared/crds" && pwd)
+      return 0
+    fi
+    dir="$(dirname "$dir")"
+  done
+  printf '%s\n' /work/shared/crds
+}
+CRD_DIR="${CLUSTER_CRD_DIR:-$(find_crd_dir)}"
+[[ -d "$CRD_DIR" ]] || printf '[cluster] ERROR: no CRDs at %s (set CLUSTER_CRD_DIR)\n' "$CRD_DIR" >&2
 
 in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
 kc() { in_ns "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
