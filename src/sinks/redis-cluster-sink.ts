@@ -110,7 +110,7 @@ export class RedisClusterOfferSink implements Sink<StoredOffer> {
     return this.#cluster.status === 'ready';
   }
 
-  /** Connects and loads the slot map; any failure stops start-up, naming the cause. */
+  /** One start-up attempt (connect, load the slot map); see connectAttempt for what is final. */
   async healthcheck(): Promise<void> {
     await connectAttempt(
       this.#cluster,

@@ -162,7 +162,7 @@ export class RedisOfferSink implements Sink<StoredOffer> {
     return this.#redis.status === 'ready';
   }
 
-  /** Connects; any failure (unreachable, WRONGPASS, NOAUTH) stops start-up, naming the cause. */
+  /** One start-up attempt; see connectAttempt for what is retried and what is final. */
   async healthcheck(): Promise<void> {
     await connectAttempt(this.#redis, 'connection', () => [this.#lastConnectionError]);
   }
