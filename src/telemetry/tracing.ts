@@ -1,8 +1,9 @@
-import { diag, DiagLogLevel } from '@opentelemetry/api';
+import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { pino } from 'pino';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -100,6 +101,42 @@ function samplerOf(config: TracingConfig): Sampler {
 }
 
 /**
+ * The fields of one diagnostic's arguments: an Error as pino's `err` object (type, message,
+ * stack as separate fields), anything else under `args` as it is.
+ */
+function diagnosticFields(args: readonly unknown[]): Record<string, unknown> {
+  const fields: Record<string, unknown> = { component: 'opentelemetry' };
+  const errors = args.filter((arg): arg is Error => arg instanceof Error);
+  const others = args.filter((arg) => !(arg instanceof Error));
+  if (errors.length > 0) fields.err = errors[0];
+  if (errors.length > 1)
+    fields.errors = errors.slice(1).map((error) => pino.stdSerializers.err(error));
+  if (others.length > 0) fields.args = others;
+  return fields;
+}
+
+/** OpenTelemetry's diagnostic logger as JSON lines of the service's logger. */
+export function diagnosticsLogger(logger: Logger): DiagLogger {
+  return {
+    error: (message, ...args) => {
+      logger.error(diagnosticFields(args), message);
+    },
+    warn: (message, ...args) => {
+      logger.warn(diagnosticFields(args), message);
+    },
+    info: (message, ...args) => {
+      logger.info(diagnosticFields(args), message);
+    },
+    debug: (message, ...args) => {
+      logger.debug(diagnosticFields(args), message);
+    },
+    verbose: (message, ...args) => {
+      logger.trace(diagnosticFields(args), message);
+    },
+  };
+}
+
+/**
  * Starts the OpenTelemetry SDK when tracing is configured. Call once, in the entry point,
  * before any work. No instrumentation patches libraries: the service writes its own spans
  * (see README, Tracing), so nothing depends on module load order.
@@ -110,20 +147,7 @@ export function startTracing(config: TracingConfig, logger: Logger): Tracing {
     return { enabled: false, stats, shutdown: () => Promise.resolve() };
   }
   // The SDK's own diagnostics go to our log, never to stderr in another format.
-  diag.setLogger(
-    {
-      error: (message) => {
-        logger.error({ component: 'opentelemetry' }, message);
-      },
-      warn: (message) => {
-        logger.warn({ component: 'opentelemetry' }, message);
-      },
-      info: () => undefined,
-      debug: () => undefined,
-      verbose: () => undefined,
-    },
-    DiagLogLevel.WARN,
-  );
+  diag.setLogger(diagnosticsLogger(logger), DiagLogLevel.WARN);
   const exporter: SpanExporter =
     config.exporter === 'console' ? new ConsoleSpanExporter() : new OTLPTraceExporter();
   const sdk = new NodeSDK({
