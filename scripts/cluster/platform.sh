@@ -100,7 +100,7 @@ EOF
 } | kc apply --server-side -f - >/dev/null
 
 log "Kafka topics of the chart's KafkaTopic resources"
-"$HELM" template "$RELEASE" "$REPO_ROOT/charts/realtime-offers" --namespace "$NAMESPACE" \
+"$HELM" template "$RELEASE" "$REPO_ROOT/charts/realtime-offers" --namespace "$NAMESPACE" --kube-version "$K8S_VERSION" \
   -f "$REPO_ROOT/charts/realtime-offers/values-kind.yaml" --show-only templates/kafkatopics.yaml |
   (cd "$REPO_ROOT" && in_ns node --import tsx test/cluster/create-topics.ts "$KAFKA_BROKERS")
 log "platform ready"
