@@ -31,6 +31,10 @@ export const VALUES_FILES: readonly { readonly name: string; readonly files: rea
     { name: 'default', files: [] },
     { name: 'kind', files: ['values-kind.yaml'] },
     { name: 'production example', files: ['values-production-example.yaml'] },
+    {
+      name: 'ClickHouse cluster',
+      files: ['values-production-example.yaml', 'values-clickhouse-cluster.yaml'],
+    },
   ];
 
 let helmPath: string | undefined;
