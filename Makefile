@@ -20,9 +20,10 @@ node_modules/.package-lock.json: package.json package-lock.json .npmrc $(wildcar
 	@touch $@
 
 .PHONY: deps
-deps: node_modules/.package-lock.json ## Install npm packages, Debian packages, the Kafka jars, helm and hadolint
+deps: node_modules/.package-lock.json ## Install npm packages, Debian packages, the Kafka jars, helm, helm-docs and hadolint
 	scripts/infra/install.sh
 	scripts/tools/install-helm.sh
+	scripts/tools/install-helm-docs.sh
 	scripts/tools/install-hadolint.sh
 
 .PHONY: demo

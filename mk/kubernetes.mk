@@ -6,6 +6,9 @@ APP_IMAGE ?= realtime-offers:dev
 # The load test's Job runs its own image: the service's holds no load test.
 LOADTEST_IMAGE ?= realtime-offers-loadtest:dev
 KIND_CLUSTER_NAME := $(shell sed -n 's/^KIND_CLUSTER_NAME=//p' scripts/kind/versions.env)
+# The kind node's Kubernetes version (make test-cluster runs it too): `helm lint` checks the
+# chart's kubeVersion against it rather than against whatever version a helm binary assumes.
+KUBE_VERSION := $(shell sed -n 's/^K8S_VERSION=//p' scripts/cluster/versions.env)
 
 .PHONY: image
 image: ## Build the service's container image (APP_IMAGE=realtime-offers:dev)
@@ -41,14 +44,20 @@ port-forward-metrics: ## Forward localhost:8080 to one consumer's /metrics and /
 	scripts/kind/port-forward.sh metrics
 
 .PHONY: helm-lint
-helm-lint: deps ## helm lint --strict the chart with its default, kind and production example values
-	$(HELM) lint --strict $(CHART_DIR)
-	$(HELM) lint --strict $(CHART_DIR) -f $(CHART_DIR)/values-kind.yaml
-	$(HELM) lint --strict $(CHART_DIR) -f $(CHART_DIR)/values-production-example.yaml
+helm-lint: deps ## helm lint --strict the chart with its default, kind, production example and ClickHouse cluster values
+	$(HELM) lint --strict $(CHART_DIR) --kube-version $(KUBE_VERSION)
+	$(HELM) lint --strict $(CHART_DIR) --kube-version $(KUBE_VERSION) -f $(CHART_DIR)/values-kind.yaml
+	$(HELM) lint --strict $(CHART_DIR) --kube-version $(KUBE_VERSION) -f $(CHART_DIR)/values-production-example.yaml
+	$(HELM) lint --strict $(CHART_DIR) --kube-version $(KUBE_VERSION) -f $(CHART_DIR)/values-production-example.yaml -f $(CHART_DIR)/values-clickhouse-cluster.yaml
 
 .PHONY: test-chart
-test-chart: deps ## Chart tests: lint, render, schema checks of every object, Dockerfile checks
+test-chart: deps ## Chart tests: lint, render, schema checks of every object, README and schema descriptions up to date, Dockerfile checks
 	npm run --silent test:chart
+
+.PHONY: chart-docs
+chart-docs: node_modules/.package-lock.json ## Regenerate the chart's README.md and values.schema.json descriptions from the values.yaml comments (helm-docs)
+	scripts/tools/install-helm-docs.sh
+	node --import tsx test/chart/values-docs.ts
 
 # `make test` (and so CI) runs the chart tests too: a prerequisite added here keeps the
 # Makefile's own test recipe untouched.

@@ -39,6 +39,8 @@ kc wait crd --all --for=condition=Established --timeout=60s >/dev/null
 log "k8s/: every object validated by the API server, the namespace and custom resources applied"
 kc apply --server-side --validate=strict -f "$REPO_ROOT/k8s/namespace.yaml" >/dev/null
 kc apply --server-side --dry-run=server --validate=strict -f "$REPO_ROOT/k8s/" >/dev/null
+# The production ClickHouse cluster example (ClickHouseInstallation + Keeper): validated only.
+kc -n "$NAMESPACE" apply --server-side --dry-run=server --validate=strict -f "$REPO_ROOT/k8s/production/" >/dev/null
 kc apply --server-side --validate=strict -f "$REPO_ROOT/k8s/kafka.yaml" -f "$REPO_ROOT/k8s/clickhouse.yaml" >/dev/null
 kc label namespace "$NAMESPACE" --overwrite pod-security.kubernetes.io/enforce=restricted \
   pod-security.kubernetes.io/enforce-version=latest >/dev/null
@@ -100,7 +102,7 @@ EOF
 } | kc apply --server-side -f - >/dev/null
 
 log "Kafka topics of the chart's KafkaTopic resources"
-"$HELM" template "$RELEASE" "$REPO_ROOT/charts/realtime-offers" --namespace "$NAMESPACE" \
+"$HELM" template "$RELEASE" "$REPO_ROOT/charts/realtime-offers" --namespace "$NAMESPACE" --kube-version "$K8S_VERSION" \
   -f "$REPO_ROOT/charts/realtime-offers/values-kind.yaml" --show-only templates/kafkatopics.yaml |
   (cd "$REPO_ROOT" && in_ns node --import tsx test/cluster/create-topics.ts "$KAFKA_BROKERS")
 log "platform ready"

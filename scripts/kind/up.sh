@@ -85,11 +85,14 @@ done_step
 step "chart: release $RELEASE with values-kind.yaml"
 chart_args=("$RELEASE" "$CHART_DIR" --namespace "$NAMESPACE" -f "$CHART_DIR/values-kind.yaml"
   --set "image.tag=$image_tag")
+# `helm template` talks to no cluster: it checks the chart's kubeVersion against the node
+# image's version, not against the default of whichever helm 3 is on PATH.
+kube_version="${KIND_NODE_IMAGE#*:}" && kube_version="${kube_version%@*}"
 # The consumer exits when its topics do not exist, so on the first install the chart's
 # KafkaTopics go first, marked as the release's (Helm adopts them), and Strimzi creates the
 # topics before the Deployment exists. The pre-install hook creates the ClickHouse table.
 if ! hm status "$RELEASE" --namespace "$NAMESPACE" >/dev/null 2>&1; then
-  hm template "${chart_args[@]}" --show-only templates/kafkatopics.yaml |
+  hm template "${chart_args[@]}" --kube-version "$kube_version" --show-only templates/kafkatopics.yaml |
     kc annotate --local -f - -o yaml "meta.helm.sh/release-name=$RELEASE" \
       "meta.helm.sh/release-namespace=$NAMESPACE" |
     kc apply -f - >/dev/null

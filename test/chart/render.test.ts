@@ -5,7 +5,7 @@ import {
   all,
   at,
   containers,
-  helm,
+  lint,
   only,
   podSpec,
   render,
@@ -28,7 +28,7 @@ function rendered(name: string): Manifest[] {
 describe('chart: lint and render', () => {
   for (const { name, files } of VALUES_FILES) {
     it(`helm lint --strict passes with ${name} values`, () => {
-      const result = helm(['lint', '--strict', '.', ...files.flatMap((file) => ['-f', file])]);
+      const result = lint(files);
       assert.equal(result.status, 0, result.stdout + result.stderr);
     });
 

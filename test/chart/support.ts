@@ -16,12 +16,25 @@ export type Manifest = Record<string, unknown> & {
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
 };
 
+/**
+ * The Kubernetes version the chart is rendered and linted for (`--kube-version`): the kind
+ * node's, which make test-cluster's cluster runs too. Chart.yaml's kubeVersion is checked
+ * against it, so no test depends on the version a helm binary assumes without a cluster.
+ */
+export const KUBE_VERSION = readEnvFile(
+  path.join(REPO, 'scripts/cluster/versions.env'),
+).K8S_VERSION;
+
 /** The values files every rendering test runs with (default = values.yaml alone). */
 export const VALUES_FILES: readonly { readonly name: string; readonly files: readonly string[] }[] =
   [
     { name: 'default', files: [] },
     { name: 'kind', files: ['values-kind.yaml'] },
     { name: 'production example', files: ['values-production-example.yaml'] },
+    {
+      name: 'ClickHouse cluster',
+      files: ['values-production-example.yaml', 'values-clickhouse-cluster.yaml'],
+    },
   ];
 
 let helmPath: string | undefined;
@@ -61,7 +74,34 @@ function valuesArgs(files: readonly string[], sets: readonly string[]): string[]
 
 /** `helm template` with the given values files and --set flags; hooks and tests included. */
 export function template(files: readonly string[], sets: readonly string[] = []): HelmResult {
-  return helm(['template', 'offers', '.', '--namespace', 'offers', ...valuesArgs(files, sets)]);
+  return helm([
+    'template',
+    'offers',
+    '.',
+    '--namespace',
+    'offers',
+    '--kube-version',
+    kubeVersion(),
+    ...valuesArgs(files, sets),
+  ]);
+}
+
+/** `helm lint --strict` with the given values files and --set flags. */
+export function lint(files: readonly string[], sets: readonly string[] = []): HelmResult {
+  return helm([
+    'lint',
+    '--strict',
+    '.',
+    '--kube-version',
+    kubeVersion(),
+    ...valuesArgs(files, sets),
+  ]);
+}
+
+function kubeVersion(): string {
+  if (KUBE_VERSION === undefined)
+    throw new Error('K8S_VERSION missing in scripts/cluster/versions.env');
+  return KUBE_VERSION;
 }
 
 export function parseManifests(text: string): Manifest[] {

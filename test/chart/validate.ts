@@ -449,7 +449,8 @@ export function validateManifest(manifest: Manifest): string[] {
   return errors;
 }
 
-function validateChiTemplates(manifest: Manifest, name: string): string[] {
+/** The pod, volume claim and service templates of a ClickHouse (or Keeper) installation. */
+export function validateChiTemplates(manifest: Manifest, name: string): string[] {
   const templates = ((manifest.spec as Record<string, unknown>).templates ?? {}) as {
     podTemplates?: { name: string; spec: unknown }[];
     volumeClaimTemplates?: { name: string; spec: unknown }[];

@@ -33,6 +33,16 @@ helm.sh/chart: {{ include "realtime-offers.chart" . }}
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: realtime-offers
+{{- with include "realtime-offers.commonLabels" . }}
+{{ . }}
+{{- end }}
+{{- end }}
+
+{{/* commonLabels, also on the pod templates and the test pod, which carry fewer labels. */}}
+{{- define "realtime-offers.commonLabels" -}}
+{{- with .Values.commonLabels }}
+{{- toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* The consumer pods only: the Deployment, its Service and PDB select these. */}}
@@ -123,6 +133,11 @@ values to change.
 {{- if and (ne .Values.redis.mode "cluster") (gt (int64 .Values.redis.waitReplicas) 0) }}
 {{- fail "redis.waitReplicas needs redis.mode cluster" }}
 {{- end }}
+{{- range $key, $value := .Values.podLabels }}
+{{- if hasKey $.Values.commonLabels $key }}
+{{- fail (printf "podLabels and commonLabels both set the label %s: set it in one of them" $key) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* SASL credentials: explicit values, or the Secret Strimzi creates for the KafkaUser. */}}
@@ -212,6 +227,10 @@ consumer's.
   value: {{ .Values.clickhouse.table | quote }}
 - name: CLICKHOUSE_REQUEST_TIMEOUT_MS
   value: {{ .Values.clickhouse.requestTimeoutMs | int64 | quote }}
+- name: CLICKHOUSE_CLUSTER
+  value: {{ .Values.clickhouse.cluster | quote }}
+- name: CLICKHOUSE_TTL_DAYS
+  value: {{ .Values.clickhouse.ttlDays | int64 | quote }}
 {{- end }}
 
 {{/*
