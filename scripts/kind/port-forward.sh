@@ -27,7 +27,7 @@ case "${1:-}" in
     log "Redis on localhost:$port; in another shell:"
     log "  export REDISCLI_AUTH=\$(kubectl --context $KUBE_CONTEXT -n $NAMESPACE get secret redis-credentials -o jsonpath='{.data.password}' | base64 -d)"
     log "  redis-cli -p $port --scan --count 1000 | head    # offer keys (user ids)"
-    log "  redis-cli -p $port get 1"
+    log "  redis-cli -p $port get <user_id>                 # one of those keys"
     exec kubectl --context "$KUBE_CONTEXT" -n "$NAMESPACE" port-forward svc/redis "$port:6379"
     ;;
   jaeger)
