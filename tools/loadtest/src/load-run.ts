@@ -236,7 +236,8 @@ export async function runLoad(
       consumerLatencyMs: scrape?.window ?? null,
       errors: scrape?.errors ?? null,
       sendFailed: generator.progress.failed,
-      replicas: hooks.scraper === undefined ? null : (scrape?.up ?? 0),
+      // Consumers answering; null when there are none to ask (consumers started elsewhere).
+      replicas: scrape?.up ?? ((hooks.scraper?.targets ?? 0) > 0 ? 0 : null),
       processes: (readings ?? []).map((reading) => ({
         name: reading.name,
         cpuPercent: reading.cpuPercent ?? null,

@@ -128,6 +128,11 @@ export class MetricsScraper {
     this.#urls = urls;
   }
 
+  /** Endpoints to scrape now; 0 when there is nothing to read. */
+  get targets(): number {
+    return this.#urls().length;
+  }
+
   async scrape(): Promise<ScrapeResult | undefined> {
     const urls = this.#urls();
     if (urls.length === 0) return undefined;

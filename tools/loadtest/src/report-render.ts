@@ -230,10 +230,14 @@ const DRAW_CHARTS = `
       { label: 'seconds since the start' },
       { label: spec.yLabel, scale: 'y', size: 60 },
     ];
-    if (hasY2) axes.push({ label: spec.y2Label, scale: 'y2', side: 1, size: 50, grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50] });
+    // Every chart keeps room for a right-hand axis, so that the x axes of all charts line up.
+    axes.push(hasY2
+      ? { label: spec.y2Label, scale: 'y2', side: 1, size: 50, grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50] }
+      : { label: ' ', scale: 'y', side: 1, size: 50, grid: { show: false }, ticks: { show: false }, values: function () { return []; } });
     var opts = {
       width: width, height: 300,
       plugins: [markers(spec.markers)],
+      legend: { live: false },
       scales: {
         x: { time: false },
         y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.08 : 1]; } },
