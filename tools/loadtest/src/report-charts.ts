@@ -278,7 +278,7 @@ export function chartSpecs(report: LoadReport): ChartSpec[] {
         color: COLORS[q],
         values: samples.map((sample) => sample.clickhouseLatencyMs?.[q] ?? null),
       })),
-      note: `The same sampled users, looked up by user_id every ${report.settings.clickhousePollMs} ms (the resolution) and timed with the Kafka timestamp inside the row's version (milliseconds), not with processed_at − event_time: those are DateTime, whole seconds, and their difference is only ever 0 or 1 s.`,
+      note: `The same sampled users, looked up by user_id every ${report.settings.clickhousePollMs} ms (the resolution) and timed with the Kafka timestamp inside the row's version (milliseconds), not with processed_at − event_time: those are DateTime, whole seconds, so a row stored 300 ms after its event reads 0 or 1 s.`,
     });
   }
   if (samples.some((sample) => sample.consumerLatencyMs !== null)) {
