@@ -1,4 +1,5 @@
 import type { LoadReport, LoadSample } from './report-model.js';
+import { SERVICE_METRICS } from './service-metrics.js';
 
 /**
  * The report's charts as data: one x axis (seconds since the start), series of y values
@@ -233,6 +234,25 @@ export function chartSpecs(report: LoadReport): ChartSpec[] {
   const samples = report.samples;
   const markers = [{ x: report.summary.productionSeconds, label: 'production ends' }];
   const x = samples.map((sample) => sample.t);
+  const latencyChart = (
+    id: string,
+    store: string,
+    title: string,
+    note: string,
+    get: (sample: LoadSample) => Partial<Record<(typeof QUANTILES)[number], number | null>> | null,
+  ): ChartSpec => ({
+    id,
+    title,
+    yLabel: 'ms',
+    x,
+    markers,
+    series: QUANTILES.map((q) => ({
+      name: `${store} ${q}`,
+      color: COLORS[q],
+      values: samples.map((sample) => get(sample)?.[q] ?? null),
+    })),
+    note,
+  });
   const charts: ChartSpec[] = [
     {
       id: 'chart-throughput',
@@ -251,50 +271,35 @@ export function chartSpecs(report: LoadReport): ChartSpec[] {
     },
     lagChart(report, markers),
     errorsChart(report, markers),
-    {
-      id: 'chart-redis-latency',
-      title: 'End-to-end latency: Kafka timestamp → offer readable in Redis (sampled users)',
-      yLabel: 'ms',
-      x,
-      markers,
-      series: QUANTILES.map((q) => ({
-        name: `Redis ${q}`,
-        color: COLORS[q],
-        values: samples.map((sample) => sample.redisLatencyMs?.[q] ?? null),
-      })),
-      note: `Polled every ${report.settings.redisPollMs} ms: that is the resolution.`,
-    },
+    latencyChart(
+      'chart-redis-latency',
+      'Redis',
+      'End-to-end latency: Kafka timestamp → offer readable in Redis (sampled users)',
+      `Polled every ${report.settings.redisPollMs} ms: that is the resolution.`,
+      (sample) => sample.redisLatencyMs,
+    ),
   ];
   if (samples.some((sample) => sample.clickhouseLatencyMs !== null)) {
-    charts.push({
-      id: 'chart-clickhouse-latency',
-      title:
+    charts.push(
+      latencyChart(
+        'chart-clickhouse-latency',
+        'ClickHouse',
         'End-to-end latency: Kafka timestamp → row returned by a ClickHouse SELECT (sampled users)',
-      yLabel: 'ms',
-      x,
-      markers,
-      series: QUANTILES.map((q) => ({
-        name: `ClickHouse ${q}`,
-        color: COLORS[q],
-        values: samples.map((sample) => sample.clickhouseLatencyMs?.[q] ?? null),
-      })),
-      note: `The same sampled users, looked up by user_id every ${report.settings.clickhousePollMs} ms (the resolution) and timed with the Kafka timestamp inside the row's version (milliseconds), not with processed_at − event_time: those are DateTime, whole seconds, so a row stored 300 ms after its event reads 0 or 1 s.`,
-    });
+        `The same sampled users, looked up by user_id every ${report.settings.clickhousePollMs} ms (the resolution) and timed with the Kafka timestamp inside the row's version (milliseconds), not with processed_at − event_time: those are DateTime, whole seconds, so a row stored 300 ms after its event reads 0 or 1 s.`,
+        (sample) => sample.clickhouseLatencyMs,
+      ),
+    );
   }
   if (samples.some((sample) => sample.consumerLatencyMs !== null)) {
-    charts.push({
-      id: 'chart-consumer-latency',
-      title: 'End-to-end latency: the consumers’ histogram (Kafka timestamp → both sinks acked)',
-      yLabel: 'ms',
-      x,
-      markers,
-      series: QUANTILES.map((q) => ({
-        name: `consumer ${q}`,
-        color: COLORS[q],
-        values: samples.map((sample) => sample.consumerLatencyMs?.[q] ?? null),
-      })),
-      note: 'offers_end_to_end_latency_seconds, interpolated within its buckets (…, 25, 50, 100, 250, 500 ms, 1 s, …).',
-    });
+    charts.push(
+      latencyChart(
+        'chart-consumer-latency',
+        'consumer',
+        'End-to-end latency: the consumers’ histogram (Kafka timestamp → both sinks acked)',
+        `${SERVICE_METRICS.endToEndLatency}, interpolated within its buckets (…, 25, 50, 100, 250, 500 ms, 1 s, …).`,
+        (sample) => sample.consumerLatencyMs,
+      ),
+    );
   }
   const names = [...new Set(samples.flatMap((sample) => sample.processes.map((p) => p.name)))];
   if (names.length > 0) {
