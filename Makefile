@@ -74,7 +74,7 @@ send: node_modules/.package-lock.json ## Send 1,000 registrations to the local K
 	$(WITH_ENV) $(CLI) send --count $${COUNT:-1000} --rate $${RATE:-0}
 
 .PHONY: load-test
-load-test: deps ## Load test against the local services: rate, lag, latency; writes report.json and report.html
+load-test: deps ## Load test against the local services: rate, lag, latency, errors; report.json and report.html; exits non-zero when a --threshold fails (LOAD_TEST_ARGS=)
 	npm run --silent load-test -- --mode local $(LOAD_TEST_ARGS)
 
 .PHONY: bench

@@ -1,7 +1,6 @@
 import type { MachineInfo } from './proc-stats.js';
-import type { ClickHouseSecond, LoadSample, LoadSettings, ProbeTotals } from './report-model.js';
+import type { LoadSample, LoadSettings, Probes, RunVersions } from './report-model.js';
 import type { HistogramWindow } from './metrics-scraper.js';
-import type { Distribution } from './stats.js';
 
 /**
  * What `--mode generate` prints on stdout, one JSON object per line, so that the process
@@ -14,6 +13,7 @@ export type GeneratorEvent =
       readonly startedAtMs: number;
       readonly startedAt: string;
       readonly settings: LoadSettings;
+      readonly versions: RunVersions;
       readonly machine: MachineInfo;
     }
   | {
@@ -21,18 +21,19 @@ export type GeneratorEvent =
       readonly sample: LoadSample;
       /** The raw Redis probe latencies (ms) of this interval, for the overall percentiles. */
       readonly latencies: readonly number[];
+      /** The same for ClickHouse. */
+      readonly clickhouseLatencies: readonly number[];
     }
-  | { readonly loadtest: 'clickhouse'; readonly second: ClickHouseSecond }
   | {
       readonly loadtest: 'end';
       readonly productionSeconds: number;
-      readonly probes: ProbeTotals;
+      readonly probes: Probes;
       readonly consumerLatencyMs: HistogramWindow | null;
-      readonly clickhouseOverall: Distribution | null;
+      readonly lastSendError: string | null;
     }
   | { readonly loadtest: 'error'; readonly message: string };
 
-const KINDS = new Set(['start', 'sample', 'clickhouse', 'end', 'error']);
+const KINDS = new Set(['start', 'sample', 'end', 'error']);
 
 export function formatEvent(event: GeneratorEvent): string {
   return JSON.stringify(event);

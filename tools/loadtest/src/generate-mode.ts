@@ -9,6 +9,7 @@ import { runLoad } from './load-run.js';
 import { defaultFirstUserId, type LoadTestOptions } from './options.js';
 import { machineInfo } from './proc-stats.js';
 import { progressLine, ProgressWriter } from './progress.js';
+import { serviceSettings } from './run-settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -87,9 +88,11 @@ export async function runGenerateMode(
           seed: generation.seed,
           batchSize: generation.batchSize,
           maxInFlight: generation.inFlight,
+          invalidEvery: generation.invalidEvery,
         },
         probesPerSecond: generation.probesPerSecond,
         probePollMs: generation.probePollMs,
+        clickhousePollMs: generation.clickhousePollMs,
         intervalMs: 1_000,
         drainTimeoutMs: generation.drainTimeoutSeconds * 1000,
       },
@@ -109,30 +112,47 @@ export async function runGenerateMode(
               rate: generation.rate,
               durationSeconds: generation.durationSeconds ?? null,
               count: generation.count ?? null,
+              seed: generation.seed,
+              firstUserId,
+              batchSize: generation.batchSize,
+              inFlight: generation.inFlight,
+              invalidEvery: generation.invalidEvery,
               consumers: null,
               consumerEnv: {},
+              // The Job runs with the Deployment's environment: the consumers' own settings.
+              serviceSettings: serviceSettings(env),
               consumerReadyMs: [],
               probesPerSecond: generation.probesPerSecond,
+              redisPollMs: generation.probePollMs,
+              clickhousePollMs: clickhouse === undefined ? 0 : generation.clickhousePollMs,
+              drainTimeoutSeconds: generation.drainTimeoutSeconds,
+            },
+            // The process following the Job adds the Deployment's image.
+            versions: {
+              service: null,
+              model: null,
+              serviceNode: null,
+              image: null,
+              gitCommit: null,
             },
           });
         },
-        onSample: (sample, latencies) => {
-          emit({ loadtest: 'sample', sample, latencies });
+        onSample: (sample, latencies, clickhouseLatencies) => {
+          emit({ loadtest: 'sample', sample, latencies, clickhouseLatencies });
           if (options.progress) progress.update(progressLine(sample), sample.t);
         },
       },
     );
     progress.done();
-    if (result.clickhouseError !== null) {
-      process.stderr.write(`[load-test] no ClickHouse latency view: ${result.clickhouseError}\n`);
+    if (result.probes.clickhouseError !== null) {
+      process.stderr.write(`[load-test] ClickHouse probe: ${result.probes.clickhouseError}\n`);
     }
-    for (const second of result.clickhouseLatency) emit({ loadtest: 'clickhouse', second });
     emit({
       loadtest: 'end',
       productionSeconds: result.productionSeconds,
       probes: result.probes,
       consumerLatencyMs: result.consumerLatencyMs,
-      clickhouseOverall: result.clickhouseOverall,
+      lastSendError: result.lastSendError,
     });
   } catch (error) {
     emit({ loadtest: 'error', message: error instanceof Error ? error.message : String(error) });

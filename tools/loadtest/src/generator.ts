@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { generateMessages } from '../../../src/cli/registration-generator.js';
+import { generateMessages, INVALID_SAMPLES } from '../../../src/cli/registration-generator.js';
+import { errorMessage } from '../../../src/errors.js';
 import type { MessageProducer, OutboundMessage } from '../../../src/kafka/kafka-adapter.js';
 
 export interface GeneratorOptions {
@@ -17,6 +18,13 @@ export interface GeneratorOptions {
   readonly batchSize: number;
   /** Produce requests awaiting acknowledgement at once. */
   readonly maxInFlight: number;
+  /** Every Nth message is one the consumer must dead-letter (0 or undefined: none). */
+  readonly invalidEvery?: number;
+  /**
+   * Keep producing after a request the brokers did not acknowledge, counting its messages
+   * as failed (a load test reports send errors); otherwise the run stops and rejects.
+   */
+  readonly continueOnError?: boolean;
 }
 
 export interface SentBatch {
@@ -30,7 +38,10 @@ export interface GeneratorProgress {
   readonly sent: number;
   /** Messages the brokers acknowledged. */
   readonly acked: number;
+  /** Messages of produce requests the brokers did not acknowledge. */
   readonly failed: number;
+  /** Invalid messages among those sent (see `invalidEvery`). */
+  readonly invalid: number;
 }
 
 export interface GeneratorResult extends GeneratorProgress {
@@ -59,6 +70,7 @@ export class LoadGenerator {
   #sent = 0;
   #acked = 0;
   #failed = 0;
+  #invalid = 0;
   #stopped = false;
   #lastError: unknown;
 
@@ -73,7 +85,12 @@ export class LoadGenerator {
   }
 
   get progress(): GeneratorProgress {
-    return { sent: this.#sent, acked: this.#acked, failed: this.#failed };
+    return { sent: this.#sent, acked: this.#acked, failed: this.#failed, invalid: this.#invalid };
+  }
+
+  /** The last error of a produce request, as text; undefined while there was none. */
+  get lastError(): string | undefined {
+    return this.#lastError === undefined ? undefined : errorMessage(this.#lastError);
   }
 
   /** Ends the run early; messages already handed to the producer are still awaited. */
@@ -97,7 +114,7 @@ export class LoadGenerator {
     while (!this.#stopped && !exhausted) {
       const elapsed = performance.now() - started;
       if (options.durationMs !== undefined && elapsed >= options.durationMs) break;
-      if (this.#failed > 0 || this.#sent >= limit) break;
+      if ((this.#failed > 0 && options.continueOnError !== true) || this.#sent >= limit) break;
       const due = dueMessages(options.rate, elapsed, limit);
       if (due <= this.#sent) {
         // Wake up when the next message is due, at most every 10 ms to watch the clock.
@@ -112,7 +129,16 @@ export class LoadGenerator {
       const batch: OutboundMessage[] = [];
       const userIds: number[] = [];
       const size = Math.min(options.batchSize, due - this.#sent);
+      const invalidEvery = options.invalidEvery ?? 0;
       while (batch.length < size) {
+        if (invalidEvery > 0 && (this.#sent + batch.length + 1) % invalidEvery === 0) {
+          const sample = INVALID_SAMPLES[this.#invalid % INVALID_SAMPLES.length];
+          if (sample !== undefined) {
+            batch.push({ key: `invalid-${this.#invalid}`, value: sample.value });
+            this.#invalid += 1;
+            continue;
+          }
+        }
         const next = messages.next();
         if (next.done === true) {
           exhausted = true;
@@ -138,7 +164,7 @@ export class LoadGenerator {
       void request.finally(() => inFlight.delete(request));
     }
     await Promise.all(inFlight);
-    if (this.#failed > 0) {
+    if (this.#failed > 0 && options.continueOnError !== true) {
       throw new Error(
         `${this.#failed} messages were not acknowledged: ${String(this.#lastError)}`,
         { cause: this.#lastError },

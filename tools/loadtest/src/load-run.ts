@@ -6,17 +6,22 @@ import type { Redis } from 'ioredis';
 import type { MessageProducer, TopicAdmin } from '../../../src/kafka/kafka-adapter.js';
 import { LoadGenerator, type GeneratorOptions, type SentBatch } from './generator.js';
 import { groupPosition, type GroupPosition } from './lag.js';
-import type { HistogramWindow, MetricsScraper } from './metrics-scraper.js';
+import type { BuildInfo, HistogramWindow, MetricsScraper } from './metrics-scraper.js';
 import type { ProcessMeter } from './proc-stats.js';
-import { RedisLatencyProbe } from './redis-probe.js';
-import type { ClickHouseSecond, LoadSample, ProbeTotals } from './report-model.js';
-import { RateSampler, summarize, type Distribution } from './stats.js';
+import type { LoadSample, ProbeTotals, Probes } from './report-model.js';
+import { RateSampler, summarize } from './stats.js';
+import {
+  clickhouseLookup,
+  redisLookup,
+  VisibilityProbe,
+  type ProbeCounts,
+} from './visibility-probe.js';
 
 export interface LoadTarget {
   readonly topic: string;
   readonly groupId: string;
   readonly keyPrefix: string;
-  /** Where the consumers write; used after the run for ClickHouse's latency view. */
+  /** Where the consumers write; the sampled users are looked up there too. */
   readonly clickhouse?: {
     readonly client: ClickHouseClient;
     readonly database: string;
@@ -29,6 +34,8 @@ export interface LoadRunOptions {
   /** Users per second whose offer is watched in Redis. */
   readonly probesPerSecond: number;
   readonly probePollMs: number;
+  /** 0: ClickHouse is not polled. */
+  readonly clickhousePollMs: number;
   readonly intervalMs: number;
   /** After production ends, sampling goes on until the lag is zero or this much time passed. */
   readonly drainTimeoutMs: number;
@@ -37,8 +44,12 @@ export interface LoadRunOptions {
 export interface LoadRunHooks {
   readonly scraper?: MetricsScraper;
   readonly processes?: ProcessMeter;
-  /** Called after every sample with the raw probe latencies of its interval. */
-  readonly onSample?: (sample: LoadSample, latencies: readonly number[]) => void;
+  /** Called after every sample with the raw probe latencies (Redis, ClickHouse) of its interval. */
+  readonly onSample?: (
+    sample: LoadSample,
+    latencies: readonly number[],
+    clickhouseLatencies: readonly number[],
+  ) => void;
   readonly onStart?: (startedAtMs: number) => void;
   /** Aborting stops production early; the drain is still measured. */
   readonly signal?: AbortSignal;
@@ -49,12 +60,21 @@ export interface LoadRunResult {
   readonly productionSeconds: number;
   readonly samples: LoadSample[];
   readonly redisLatencies: number[];
-  readonly probes: ProbeTotals;
+  readonly clickhouseLatencies: number[];
+  readonly probes: Probes;
   readonly consumerLatencyMs: HistogramWindow | null;
-  readonly clickhouseLatency: ClickHouseSecond[];
-  readonly clickhouseOverall: Distribution | null;
-  /** Why ClickHouse's view is missing (e.g. a user allowed to insert but not to select). */
-  readonly clickhouseError: string | null;
+  /** What the consumers' `offers_build_info` said, if they were scraped. */
+  readonly buildInfo: BuildInfo | null;
+  readonly lastSendError: string | null;
+}
+
+function totals(counts: ProbeCounts): ProbeTotals {
+  return {
+    observed: counts.observed,
+    skipped: counts.skipped,
+    timedOut: counts.timedOut,
+    pendingAtEnd: counts.pending,
+  };
 }
 
 /** Picks about `perSecond` users a second out of the sent batches, spread over each batch. */
@@ -89,74 +109,6 @@ export class ProbeSampler {
   }
 }
 
-interface ClickHouseRow {
-  second: number | string;
-  rows: number | string;
-  q: (number | string)[];
-  worst: number | string;
-}
-
-/**
- * ClickHouse's own view of latency: `processed_at - event_time` of this run's rows (user ids
- * `firstUserId ..`), per event second and overall. Both columns are DateTime (whole seconds,
- * for ClickHouse 18.16), so each value is off by up to a second; the query runs once after the
- * run so that it does not compete with the pipeline for the cores.
- */
-export async function clickhouseLatency(
-  target: NonNullable<LoadTarget['clickhouse']>,
-  firstUserId: number,
-  count: number,
-  startedAtMs: number,
-): Promise<{ seconds: ClickHouseSecond[]; overall: Distribution | null }> {
-  const diff = 'toFloat64(toInt64(processed_at) - toInt64(event_time))';
-  const from = `${target.database}.${target.table}`;
-  const where = `user_id >= ${firstUserId} AND user_id < ${firstUserId + count}`;
-  const perSecond = await target.client.query({
-    query: `SELECT toUInt32(event_time) AS second, count() AS rows,
-              quantilesExact(0.5, 0.95, 0.99)(${diff}) AS q, max(${diff}) AS worst
-            FROM ${from} WHERE ${where} GROUP BY second ORDER BY second`,
-    format: 'JSONEachRow',
-  });
-  const rows = await perSecond.json<ClickHouseRow>();
-  const seconds = rows.map((row) => ({
-    t: Number(row.second) - startedAtMs / 1000,
-    rows: Number(row.rows),
-    p50: Number(row.q[0]),
-    p95: Number(row.q[1]),
-    p99: Number(row.q[2]),
-    max: Number(row.worst),
-  }));
-  const overallResult = await target.client.query({
-    query: `SELECT count() AS rows, quantilesExact(0.5, 0.95, 0.99)(${diff}) AS q,
-              min(${diff}) AS best, avg(${diff}) AS mean, max(${diff}) AS worst
-            FROM ${from} WHERE ${where}`,
-    format: 'JSONEachRow',
-  });
-  const [overall] = await overallResult.json<{
-    rows: number | string;
-    q: (number | string)[];
-    best: number | string;
-    mean: number | string;
-    worst: number | string;
-  }>();
-  const total = Number(overall?.rows ?? 0);
-  return {
-    seconds,
-    overall:
-      overall === undefined || total === 0
-        ? null
-        : {
-            count: total,
-            min: Number(overall.best),
-            mean: Number(overall.mean),
-            p50: Number(overall.q[0]),
-            p95: Number(overall.q[1]),
-            p99: Number(overall.q[2]),
-            max: Number(overall.worst),
-          },
-  };
-}
-
 /**
  * Produces load and measures, every interval: produce rate, committed throughput, lag per
  * partition, Redis-visible latency of sampled users, the consumers' own latency histogram
@@ -187,23 +139,46 @@ export async function runLoad(
   await hooks.processes?.read();
   const base = await position();
 
-  const probe = new RedisLatencyProbe(clients.redis, {
-    keyPrefix: target.keyPrefix,
-    pollIntervalMs: options.probePollMs,
+  const probeOptions = {
     maxPending: Math.max(100, options.probesPerSecond * 30),
     timeoutMs: Math.max(60_000, options.drainTimeoutMs),
     chunkSize: 500,
+  };
+  const probe = new VisibilityProbe(redisLookup(clients.redis, target.keyPrefix), {
+    ...probeOptions,
+    pollIntervalMs: options.probePollMs,
   });
+  // The same sampled users, looked up in ClickHouse less often: each look-up is a query.
+  const clickhouseProbe =
+    target.clickhouse === undefined || options.clickhousePollMs <= 0
+      ? undefined
+      : new VisibilityProbe(
+          clickhouseLookup(
+            target.clickhouse.client,
+            target.clickhouse.database,
+            target.clickhouse.table,
+          ),
+          { ...probeOptions, pollIntervalMs: options.clickhousePollMs },
+        );
   const sampler = new ProbeSampler(options.probesPerSecond);
-  const generator = new LoadGenerator(clients.producer, options.generator, (batch) => {
-    for (const userId of sampler.pick(batch)) probe.track(userId, batch.sentAtMs);
-  });
+  const generator = new LoadGenerator(
+    clients.producer,
+    // A load test reports unacknowledged sends as errors instead of ending the run.
+    { ...options.generator, continueOnError: true },
+    (batch) => {
+      for (const userId of sampler.pick(batch)) {
+        probe.track(userId, batch.sentAtMs);
+        clickhouseProbe?.track(userId, batch.sentAtMs);
+      }
+    },
+  );
   const onAbort = (): void => {
     generator.stop();
   };
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
 
   probe.start();
+  clickhouseProbe?.start();
   const startedAtMs = Date.now();
   const started = performance.now();
   hooks.onStart?.(startedAtMs);
@@ -221,6 +196,8 @@ export async function runLoad(
 
   const samples: LoadSample[] = [];
   const redisLatencies: number[] = [];
+  const clickhouseLatencies: number[] = [];
+  let buildInfo: BuildInfo | null = null;
   const produceRate = new RateSampler();
   const commitRate = new RateSampler();
   produceRate.observe(started, 0);
@@ -240,7 +217,12 @@ export async function runLoad(
     const committed = Math.max(0, now.committedTotal - base.committedTotal);
     const latencies = probe.drain();
     redisLatencies.push(...latencies);
-    if (scrape !== undefined) consumerTotal = scrape.total;
+    const clickhouseWindow = clickhouseProbe?.drain() ?? [];
+    clickhouseLatencies.push(...clickhouseWindow);
+    if (scrape !== undefined) {
+      consumerTotal = scrape.total;
+      buildInfo ??= scrape.buildInfo;
+    }
     const sample: LoadSample = {
       t: (atMs - started) / 1000,
       produced,
@@ -250,7 +232,12 @@ export async function runLoad(
       lag: now.lag,
       lagByPartition: now.lagByPartition,
       redisLatencyMs: summarize(latencies),
+      clickhouseLatencyMs: summarize(clickhouseWindow),
       consumerLatencyMs: scrape?.window ?? null,
+      errors: scrape?.errors ?? null,
+      sendFailed: generator.progress.failed,
+      // Consumers answering; null when there are none to ask (consumers started elsewhere).
+      replicas: scrape?.up ?? ((hooks.scraper?.targets ?? 0) > 0 ? 0 : null),
       processes: (readings ?? []).map((reading) => ({
         name: reading.name,
         cpuPercent: reading.cpuPercent ?? null,
@@ -258,49 +245,38 @@ export async function runLoad(
       })),
     };
     samples.push(sample);
-    hooks.onSample?.(sample, latencies);
+    hooks.onSample?.(sample, latencies, clickhouseWindow);
 
     if (outcome.seconds === undefined) continue;
-    const drained = now.lag === 0 && probe.counts.pending === 0;
+    const drained =
+      now.lag === 0 && probe.counts.pending === 0 && (clickhouseProbe?.counts.pending ?? 0) === 0;
     const drainElapsed = sample.t - outcome.seconds;
     if (drained || drainElapsed * 1000 >= options.drainTimeoutMs) break;
   }
   await production;
   probe.stop();
+  clickhouseProbe?.stop();
   hooks.signal?.removeEventListener('abort', onAbort);
   if (outcome.error !== undefined) throw outcome.error;
 
-  const finalProduction = outcome.seconds ?? 0;
-  let clickhouse: Awaited<ReturnType<typeof clickhouseLatency>> = { seconds: [], overall: null };
-  let clickhouseError: string | null = null;
-  if (target.clickhouse !== undefined) {
-    try {
-      clickhouse = await clickhouseLatency(
-        target.clickhouse,
-        options.generator.firstUserId,
-        generator.progress.sent,
-        startedAtMs,
-      );
-    } catch (error) {
-      // The run's own measurements stand without this view; say why it is missing.
-      clickhouseError = error instanceof Error ? error.message : String(error);
-    }
-  }
-  const counts = probe.counts;
+  const clickhouseErrors = clickhouseProbe?.errors;
   return {
     startedAtMs,
-    productionSeconds: finalProduction,
+    productionSeconds: outcome.seconds ?? 0,
     samples,
     redisLatencies,
+    clickhouseLatencies,
     probes: {
-      observed: counts.observed,
-      skipped: counts.skipped,
-      timedOut: counts.timedOut,
-      pendingAtEnd: counts.pending,
+      redis: totals(probe.counts),
+      clickhouse: clickhouseProbe === undefined ? null : totals(clickhouseProbe.counts),
+      // Look-ups that failed (e.g. a user allowed to insert but not to select) say why.
+      clickhouseError:
+        clickhouseErrors === undefined || clickhouseErrors.count === 0
+          ? null
+          : `${clickhouseErrors.count} failed look-ups, the last: ${clickhouseErrors.last ?? '?'}`,
     },
     consumerLatencyMs: consumerTotal,
-    clickhouseLatency: clickhouse.seconds,
-    clickhouseOverall: clickhouse.overall,
-    clickhouseError,
+    buildInfo,
+    lastSendError: generator.lastError ?? null,
   };
 }

@@ -22,6 +22,7 @@ import { defaultFirstUserId, type LoadTestOptions } from './options.js';
 import { machineInfo, ProcessMeter } from './proc-stats.js';
 import { progressLine, ProgressWriter } from './progress.js';
 import { buildReport, type LoadReport } from './report-model.js';
+import { gitCommit, serviceSettings } from './run-settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -186,9 +187,11 @@ export async function runLocalMode(
           seed: generation.seed,
           batchSize: generation.batchSize,
           maxInFlight: generation.inFlight,
+          invalidEvery: generation.invalidEvery,
         },
         probesPerSecond: generation.probesPerSecond,
         probePollMs: generation.probePollMs,
+        clickhousePollMs: generation.clickhousePollMs,
         intervalMs: 1_000,
         drainTimeoutMs: generation.drainTimeoutSeconds * 1000,
       },
@@ -202,8 +205,8 @@ export async function runLocalMode(
       },
     );
     progress.done();
-    if (result.clickhouseError !== null) {
-      log(`no ClickHouse latency view: ${result.clickhouseError}`);
+    if (result.probes.clickhouseError !== null) {
+      log(`ClickHouse probe: ${result.probes.clickhouseError}`);
     }
     return buildReport({
       startedAt,
@@ -216,18 +219,35 @@ export async function runLocalMode(
         rate: generation.rate,
         durationSeconds: generation.durationSeconds ?? null,
         count: generation.count ?? null,
+        seed: generation.seed,
+        firstUserId,
+        batchSize: generation.batchSize,
+        inFlight: generation.inFlight,
+        invalidEvery: generation.invalidEvery,
         consumers: consumerCount,
         consumerEnv: options.local.consumerEnv,
+        serviceSettings: serviceSettings({ ...env, ...consumerEnv }),
         consumerReadyMs: consumers.map((consumer) => Math.round(consumer.readyAfterMs ?? 0)),
         probesPerSecond: generation.probesPerSecond,
+        redisPollMs: generation.probePollMs,
+        clickhousePollMs: generation.clickhousePollMs,
+        drainTimeoutSeconds: generation.drainTimeoutSeconds,
+      },
+      versions: {
+        service: result.buildInfo?.version ?? null,
+        model: result.buildInfo?.modelVersion ?? null,
+        serviceNode: result.buildInfo?.nodeVersion ?? null,
+        image: null,
+        gitCommit: await gitCommit(REPO_ROOT),
       },
       samples: result.samples,
       redisLatencies: result.redisLatencies,
+      clickhouseLatencies: result.clickhouseLatencies,
       probes: result.probes,
       consumerLatencyMs: result.consumerLatencyMs,
       productionSeconds: result.productionSeconds,
-      clickhouseLatency: result.clickhouseLatency,
-      clickhouseOverall: result.clickhouseOverall,
+      lastSendError: result.lastSendError,
+      thresholds: options.thresholds,
     });
   } finally {
     await Promise.all(consumers.map((consumer) => consumer.stop()));

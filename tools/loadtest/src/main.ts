@@ -6,11 +6,23 @@
  *   npm run load-test -- --mode local --rate 5000 --duration 60
  *   npm run load-test -- --mode kubernetes --rate 20000 --duration 180
  */
+import { readFile } from 'node:fs/promises';
+
 import { errorMessage } from '../../../src/errors.js';
 import { parseOptions, UsageRequested, USAGE, defaultOutDir } from './options.js';
 import { writeReportFiles } from './report-files.js';
-import type { LoadReport } from './report-model.js';
+import { verdictOf, type LoadReport } from './report-model.js';
 import { summaryTable } from './report-render.js';
+import { evaluateThresholds, thresholdLines } from './thresholds.js';
+
+/** Exit codes, as k6 has them: thresholds missed is not the same as a run that broke. */
+const EXIT = { ok: 0, failed: 1, thresholdsMissed: 1, usage: 2 } as const;
+
+/** Prints the thresholds' lines; 1 when one of them failed, else 0. */
+function verdictExit(report: Pick<LoadReport, 'thresholds'>): number {
+  for (const line of thresholdLines(report.thresholds)) console.log(line);
+  return verdictOf(report.thresholds) === 'failed' ? EXIT.thresholdsMissed : EXIT.ok;
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   let options;
@@ -19,10 +31,22 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageRequested) {
       console.log(USAGE);
-      return 0;
+      return EXIT.ok;
     }
     console.error(`${errorMessage(error)}\n\n${USAGE}`);
-    return 2;
+    return EXIT.usage;
+  }
+
+  if (options.mode === 'check') {
+    // A report of an earlier run, judged again with these thresholds (e.g. in CI).
+    const file = options.reportFile ?? '';
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    if (parsed.kind !== 'realtime-offers-load-test' || parsed.version !== 2) {
+      console.error(`${file} is not a load test report of this version (kind, version 2)`);
+      return EXIT.usage;
+    }
+    const { summary } = parsed as unknown as LoadReport;
+    return verdictExit({ thresholds: evaluateThresholds(options.thresholds, summary) });
   }
 
   // First Ctrl-C stops production and still measures the drain; the second one exits.
@@ -41,7 +65,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (options.mode === 'generate') {
     const { runGenerateMode } = await import('./generate-mode.js');
     await runGenerateMode(options, process.env, abort.signal);
-    return 0;
+    return EXIT.ok;
   }
 
   const outDir = options.outDir ?? defaultOutDir('load-test', Date.now());
@@ -57,7 +81,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const files = await writeReportFiles(outDir, report);
   console.log(summaryTable(report));
   console.log(`\nreport: ${files.html}\nraw data: ${files.json}`);
-  return 0;
+  return verdictExit(report);
 }
 
 main(process.argv.slice(2)).then(
@@ -68,6 +92,6 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     console.error(`load test failed: ${errorMessage(error)}`);
-    process.exit(1);
+    process.exit(EXIT.failed);
   },
 );

@@ -1,8 +1,24 @@
 import { parseArgs } from 'node:util';
 
+import { parseThreshold, THRESHOLD_METRICS, type Threshold } from './thresholds.js';
+
+/** Words joined into lines of at most `width` characters, each line indented. */
+function wrap(words: readonly string[], indent: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of words) {
+    if (line !== '' && indent.length + line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines.map((entry) => `${indent}${entry}`).join('\n');
+}
+
 /** Command-line options of the load test (`npm run load-test -- --mode ...`). */
 
-export const MODES = ['local', 'kubernetes', 'generate'] as const;
+export const MODES = ['local', 'kubernetes', 'generate', 'check'] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface GenerationOptions {
@@ -17,6 +33,10 @@ export interface GenerationOptions {
   readonly inFlight: number;
   readonly probesPerSecond: number;
   readonly probePollMs: number;
+  /** ClickHouse poll interval of the sampled users; 0 = no ClickHouse probe. */
+  readonly clickhousePollMs: number;
+  /** Every Nth message is invalid, to be dead-lettered (0: none). */
+  readonly invalidEvery: number;
   readonly drainTimeoutSeconds: number;
 }
 
@@ -54,9 +74,13 @@ export interface LoadTestOptions {
   readonly kubernetes: KubernetesOptions;
   readonly outDir: string | undefined;
   readonly progress: boolean;
+  /** Pass/fail criteria (--threshold); the run exits 1 when one fails. */
+  readonly thresholds: readonly Threshold[];
+  /** --mode check: the report.json whose thresholds are evaluated. */
+  readonly reportFile: string | undefined;
 }
 
-export const USAGE = `usage: npm run load-test -- --mode local|kubernetes|generate [options]
+export const USAGE = `usage: npm run load-test -- --mode local|kubernetes|generate|check [options]
 
 modes:
   local        start Kafka/Redis/ClickHouse (scripts/infra/up.sh) unless KAFKA_BROKERS,
@@ -65,6 +89,7 @@ modes:
                environment) and record replicas, HPA/ScaledObject and pod readiness
   generate     produce and measure against the services in the environment, printing one
                JSON line per second (what the Kubernetes Job runs)
+  check        evaluate --threshold against an earlier run's report.json (--report FILE)
 
 load:
   --rate R              messages per second, 0 = as fast as possible (default 5000)
@@ -76,6 +101,8 @@ load:
   --in-flight N         produce requests in flight (default 4)
   --probes N            users per second whose offer is watched in Redis (default 100)
   --probe-poll-ms MS    Redis poll interval, the latency resolution (default 10)
+  --clickhouse-poll-ms MS  ClickHouse poll interval of the same users (default 100; 0 = off)
+  --invalid-every N     every Nth message is invalid and must be dead-lettered (default 0: none)
   --drain-timeout S     after production, wait this long for the lag to reach 0 (default 120)
 local:
   --partitions N        partitions of the run's topic (default 12)
@@ -98,6 +125,12 @@ kubernetes:
   --observe-after S     keep recording after the generator ends, to see scale-down (default 180)
   --keep-job            do not delete the Job at the end
   --job-cpu Q --job-memory Q --job-memory-limit Q   Job resources (500m, 256Mi, 512Mi)
+thresholds (exit 1 when one fails, 2 when one cannot be parsed):
+  --threshold EXPR      <metric><operator><number>, repeatable, e.g. 'p99_latency_ms<500'
+                        'dlq_rate<0.01' 'max_lag<10000'; operators < <= > >=; metrics
+                        (README, "Thresholds"):
+${wrap(Object.keys(THRESHOLD_METRICS), ' '.repeat(24), 92)}
+  --report FILE         report.json to check (--mode check)
 output:
   --out DIR             report folder (default reports/load-test-<timestamp>)
   --no-progress         no live progress line`;
@@ -146,6 +179,10 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
       'in-flight': { type: 'string' },
       probes: { type: 'string' },
       'probe-poll-ms': { type: 'string' },
+      'clickhouse-poll-ms': { type: 'string' },
+      'invalid-every': { type: 'string' },
+      threshold: { type: 'string', multiple: true },
+      report: { type: 'string' },
       'drain-timeout': { type: 'string' },
       partitions: { type: 'string' },
       consumers: { type: 'string' },
@@ -175,6 +212,9 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
   if (mode === undefined || !(MODES as readonly string[]).includes(mode)) {
     throw new Error(`--mode must be one of ${MODES.join(', ')}; got ${JSON.stringify(mode)}`);
   }
+  if (mode === 'check' && text(values, 'report') === undefined) {
+    throw new Error('--mode check needs --report FILE (a report.json of an earlier run)');
+  }
   const count = optionalWhole(values, 'count', 1);
   const duration = optionalWhole(values, 'duration', 1);
   return {
@@ -189,6 +229,8 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
       inFlight: whole(values, 'in-flight', 4, 1),
       probesPerSecond: whole(values, 'probes', 100),
       probePollMs: whole(values, 'probe-poll-ms', 10, 1),
+      clickhousePollMs: whole(values, 'clickhouse-poll-ms', 100),
+      invalidEvery: whole(values, 'invalid-every', 0),
       drainTimeoutSeconds: whole(values, 'drain-timeout', 120),
     },
     local: {
@@ -217,6 +259,8 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions {
     },
     outDir: text(values, 'out'),
     progress: values['no-progress'] !== true,
+    thresholds: (values.threshold ?? []).map(parseThreshold),
+    reportFile: text(values, 'report'),
   };
 }
 
@@ -248,6 +292,10 @@ export function generateArgs(generation: GenerationOptions): string[] {
     String(generation.probesPerSecond),
     '--probe-poll-ms',
     String(generation.probePollMs),
+    '--clickhouse-poll-ms',
+    String(generation.clickhousePollMs),
+    '--invalid-every',
+    String(generation.invalidEvery),
     '--drain-timeout',
     String(generation.drainTimeoutSeconds),
     '--no-progress',

@@ -1,7 +1,8 @@
 import type { ClusterSample, ScalingEvent } from './kubernetes/cluster-status.js';
-import type { HistogramWindow } from './metrics-scraper.js';
+import type { ErrorWindow, HistogramWindow } from './metrics-scraper.js';
 import type { MachineInfo } from './proc-stats.js';
 import { maxSustainedRate, summarize, type Distribution } from './stats.js';
+import { evaluateThresholds, type Threshold, type ThresholdResult } from './thresholds.js';
 
 /** CPU and memory of one local process at one sample. */
 export interface ProcessSample {
@@ -25,20 +26,17 @@ export interface LoadSample {
   readonly lagByPartition: readonly number[];
   /** Kafka timestamp → offer readable in Redis, for the users sampled in this interval. */
   readonly redisLatencyMs: Distribution | null;
+  /** Kafka timestamp → row returned by a ClickHouse SELECT, for the users sampled. */
+  readonly clickhouseLatencyMs: Distribution | null;
   /** The consumers' own `offers_end_to_end_latency_seconds`, this interval's observations. */
   readonly consumerLatencyMs: HistogramWindow | null;
+  /** Failures the consumers reported in this interval; null when they were not scraped. */
+  readonly errors: ErrorWindow | null;
+  /** Messages of produce requests the brokers did not acknowledge, since the start. */
+  readonly sendFailed: number;
+  /** Consumers answering (local) or ready pods (Kubernetes); null when unknown. */
+  readonly replicas: number | null;
   readonly processes: readonly ProcessSample[];
-}
-
-/** ClickHouse's view: `processed_at - event_time` of the rows of one event second. */
-export interface ClickHouseSecond {
-  /** Seconds since production started (of `event_time`). */
-  readonly t: number;
-  readonly rows: number;
-  readonly p50: number;
-  readonly p95: number;
-  readonly p99: number;
-  readonly max: number;
 }
 
 export interface LoadSettings {
@@ -49,11 +47,36 @@ export interface LoadSettings {
   readonly rate: number;
   readonly durationSeconds: number | null;
   readonly count: number | null;
+  readonly seed: number;
+  readonly firstUserId: number;
+  /** Messages per produce request and requests in flight. */
+  readonly batchSize: number;
+  readonly inFlight: number;
+  /** Every Nth message is invalid (0: none). */
+  readonly invalidEvery: number;
   readonly consumers: number | null;
+  /** The consumer settings given with --consumer-env. */
   readonly consumerEnv: Readonly<Record<string, string>>;
+  /** The service's settings that shape throughput and latency, as the consumers ran them. */
+  readonly serviceSettings: Readonly<Record<string, string | number | boolean>>;
   /** Per consumer started by the run: from spawn to the first 200 of /readyz. */
   readonly consumerReadyMs: readonly number[];
   readonly probesPerSecond: number;
+  readonly redisPollMs: number;
+  readonly clickhousePollMs: number;
+  readonly drainTimeoutSeconds: number;
+}
+
+/** What ran: the service and model the consumers reported, the load test's own source. */
+export interface RunVersions {
+  readonly service: string | null;
+  readonly model: string | null;
+  /** The consumers' Node.js (the load test's own is in `machine`). */
+  readonly serviceNode: string | null;
+  /** The Deployment's image in Kubernetes mode. */
+  readonly image: string | null;
+  /** `git describe`-style commit of the checkout the load test ran from, `-dirty` if changed. */
+  readonly gitCommit: string | null;
 }
 
 export interface ProbeTotals {
@@ -61,6 +84,30 @@ export interface ProbeTotals {
   readonly skipped: number;
   readonly timedOut: number;
   readonly pendingAtEnd: number;
+}
+
+/** The probes of both stores; ClickHouse's is null when the run had no ClickHouse to read. */
+export interface Probes {
+  readonly redis: ProbeTotals;
+  readonly clickhouse: ProbeTotals | null;
+  /** Why a store could not be read, if it could not (e.g. no SELECT permission). */
+  readonly clickhouseError: string | null;
+}
+
+/** Failures over the whole run. */
+export interface ErrorSummary {
+  /** False when the consumers' metrics were not read (Kubernetes mode): the next four are unknown. */
+  readonly scraped: boolean;
+  readonly deadLettered: Readonly<Record<string, number>>;
+  readonly deadLetteredTotal: number;
+  readonly sinkRetries: Readonly<Record<string, number>>;
+  readonly sinkErrors: Readonly<Record<string, number>>;
+  /** Seconds during which at least one consumer reported the sink down, by sink. */
+  readonly sinkDownSeconds: Readonly<Record<string, number>>;
+  /** Seconds during which any sink was reported down. */
+  readonly anySinkDownSeconds: number;
+  readonly sendErrors: number;
+  readonly lastSendError: string | null;
 }
 
 export interface ProcessSummary {
@@ -84,42 +131,55 @@ export interface LoadSummary {
   /** From the end of production until the lag was zero; null if it never was. */
   readonly drainSeconds: number | null;
   readonly redisLatencyMs: Distribution | null;
+  readonly clickhouseLatencyMs: Distribution | null;
   readonly consumerLatencyMs: HistogramWindow | null;
-  readonly clickhouseLatencySeconds: Distribution | null;
-  readonly probes: ProbeTotals;
+  readonly probes: Probes;
+  readonly errors: ErrorSummary;
   readonly processes: readonly ProcessSummary[];
   readonly replicas: { readonly min: number; readonly max: number } | null;
 }
 
 export interface LoadReport {
   readonly kind: 'realtime-offers-load-test';
-  readonly version: 1;
+  readonly version: 2;
   readonly startedAt: string;
   readonly machine: MachineInfo;
   readonly settings: LoadSettings;
+  readonly versions: RunVersions;
   readonly samples: readonly LoadSample[];
-  readonly clickhouseLatency: readonly ClickHouseSecond[];
   readonly cluster: readonly ClusterSample[];
   readonly scalingEvents: readonly ScalingEvent[];
   readonly summary: LoadSummary;
+  /** Each --threshold with its measured value; the verdict fails if any failed. */
+  readonly thresholds: readonly ThresholdResult[];
+  readonly verdict: Verdict;
+}
+
+export type Verdict = 'passed' | 'failed' | 'no thresholds';
+
+export function verdictOf(results: readonly ThresholdResult[]): Verdict {
+  if (results.length === 0) return 'no thresholds';
+  return results.every((result) => result.passed) ? 'passed' : 'failed';
 }
 
 export interface ReportParts {
   readonly startedAt: string;
   readonly machine: MachineInfo;
   readonly settings: LoadSettings;
+  readonly versions: RunVersions;
   readonly samples: readonly LoadSample[];
   /** Every Redis probe latency of the run (ms). */
   readonly redisLatencies: readonly number[];
-  readonly probes: ProbeTotals;
+  /** Every ClickHouse probe latency of the run (ms). */
+  readonly clickhouseLatencies: readonly number[];
+  readonly probes: Probes;
   /** The consumers' histogram over the whole run. */
   readonly consumerLatencyMs: HistogramWindow | null;
   readonly productionSeconds: number;
-  readonly clickhouseLatency: readonly ClickHouseSecond[];
-  /** `processed_at - event_time` over every row of the run, seconds. */
-  readonly clickhouseOverall: Distribution | null;
+  readonly lastSendError?: string | null;
   readonly cluster?: readonly ClusterSample[];
   readonly scalingEvents?: readonly ScalingEvent[];
+  readonly thresholds?: readonly Threshold[];
 }
 
 function summarizeProcesses(samples: readonly LoadSample[]): ProcessSummary[] {
@@ -149,42 +209,93 @@ export function drainSeconds(
   return drained === undefined ? null : Math.max(0, drained.t - productionSeconds);
 }
 
+function addUp(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const [key, value] of Object.entries(from)) into[key] = (into[key] ?? 0) + value;
+}
+
+/** Failures over the run, from the per-interval values of the samples. */
+export function summarizeErrors(
+  samples: readonly LoadSample[],
+  lastSendError: string | null,
+): ErrorSummary {
+  const deadLettered: Record<string, number> = {};
+  const sinkRetries: Record<string, number> = {};
+  const sinkErrors: Record<string, number> = {};
+  const sinkDownSeconds: Record<string, number> = {};
+  let scraped = false;
+  let anySinkDownSeconds = 0;
+  let previousT = 0;
+  for (const sample of samples) {
+    const errors = sample.errors;
+    if (errors !== null) {
+      scraped = true;
+      addUp(deadLettered, errors.deadLettered);
+      addUp(sinkRetries, errors.sinkRetries);
+      addUp(sinkErrors, errors.sinkErrors);
+      for (const sink of errors.sinksDown) {
+        sinkDownSeconds[sink] = (sinkDownSeconds[sink] ?? 0) + (sample.t - previousT);
+      }
+      if (errors.sinksDown.length > 0) anySinkDownSeconds += sample.t - previousT;
+    }
+    previousT = sample.t;
+  }
+  return {
+    scraped,
+    deadLettered,
+    deadLetteredTotal: Object.values(deadLettered).reduce((sum, value) => sum + value, 0),
+    sinkRetries,
+    sinkErrors,
+    sinkDownSeconds,
+    anySinkDownSeconds,
+    sendErrors: samples.at(-1)?.sendFailed ?? 0,
+    lastSendError,
+  };
+}
+
 export function buildReport(parts: ReportParts): LoadReport {
   const samples = parts.samples;
   const last = samples.at(-1);
   const totalSeconds = Math.max(last?.t ?? 0, 0.001);
   const cluster = parts.cluster ?? [];
-  const replicas = cluster.map((sample) => sample.readyReplicas);
+  const replicas =
+    cluster.length > 0
+      ? cluster.map((sample) => sample.readyReplicas)
+      : samples.flatMap((sample) => (sample.replicas === null ? [] : [sample.replicas]));
+  const summary: LoadSummary = {
+    productionSeconds: parts.productionSeconds,
+    produced: last?.produced ?? 0,
+    avgProduceRate: (last?.produced ?? 0) / Math.max(parts.productionSeconds, 0.001),
+    committed: last?.committed ?? 0,
+    avgCommitRate: (last?.committed ?? 0) / totalSeconds,
+    sustainedCommitRate: maxSustainedRate(
+      samples.map((sample) => sample.commitRate ?? 0),
+      5,
+    ),
+    maxLag: samples.reduce((max, sample) => Math.max(max, sample.lag), 0),
+    finalLag: last?.lag ?? 0,
+    drainSeconds: drainSeconds(samples, parts.productionSeconds),
+    redisLatencyMs: summarize(parts.redisLatencies),
+    clickhouseLatencyMs: summarize(parts.clickhouseLatencies),
+    consumerLatencyMs: parts.consumerLatencyMs,
+    probes: parts.probes,
+    errors: summarizeErrors(samples, parts.lastSendError ?? null),
+    processes: summarizeProcesses(samples),
+    replicas:
+      replicas.length === 0 ? null : { min: Math.min(...replicas), max: Math.max(...replicas) },
+  };
+  const thresholds = evaluateThresholds(parts.thresholds ?? [], summary);
   return {
     kind: 'realtime-offers-load-test',
-    version: 1,
+    version: 2,
     startedAt: parts.startedAt,
     machine: parts.machine,
     settings: parts.settings,
+    versions: parts.versions,
     samples,
-    clickhouseLatency: parts.clickhouseLatency,
     cluster,
     scalingEvents: parts.scalingEvents ?? [],
-    summary: {
-      productionSeconds: parts.productionSeconds,
-      produced: last?.produced ?? 0,
-      avgProduceRate: (last?.produced ?? 0) / Math.max(parts.productionSeconds, 0.001),
-      committed: last?.committed ?? 0,
-      avgCommitRate: (last?.committed ?? 0) / totalSeconds,
-      sustainedCommitRate: maxSustainedRate(
-        samples.map((sample) => sample.commitRate ?? 0),
-        5,
-      ),
-      maxLag: samples.reduce((max, sample) => Math.max(max, sample.lag), 0),
-      finalLag: last?.lag ?? 0,
-      drainSeconds: drainSeconds(samples, parts.productionSeconds),
-      redisLatencyMs: summarize(parts.redisLatencies),
-      consumerLatencyMs: parts.consumerLatencyMs,
-      clickhouseLatencySeconds: parts.clickhouseOverall,
-      probes: parts.probes,
-      processes: summarizeProcesses(samples),
-      replicas:
-        replicas.length === 0 ? null : { min: Math.min(...replicas), max: Math.max(...replicas) },
-    },
+    summary,
+    thresholds,
+    verdict: verdictOf(thresholds),
   };
 }

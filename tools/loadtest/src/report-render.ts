@@ -1,24 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
 import { describeMetrics, type ScalingEvent } from './kubernetes/cluster-status.js';
-import type { LoadReport } from './report-model.js';
+import { chartSpecs } from './report-charts.js';
+import type { LoadReport, ProbeTotals } from './report-model.js';
 import type { Distribution } from './stats.js';
-import { escapeXml, lineChart, type Point, type Series } from './svg-chart.js';
+import { formatValue } from './thresholds.js';
 
 /** The load test's report as a terminal/markdown table and as one self-contained HTML file. */
 
-const COLORS = {
-  produce: '#2563eb',
-  commit: '#16a34a',
-  lag: '#dc2626',
-  lagMax: '#f59e0b',
-  p50: '#16a34a',
-  p95: '#f59e0b',
-  p99: '#dc2626',
-  desired: '#7c3aed',
-  ready: '#16a34a',
-  replicas: '#2563eb',
-  metric: '#dc2626',
-  cpu: ['#2563eb', '#dc2626', '#16a34a', '#f59e0b', '#7c3aed', '#0891b2', '#db2777', '#65a30d'],
-} as const;
+export function escapeXml(text: string): string {
+  return text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
+}
+
+/** JSON that can stand inside a <script> element: no `</script>`, no `<!--`. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replaceAll('<', '\\u003c')
+    .replaceAll('\u2028', '\\u2028')
+    .replaceAll('\u2029', '\\u2029');
+}
+
+let uplot: { js: string; css: string } | undefined;
+
+/** uPlot's browser build and style sheet, pinned by the lock file, inlined into every report. */
+function uplotAssets(): { js: string; css: string } {
+  if (uplot !== undefined) return uplot;
+  const require = createRequire(import.meta.url);
+  const js = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
+  const css = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
+  uplot = { js: js.replaceAll('</script', '<\\/script'), css };
+  return uplot;
+}
 
 export function formatCount(value: number): string {
   return Math.round(value).toLocaleString('en-US');
@@ -37,6 +55,39 @@ function seconds(value: number | null | undefined): string {
 function distributionMs(distribution: Distribution | null): string {
   if (distribution === null) return '–';
   return `p50 ${ms(distribution.p50)} · p95 ${ms(distribution.p95)} · p99 ${ms(distribution.p99)} · max ${ms(distribution.max)} (n=${formatCount(distribution.count)})`;
+}
+
+function probeText(probes: ProbeTotals): string {
+  return `${formatCount(probes.observed)} observed, ${formatCount(probes.skipped)} skipped, ${formatCount(probes.timedOut)} timed out`;
+}
+
+function byKey(values: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(values).filter(([, value]) => value > 0);
+  return entries.length === 0
+    ? ''
+    : ` (${entries.map(([key, value]) => `${key} ${formatCount(value)}`).join(', ')})`;
+}
+
+function total(values: Readonly<Record<string, number>>): number {
+  return Object.values(values).reduce((sum, value) => sum + value, 0);
+}
+
+function errorsText(report: LoadReport, what: 'dlq' | 'sinks'): string {
+  const e = report.summary.errors;
+  if (!e.scraped) return 'unknown (the consumers’ metrics were not read)';
+  if (what === 'dlq') {
+    const rate = e.deadLetteredTotal / Math.max(1, report.summary.produced);
+    return `${formatCount(e.deadLetteredTotal)}${byKey(e.deadLettered)}, ${formatValue(rate)} of produced`;
+  }
+  const down = Object.entries(e.sinkDownSeconds)
+    .filter(([, value]) => value > 0)
+    .map(([sink, value]) => `${sink} ${seconds(value)}`);
+  return `${formatCount(total(e.sinkRetries))}${byKey(e.sinkRetries)} / ${formatCount(total(e.sinkErrors))}${byKey(e.sinkErrors)}; down ${down.length === 0 ? 'never' : down.join(', ')}`;
+}
+
+function sendErrorsText(report: LoadReport): string {
+  const e = report.summary.errors;
+  return `${formatCount(e.sendErrors)}${e.lastSendError === null ? '' : ` (last: ${e.lastSendError})`}`;
 }
 
 /** Rows of the summary: [what, value]. */
@@ -65,16 +116,17 @@ export function summaryRows(report: LoadReport): [string, string][] {
         ? '–'
         : `p50 ${ms(s.consumerLatencyMs.p50)} · p95 ${ms(s.consumerLatencyMs.p95)} · p99 ${ms(s.consumerLatencyMs.p99)} (n=${formatCount(s.consumerLatencyMs.count)})`,
     ],
+    ['latency to ClickHouse (probe)', distributionMs(s.clickhouseLatencyMs)],
+    ['Redis probes', probeText(s.probes.redis)],
     [
-      'ClickHouse processed_at − event_time',
-      s.clickhouseLatencySeconds === null
-        ? '–'
-        : `p50 ${seconds(s.clickhouseLatencySeconds.p50)} · p99 ${seconds(s.clickhouseLatencySeconds.p99)} · max ${seconds(s.clickhouseLatencySeconds.max)} (whole seconds)`,
+      'ClickHouse probes',
+      s.probes.clickhouse === null
+        ? 'not run'
+        : `${probeText(s.probes.clickhouse)}${s.probes.clickhouseError === null ? '' : ` (${s.probes.clickhouseError})`}`,
     ],
-    [
-      'probes',
-      `${formatCount(s.probes.observed)} observed, ${formatCount(s.probes.skipped)} skipped, ${formatCount(s.probes.timedOut)} timed out`,
-    ],
+    ['dead-lettered', errorsText(report, 'dlq')],
+    ['sink retries / failed writes', errorsText(report, 'sinks')],
+    ['send errors', sendErrorsText(report)],
   ];
   if (report.settings.consumerReadyMs.length > 0) {
     rows.push([
@@ -127,220 +179,196 @@ function htmlTable(head: readonly string[], rows: readonly (readonly string[])[]
     .join('')}</tbody></table>`;
 }
 
-function charts(report: LoadReport): string[] {
-  const samples = report.samples;
-  const production = report.summary.productionSeconds;
-  const markers = [{ x: production, label: 'production ends' }];
-  const pick = (get: (index: number) => number | null): Point[] =>
-    samples.map((sample, index) => [sample.t, get(index)] as const);
-  const out: string[] = [];
-
-  out.push(
-    lineChart({
-      title: 'Throughput',
-      yLabel: 'messages / s',
-      markers,
-      series: [
-        {
-          name: 'produced',
-          color: COLORS.produce,
-          points: pick((i) => samples[i]?.produceRate ?? null),
-        },
-        {
-          name: 'committed',
-          color: COLORS.commit,
-          points: pick((i) => samples[i]?.commitRate ?? null),
-        },
-      ],
-    }),
-  );
-  out.push(
-    lineChart({
-      title: 'Consumer group lag',
-      yLabel: 'messages',
-      markers,
-      series: [
-        { name: 'total lag', color: COLORS.lag, points: pick((i) => samples[i]?.lag ?? null) },
-        {
-          name: 'largest partition lag',
-          color: COLORS.lagMax,
-          dashed: true,
-          points: pick((i) => {
-            const lags = samples[i]?.lagByPartition ?? [];
-            return lags.length === 0 ? null : Math.max(...lags);
-          }),
-        },
-      ],
-    }),
-  );
-  out.push(
-    lineChart({
-      title: 'End-to-end latency: Kafka timestamp → offer readable in Redis (sampled users)',
-      yLabel: 'ms',
-      markers,
-      series: (['p50', 'p95', 'p99'] as const).map((q) => ({
-        name: `Redis ${q}`,
-        color: COLORS[q],
-        points: samples.map((sample) => [sample.t, sample.redisLatencyMs?.[q] ?? null] as const),
-      })),
-    }),
-  );
-  if (samples.some((sample) => sample.consumerLatencyMs !== null)) {
-    out.push(
-      lineChart({
-        title:
-          'End-to-end latency: the consumers’ histogram (Kafka timestamp → both sinks acked; interpolated within buckets)',
-        yLabel: 'ms',
-        markers,
-        series: (['p50', 'p95', 'p99'] as const).map((q) => ({
-          name: `consumer ${q}`,
-          color: COLORS[q],
-          points: samples.map(
-            (sample) => [sample.t, sample.consumerLatencyMs?.[q] ?? null] as const,
-          ),
-        })),
-      }),
-    );
-  }
-  if (report.clickhouseLatency.length > 0) {
-    out.push(
-      lineChart({
-        title: 'ClickHouse: processed_at − event_time by event second (whole seconds)',
-        yLabel: 'seconds',
-        markers,
-        series: (['p50', 'p95', 'p99'] as const).map((q) => ({
-          name: `ClickHouse ${q}`,
-          color: COLORS[q],
-          points: report.clickhouseLatency.map((second) => [second.t, second[q]] as const),
-        })),
-      }),
-    );
-  }
-  const names = [...new Set(samples.flatMap((sample) => sample.processes.map((p) => p.name)))];
-  if (names.length > 0) {
-    const series = (field: 'cpuPercent' | 'rssMb'): Series[] =>
-      names.map((name, index) => ({
-        name,
-        color: COLORS.cpu[index % COLORS.cpu.length] ?? '#000',
-        points: samples.map(
-          (sample) =>
-            [sample.t, sample.processes.find((p) => p.name === name)?.[field] ?? null] as const,
-        ),
-      }));
-    out.push(
-      lineChart({
-        title: 'CPU per process (100 % = one core)',
-        yLabel: '% of one core',
-        markers,
-        series: series('cpuPercent'),
-      }),
-      lineChart({
-        title: 'Resident memory per process',
-        yLabel: 'MB',
-        markers,
-        series: series('rssMb'),
-      }),
-    );
-  }
-  if (report.cluster.length > 0) {
-    const start = Date.parse(report.startedAt);
-    const at = (atMs: number): number => (atMs - start) / 1000;
-    out.push(
-      lineChart({
-        title: 'Replicas (KEDA / HPA)',
-        yLabel: 'replicas',
-        markers,
-        series: [
-          {
-            name: 'asked for (spec.replicas)',
-            color: COLORS.desired,
-            step: true,
-            points: report.cluster.map((c) => [at(c.atMs), c.specReplicas] as const),
-          },
-          {
-            name: 'HPA desired',
-            color: COLORS.replicas,
-            step: true,
-            dashed: true,
-            points: report.cluster.map(
-              (c) => [at(c.atMs), c.hpa?.desiredReplicas ?? null] as const,
-            ),
-          },
-          {
-            name: 'ready pods',
-            color: COLORS.ready,
-            step: true,
-            points: report.cluster.map((c) => [at(c.atMs), c.podsReady] as const),
-          },
-        ],
-      }),
-    );
-    const metricNames = [
-      ...new Set(report.cluster.flatMap((c) => c.hpa?.metrics.map((m) => m.name) ?? [])),
-    ];
-    if (metricNames.length > 0) {
-      out.push(
-        lineChart({
-          title: 'HPA metric (KEDA: lag per replica) and its target',
-          yLabel: 'value',
-          markers,
-          series: metricNames.flatMap((name, index) => [
-            {
-              name: `${name} current`,
-              color: COLORS.cpu[index % COLORS.cpu.length] ?? '#000',
-              points: report.cluster.map(
-                (c) =>
-                  [
-                    at(c.atMs),
-                    c.hpa?.metrics.find((m) => m.name === name)?.current ?? null,
-                  ] as const,
-              ),
-            },
-            {
-              name: `${name} target`,
-              color: COLORS.cpu[index % COLORS.cpu.length] ?? '#000',
-              dashed: true,
-              points: report.cluster.map(
-                (c) =>
-                  [
-                    at(c.atMs),
-                    c.hpa?.metrics.find((m) => m.name === name)?.target ?? null,
-                  ] as const,
-              ),
-            },
-          ]),
-        }),
-      );
-    }
-  }
-  return out;
-}
-
 const STYLE = `
 body { font-family: system-ui, sans-serif; margin: 24px; color: #111827; max-width: 1160px; }
 h1 { font-size: 22px; margin-bottom: 4px; }
 h2 { font-size: 17px; margin-top: 28px; }
-.meta { color: #4b5563; font-size: 13px; }
+h3 { font-size: 15px; margin: 0 0 4px; }
+.meta, .note { color: #4b5563; font-size: 13px; }
+.note { margin: 2px 0 0; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border: 1px solid #e5e7eb; padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f9fafb; }
-figure { margin: 16px 0; }
+figure { margin: 20px 0; }
 code { background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }
+.verdict { display: inline-block; padding: 6px 14px; border-radius: 4px; font-weight: 600; }
+.passed { background: #dcfce7; color: #166534; }
+.failed { background: #fee2e2; color: #991b1b; }
+.none { background: #f3f4f6; color: #374151; }
+.columns { display: flex; gap: 24px; flex-wrap: wrap; align-items: flex-start; }
 `;
 
+/**
+ * Draws every chart of the page from the JSON next to it. Plain browser JavaScript: it runs
+ * in the reader's browser, after uPlot's own script.
+ */
+const DRAW_CHARTS = `
+(function () {
+  var specs = JSON.parse(document.getElementById('chart-data').textContent);
+  var width = Math.max(600, Math.min(1120, document.body.clientWidth));
+  function markers(list) {
+    return { hooks: { draw: [function (u) {
+      var ctx = u.ctx, ratio = window.devicePixelRatio || 1;
+      ctx.save();
+      ctx.strokeStyle = '#9ca3af'; ctx.fillStyle = '#6b7280';
+      ctx.setLineDash([4 * ratio, 3 * ratio]);
+      ctx.font = (12 * ratio) + 'px system-ui, sans-serif';
+      list.forEach(function (m) {
+        var x = Math.round(u.valToPos(m.x, 'x', true));
+        if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+        ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+        var right = x > u.bbox.left + u.bbox.width - 130 * ratio;
+        ctx.textAlign = right ? 'right' : 'left';
+        ctx.fillText(m.label, x + (right ? -4 : 4) * ratio, u.bbox.top + 12 * ratio);
+      });
+      ctx.restore();
+    }] } };
+  }
+  specs.forEach(function (spec) {
+    var hasY2 = spec.series.some(function (s) { return s.scale === 'y2'; });
+    var axes = [
+      { label: 'seconds since the start' },
+      { label: spec.yLabel, scale: 'y', size: 60 },
+    ];
+    // Every chart keeps room for a right-hand axis, so that the x axes of all charts line up.
+    axes.push(hasY2
+      ? { label: spec.y2Label, scale: 'y2', side: 1, size: 50, grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50] }
+      : { label: ' ', scale: 'y', side: 1, size: 50, grid: { show: false }, ticks: { show: false }, values: function () { return []; } });
+    var opts = {
+      width: width, height: 300,
+      plugins: [markers(spec.markers)],
+      legend: { live: false },
+      scales: {
+        x: { time: false },
+        y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.08 : 1]; } },
+        y2: { range: function (u, min, max) { return [0, Math.max(2, Math.ceil((max || 0) * 1.25))]; } },
+      },
+      axes: axes,
+      series: [{ label: 't (s)' }].concat(spec.series.map(function (s) {
+        return {
+          label: s.name, stroke: s.color, width: 1.8, scale: s.scale || 'y',
+          dash: s.dashed ? [6, 4] : undefined,
+          paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
+          spanGaps: !!s.spanGaps,
+        };
+      })),
+    };
+    var data = [spec.x].concat(spec.series.map(function (s) { return s.values; }));
+    new uPlot(opts, data, document.getElementById(spec.id));
+  });
+})();
+`;
+
+function thresholdSection(report: LoadReport): string {
+  const verdict = report.verdict;
+  const badge =
+    verdict === 'passed'
+      ? `<span class="verdict passed">PASSED: all ${report.thresholds.length} thresholds held</span>`
+      : verdict === 'failed'
+        ? `<span class="verdict failed">FAILED: ${report.thresholds.filter((t) => !t.passed).length} of ${report.thresholds.length} thresholds missed</span>`
+        : `<span class="verdict none">no thresholds given (--threshold)</span>`;
+  if (report.thresholds.length === 0) return `<h2>Verdict</h2>${badge}`;
+  return `<h2>Verdict</h2>${badge}${htmlTable(
+    ['threshold', 'measured', 'result'],
+    report.thresholds.map((result) => [
+      result.expression,
+      formatValue(result.value),
+      result.passed ? 'pass' : 'FAIL',
+    ]),
+  )}`;
+}
+
+function errorsSection(report: LoadReport): string {
+  const e = report.summary.errors;
+  const rows: string[][] = [];
+  if (e.scraped) {
+    rows.push(['dead-lettered, total', formatCount(e.deadLetteredTotal)]);
+    for (const [reason, count] of Object.entries(e.deadLettered)) {
+      if (count > 0) rows.push([`  dead-lettered: ${reason}`, formatCount(count)]);
+    }
+    const sinks = [
+      ...new Set([
+        ...Object.keys(e.sinkRetries),
+        ...Object.keys(e.sinkErrors),
+        ...Object.keys(e.sinkDownSeconds),
+      ]),
+    ].sort();
+    for (const sink of sinks) {
+      rows.push([
+        `sink ${sink}: retries / failed writes / down`,
+        `${formatCount(e.sinkRetries[sink] ?? 0)} / ${formatCount(e.sinkErrors[sink] ?? 0)} / ${seconds(e.sinkDownSeconds[sink] ?? 0)}`,
+      ]);
+    }
+  } else {
+    rows.push(['dead letters, sink retries, sink down time', 'not read in this mode']);
+  }
+  rows.push(['send errors (not acknowledged by Kafka)', sendErrorsText(report)]);
+  return `<h2>Errors</h2>${htmlTable(['what', 'count'], rows)}`;
+}
+
+function settingsSection(report: LoadReport): string {
+  const s = report.settings;
+  const v = report.versions;
+  const m = report.machine;
+  const text = (value: string | number | null): string =>
+    value === null ? '–' : typeof value === 'number' ? formatCount(value) : value;
+  const load: [string, string][] = [
+    ['start', report.startedAt],
+    ['mode', s.mode],
+    ['rate', s.rate > 0 ? `${formatCount(s.rate)} msg/s` : 'as fast as acknowledged'],
+    ['duration', s.durationSeconds === null ? '–' : `${s.durationSeconds} s`],
+    ['count', text(s.count)],
+    ['topic (partitions)', `${s.topic} (${s.partitions ?? '?'})`],
+    ['consumer group', s.groupId],
+    ['produce batch / in flight', `${formatCount(s.batchSize)} / ${s.inFlight}`],
+    ['invalid messages', s.invalidEvery > 0 ? `every ${formatCount(s.invalidEvery)}th` : 'none'],
+    ['seed / first user id', `${s.seed} / ${s.firstUserId}`],
+    ['consumers', text(s.consumers)],
+    [
+      'probes',
+      `${s.probesPerSecond} users/s; Redis every ${s.redisPollMs} ms, ClickHouse ${s.clickhousePollMs > 0 ? `every ${s.clickhousePollMs} ms` : 'off'}`,
+    ],
+    ['drain timeout', `${s.drainTimeoutSeconds} s`],
+  ];
+  const versions: [string, string][] = [
+    ['service', text(v.service)],
+    ['model', text(v.model)],
+    ['service Node.js', text(v.serviceNode)],
+    ['image', text(v.image)],
+    ['git commit', text(v.gitCommit)],
+    ['machine', `${m.cores} cores, ${m.cpuModel}, ${m.memoryGiB} GiB`],
+    ['load test Node.js / OS', `${m.node} / ${m.platform}, kernel ${m.kernel}`],
+  ];
+  const service = Object.entries(s.serviceSettings).map(([name, value]) => [name, String(value)]);
+  const given = Object.entries(s.consumerEnv);
+  return `<h2>Run settings</h2><div class="columns">${htmlTable(['load', 'value'], load)}${htmlTable(
+    ['versions and machine', 'value'],
+    versions,
+  )}${htmlTable(['service setting', 'value'], service)}</div>${
+    given.length === 0
+      ? ''
+      : `<p class="meta">Given with --consumer-env: ${given.map(([key, value]) => `<code>${escapeXml(`${key}=${value}`)}</code>`).join(' ')}</p>`
+  }`;
+}
+
 export function renderHtml(report: LoadReport): string {
-  const settings = report.settings;
-  const env = Object.entries(settings.consumerEnv);
   const start = Date.parse(report.startedAt);
+  const specs = chartSpecs(report);
+  const { js, css } = uplotAssets();
   const sections = [
     `<h1>realtime-offers load test</h1>`,
-    `<p class="meta">${escapeXml(report.startedAt)} · mode ${escapeXml(settings.mode)} · topic <code>${escapeXml(settings.topic)}</code> (${settings.partitions ?? '?'} partitions) · group <code>${escapeXml(settings.groupId)}</code><br>` +
-      `machine: ${report.machine.cores} cores, ${escapeXml(report.machine.cpuModel)}, ${report.machine.memoryGiB} GiB, Node ${escapeXml(report.machine.node)}, ${escapeXml(report.machine.platform)}</p>`,
+    `<p class="meta">${escapeXml(report.startedAt)} · mode ${escapeXml(report.settings.mode)} · ${report.machine.cores} cores · service ${escapeXml(report.versions.service ?? '?')} · commit ${escapeXml(report.versions.gitCommit ?? '?')}</p>`,
+    thresholdSection(report),
     `<h2>Summary</h2>`,
     htmlTable(['measure', 'value'], summaryRows(report)),
-    env.length === 0 ? '' : `<h2>Consumer settings</h2>${htmlTable(['variable', 'value'], env)}`,
+    errorsSection(report),
+    settingsSection(report),
     `<h2>Charts</h2>`,
-    ...charts(report).map((svg) => `<figure>${svg}</figure>`),
+    `<noscript><p>The charts are drawn by the script inlined in this page; their data is in report.json.</p></noscript>`,
+    ...specs.map(
+      (spec) =>
+        `<figure><h3>${escapeXml(spec.title)}</h3><div id="${spec.id}"></div>${spec.note === undefined ? '' : `<p class="note">${escapeXml(spec.note)}</p>`}</figure>`,
+    ),
   ];
   if (report.scalingEvents.length > 0) {
     sections.push(
@@ -371,17 +399,21 @@ export function renderHtml(report: LoadReport): string {
     );
   }
   sections.push(
-    `<p class="meta">Raw data: report.json next to this file. Latency to Redis is measured on sampled users (about ${settings.probesPerSecond}/s) by polling; its resolution is the poll interval.</p>`,
+    `<p class="meta">Raw data: report.json next to this file. Latencies to Redis and ClickHouse are measured on sampled users (about ${report.settings.probesPerSecond}/s) by polling; their resolution is the poll interval. Charts: uPlot, inlined.</p>`,
   );
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>realtime-offers load test ${escapeXml(report.startedAt)}</title>
+<style>${css}</style>
 <style>${STYLE}</style>
 </head>
 <body>
 ${sections.join('\n')}
+<script>${js}</script>
+<script type="application/json" id="chart-data">${scriptJson(specs)}</script>
+<script>${DRAW_CHARTS}</script>
 </body>
 </html>
 `;

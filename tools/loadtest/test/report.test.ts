@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import { formatEvent, LineSplitter, parseEvent } from '../src/events.js';
 import { GeneratorLog } from '../src/generator-log.js';
@@ -12,8 +17,9 @@ import {
   type LoadSample,
   type LoadSettings,
 } from '../src/report-model.js';
-import { renderHtml, summaryTable } from '../src/report-render.js';
-import { escapeXml, formatTick, lineChart, niceStep } from '../src/svg-chart.js';
+import { chartSpecs } from '../src/report-charts.js';
+import { escapeXml, renderHtml, scriptJson, summaryTable } from '../src/report-render.js';
+import { parseThreshold } from '../src/thresholds.js';
 
 const MACHINE = {
   cores: 2,
@@ -32,10 +38,27 @@ const SETTINGS: LoadSettings = {
   rate: 1_000,
   durationSeconds: 3,
   count: null,
+  seed: 42,
+  firstUserId: 1_000,
+  batchSize: 1_000,
+  inFlight: 4,
+  invalidEvery: 100,
   consumers: 1,
   consumerEnv: { BATCH_MAX_MESSAGES: '2000' },
+  serviceSettings: { BATCH_MAX_MESSAGES: 2_000, MODEL_WORKERS: 1 },
   consumerReadyMs: [1_234],
   probesPerSecond: 100,
+  redisPollMs: 10,
+  clickhousePollMs: 100,
+  drainTimeoutSeconds: 120,
+};
+
+const VERSIONS = {
+  service: '0.1.0',
+  model: 'offer-model-7',
+  serviceNode: 'v20.0.0',
+  image: null,
+  gitCommit: 'abcdef123456',
 };
 
 function sample(t: number, produced: number, committed: number, lag: number): LoadSample {
@@ -48,7 +71,16 @@ function sample(t: number, produced: number, committed: number, lag: number): Lo
     lag,
     lagByPartition: [lag, 0],
     redisLatencyMs: { count: 2, min: 5, mean: 10, p50: 10, p95: 14, p99: 15, max: 15 },
+    clickhouseLatencyMs: { count: 2, min: 50, mean: 60, p50: 60, p95: 68, p99: 70, max: 70 },
     consumerLatencyMs: { count: 900, p50: 20, p95: 40, p99: 60 },
+    errors: {
+      deadLettered: { not_json: 10, missing_id: 0 },
+      sinkRetries: { clickhouse: t === 2 ? 3 : 0, redis: 0 },
+      sinkErrors: { clickhouse: t === 2 ? 3 : 0 },
+      sinksDown: t === 2 ? ['clickhouse'] : [],
+    },
+    sendFailed: t >= 3 ? 5 : 0,
+    replicas: 1,
     processes: [
       { name: 'consumer-1', cpuPercent: t * 10, rssMb: 100 + t },
       { name: 'kafka (java)', cpuPercent: null, rssMb: 300 },
@@ -64,18 +96,26 @@ const SAMPLES: LoadSample[] = [
   sample(4, 3_000, 3_000, 0),
 ];
 
-function report() {
+const PROBES = {
+  redis: { observed: 4, skipped: 0, timedOut: 0, pendingAtEnd: 0 },
+  clickhouse: { observed: 2, skipped: 0, timedOut: 0, pendingAtEnd: 0 },
+  clickhouseError: null,
+};
+
+function report(thresholds: readonly string[] = []) {
   return buildReport({
     startedAt: '2026-11-24T10:00:00.000Z',
     machine: MACHINE,
     settings: SETTINGS,
+    versions: VERSIONS,
     samples: SAMPLES,
     redisLatencies: [5, 10, 15, 20],
-    probes: { observed: 4, skipped: 0, timedOut: 0, pendingAtEnd: 0 },
+    clickhouseLatencies: [50, 70],
+    probes: PROBES,
     consumerLatencyMs: { count: 3_000, p50: 20, p95: 40, p99: 60 },
     productionSeconds: 3,
-    clickhouseLatency: [{ t: 0.5, rows: 1_000, p50: 0, p95: 1, p99: 1, max: 1 }],
-    clickhouseOverall: { count: 3_000, min: 0, mean: 0.2, p50: 0, p95: 1, p99: 1, max: 1 },
+    lastSendError: 'KafkaJSNumberOfRetriesExceeded',
+    thresholds: thresholds.map(parseThreshold),
   });
 }
 
@@ -95,7 +135,35 @@ describe('buildReport', () => {
       { name: 'consumer-1', avgCpuPercent: 25, maxCpuPercent: 40, peakRssMb: 104 },
       { name: 'kafka (java)', avgCpuPercent: null, maxCpuPercent: null, peakRssMb: 300 },
     ]);
-    assert.equal(summary.replicas, null);
+    assert.deepEqual(summary.replicas, { min: 1, max: 1 });
+    assert.equal(summary.clickhouseLatencyMs?.max, 70);
+  });
+
+  it('adds up the errors of the run: dead letters, retries, down time, send errors', () => {
+    const { errors } = report().summary;
+    assert.equal(errors.scraped, true);
+    assert.deepEqual(errors.deadLettered, { not_json: 40, missing_id: 0 });
+    assert.equal(errors.deadLetteredTotal, 40);
+    assert.deepEqual(errors.sinkRetries, { clickhouse: 3, redis: 0 });
+    // ClickHouse was down in the sample at t = 2, which covers the second from t = 1.
+    assert.deepEqual(errors.sinkDownSeconds, { clickhouse: 1 });
+    assert.equal(errors.anySinkDownSeconds, 1);
+    assert.equal(errors.sendErrors, 5);
+    assert.equal(errors.lastSendError, 'KafkaJSNumberOfRetriesExceeded');
+  });
+
+  it('evaluates the thresholds into a verdict', () => {
+    assert.equal(report().verdict, 'no thresholds');
+    assert.equal(report(['max_lag<=200', 'dlq_rate<0.02']).verdict, 'passed');
+    const failed = report(['max_lag<=200', 'send_errors<1']);
+    assert.equal(failed.verdict, 'failed');
+    assert.deepEqual(
+      failed.thresholds.map((t) => [t.expression, t.value, t.passed]),
+      [
+        ['max_lag<=200', 200, true],
+        ['send_errors<1', 5, false],
+      ],
+    );
   });
 
   it('reports no drain when the lag never reached zero after production', () => {
@@ -118,30 +186,69 @@ describe('summaryTable', () => {
 });
 
 describe('renderHtml', () => {
-  const html = renderHtml(report());
+  const html = renderHtml(report(['max_lag<=200', 'send_errors<1']));
 
-  it('is one self-contained page: inline SVG, no scripts, no external resources', () => {
+  it('is one self-contained page: uPlot and the data inline, nothing fetched', () => {
     assert.match(html, /^<!doctype html>/);
-    assert.ok((html.match(/<svg /g) ?? []).length >= 6);
-    assert.doesNotMatch(html, /<script/i);
+    assert.doesNotMatch(html, /<script[^>]*\ssrc=/i);
+    assert.doesNotMatch(html, /<link/i);
     assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//i);
-    assert.doesNotMatch(html, /NaN|undefined/);
+    // uPlot's browser build is in the page, and the charts' data parses back.
+    assert.match(html, /var uPlot=function\(\)/);
+    const data = /<script type="application\/json" id="chart-data">(.*?)<\/script>/s.exec(
+      html,
+    )?.[1];
+    assert.ok(data !== undefined);
+    const specs = JSON.parse(data) as { id: string }[];
+    assert.deepEqual(
+      specs.map((spec) => spec.id),
+      chartSpecs(report()).map((spec) => spec.id),
+    );
+    for (const spec of specs) assert.match(html, new RegExp(`<div id="${spec.id}"></div>`));
+    assert.doesNotMatch(data, /NaN|undefined/);
   });
 
-  it('escapes text that comes from outside', () => {
-    assert.match(html, /Test CPU &lt;fast&gt;/);
+  it('shows the verdict, each threshold, the errors and the run settings', () => {
+    assert.match(html, /FAILED: 1 of 2 thresholds missed/);
+    assert.match(html, /<td>send_errors&lt;1<\/td><td>5<\/td><td>FAIL<\/td>/);
+    assert.match(html, /<td>max_lag&lt;=200<\/td><td>200<\/td><td>pass<\/td>/);
+    assert.match(html, /<h2>Errors<\/h2>/);
+    assert.match(html, /<td> {2}dead-lettered: not_json<\/td><td>40<\/td>/);
+    assert.match(
+      html,
+      /sink clickhouse: retries \/ failed writes \/ down<\/td><td>3 \/ 3 \/ 1\.0 s/,
+    );
+    assert.match(html, /<td>git commit<\/td><td>abcdef123456<\/td>/);
+    assert.match(html, /<td>model<\/td><td>offer-model-7<\/td>/);
+    assert.match(html, /<td>BATCH_MAX_MESSAGES<\/td><td>2000<\/td>/);
+    assert.match(html, /<td>produce batch \/ in flight<\/td><td>1,000 \/ 4<\/td>/);
+    assert.match(html, /<td>machine<\/td><td>2 cores, Test CPU &lt;fast&gt;, 8 GiB<\/td>/);
+  });
+
+  it('escapes text that comes from outside, in HTML and inside the scripts', () => {
     assert.doesNotMatch(html, /<fast>/);
+    assert.equal(escapeXml(`"a'`), '&quot;a&#39;');
+    const json = scriptJson({ name: '</script><script>alert(1)</script>' });
+    assert.doesNotMatch(json, /<\/script/i);
+    assert.deepEqual(JSON.parse(json), { name: '</script><script>alert(1)</script>' });
   });
 
-  it('adds replica charts and scaling events in Kubernetes mode', () => {
+  it('puts replicas on the lag chart and the scaling events in Kubernetes mode', () => {
     const start = Date.parse('2026-11-24T10:00:00.000Z');
-    const cluster = [0, 1, 2].map((second) =>
+    const cluster = [0.5, 1.5, 2.5].map((second) =>
       reduceClusterStatus({
         atMs: start + second * 1_000,
         deployment: {
-          spec: { replicas: second === 0 ? 1 : 3 },
+          spec: { replicas: second === 0.5 ? 1 : 3 },
           status: { replicas: 3, readyReplicas: second < 2 ? 1 : 3 },
         },
+        pods: [1, 2, 3].map((index) => ({
+          metadata: { name: `consumer-${index}` },
+          status: {
+            phase: 'Running',
+            conditions: [{ type: 'Ready', status: index === 1 || second > 2 ? 'True' : 'False' }],
+          },
+        })),
         hpa: {
           spec: {
             metrics: [
@@ -163,95 +270,136 @@ describe('renderHtml', () => {
         },
       }),
     );
-    const page = renderHtml(
-      buildReport({
-        ...{
-          startedAt: '2026-11-24T10:00:00.000Z',
-          machine: MACHINE,
-          settings: { ...SETTINGS, mode: 'kubernetes' },
-          samples: SAMPLES,
-          redisLatencies: [],
-          probes: { observed: 0, skipped: 0, timedOut: 0, pendingAtEnd: 0 },
-          consumerLatencyMs: null,
-          productionSeconds: 3,
-          clickhouseLatency: [],
-          clickhouseOverall: null,
-        },
-        cluster,
-        scalingEvents: [
-          { atMs: start + 1_000, kind: 'desired', from: 1, to: 3, metrics: 's0-kafka-t 9k/5k' },
-        ],
-      }),
+    const k8s = buildReport({
+      startedAt: '2026-11-24T10:00:00.000Z',
+      machine: MACHINE,
+      settings: { ...SETTINGS, mode: 'kubernetes' },
+      versions: VERSIONS,
+      samples: SAMPLES.map((entry) => ({ ...entry, errors: null })),
+      redisLatencies: [],
+      clickhouseLatencies: [],
+      probes: PROBES,
+      consumerLatencyMs: null,
+      productionSeconds: 3,
+      cluster,
+      scalingEvents: [
+        { atMs: start + 1_000, kind: 'desired', from: 1, to: 3, metrics: 's0-kafka-t 9k/5k' },
+      ],
+    });
+    const lag = chartSpecs(k8s).find((spec) => spec.id === 'chart-lag');
+    assert.ok(lag !== undefined);
+    // Samples at 1, 2, 3, 4 s and cluster readings at 0.5, 1.5, 2.5 s on one x axis.
+    assert.deepEqual(lag.x, [0.5, 1, 1.5, 2, 2.5, 3, 4]);
+    const series = new Map(lag.series.map((entry) => [entry.name, entry]));
+    assert.deepEqual(series.get('total lag')?.values, [null, 200, null, 200, null, 100, 0]);
+    assert.deepEqual(series.get('ready pods')?.values, [1, null, 1, null, 3, null, null]);
+    assert.equal(series.get('ready pods')?.scale, 'y2');
+    assert.equal(series.get('asked for (spec.replicas)')?.step, true);
+    assert.equal(lag.y2Label, 'replicas');
+    assert.ok(chartSpecs(k8s).some((spec) => spec.id === 'chart-hpa'));
+    // Without the consumers' metrics the errors chart has the send errors alone.
+    const errors = chartSpecs(k8s).find((spec) => spec.id === 'chart-errors');
+    assert.deepEqual(
+      errors?.series.map((entry) => entry.name),
+      ['send errors'],
     );
-    assert.match(page, /Replicas \(KEDA \/ HPA\)/);
-    assert.match(page, /HPA metric/);
+    const page = renderHtml(k8s);
     assert.match(page, /replicas asked for 1 → 3 \(s0-kafka-t 9k\/5k\)/);
-    assert.match(page, /ready replicas/);
+    assert.match(page, /not read in this mode/);
   });
 });
 
-describe('lineChart', () => {
-  it('draws one path per unbroken run of values and a legend entry per series', () => {
-    const svg = lineChart({
-      title: 'T & <t>',
-      yLabel: 'ms',
-      series: [
-        {
-          name: 'a',
-          color: '#000',
-          points: [
-            [0, 1],
-            [1, 2],
-            [2, null],
-            [3, 4],
-            [4, 5],
-          ],
-        },
-        { name: 'b', color: '#111', points: [[0, 3]], dashed: true },
-      ],
-      markers: [{ x: 2, label: 'end' }],
-    });
-    assert.equal((svg.match(/<path /g) ?? []).length, 3);
-    assert.match(svg, /T &amp; &lt;t&gt;/);
-    assert.match(svg, />end</);
-    assert.match(svg, /stroke-dasharray="6 4"/);
+describe('chartSpecs (local mode)', () => {
+  const specs = chartSpecs(report());
+  const byId = new Map(specs.map((spec) => [spec.id, spec]));
+
+  it('draws the consumers answering on the lag chart’s second axis', () => {
+    const replicas = byId.get('chart-lag')?.series.find((entry) => entry.scale === 'y2');
+    assert.ok(replicas !== undefined);
+    assert.equal(replicas.name, 'consumers answering');
+    assert.deepEqual(replicas.values, [1, 1, 1, 1]);
+    assert.equal(replicas.step, true);
   });
 
-  it('says so when there is no data, and steps for counts', () => {
-    assert.match(lineChart({ title: 'x', yLabel: 'y', series: [] }), /no data/);
-    const svg = lineChart({
-      title: 'x',
-      yLabel: 'y',
-      series: [
-        {
-          name: 's',
-          color: '#000',
-          step: true,
-          points: [
-            [0, 1],
-            [1, 3],
-          ],
-        },
-      ],
-    });
-    const path = /d="([^"]+)"/.exec(svg)?.[1] ?? '';
-    assert.equal(path.split('L').length, 3);
+  it('charts errors per second: a line per dead-letter reason and retried sink that occurred', () => {
+    const errors = byId.get('chart-errors');
+    assert.ok(errors !== undefined);
+    assert.deepEqual(
+      errors.series.map((entry) => entry.name),
+      ['dead-lettered: not_json', 'retries: clickhouse', 'send errors', 'sinks down'],
+    );
+    const values = new Map(errors.series.map((e) => [e.name, e.values]));
+    assert.deepEqual(values.get('retries: clickhouse'), [0, 3, 0, 0]);
+    assert.deepEqual(values.get('send errors'), [0, 0, 5, 0]);
+    assert.deepEqual(values.get('sinks down'), [0, 1, 0, 0]);
   });
 
-  it('picks round ticks and short labels', () => {
-    assert.equal(niceStep(100, 5), 20);
-    assert.equal(niceStep(7, 5), 2);
-    assert.equal(niceStep(0, 5), 1);
-    assert.equal(formatTick(20_000), '20k');
-    assert.equal(formatTick(1_250_000), '1.25M');
-    assert.equal(formatTick(0.25), '0.25');
-    assert.equal(escapeXml(`"a'`), '&quot;a&#39;');
+  it('charts ClickHouse latency from the probe, in ms, with its poll interval', () => {
+    const clickhouse = byId.get('chart-clickhouse-latency');
+    assert.ok(clickhouse !== undefined);
+    assert.deepEqual(
+      clickhouse.series.find((e) => e.name === 'ClickHouse p99')?.values,
+      [70, 70, 70, 70],
+    );
+    assert.match(clickhouse.note ?? '', /every 100 ms/);
+  });
+});
+
+describe('the load test command', () => {
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const run = (args: readonly string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', main, ...args],
+        { timeout: 60_000 },
+        (error, stdout, stderr) => {
+          resolve({ code: error === null ? 0 : (error.code as number | null), stdout, stderr });
+        },
+      );
+    });
+
+  it('exits 1 when a threshold is missed, 0 when all hold, 2 on a bad threshold', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'load-test-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'report.json');
+    await writeFile(file, JSON.stringify(report()));
+
+    const impossible = await run([
+      '--mode',
+      'check',
+      '--report',
+      file,
+      '--threshold',
+      'max_lag<0',
+      '--threshold',
+      'p99_latency_ms<1000',
+    ]);
+    assert.equal(impossible.code, 1, impossible.stderr);
+    assert.match(impossible.stdout, /✗ max_lag<0 +measured 200/);
+    assert.match(impossible.stdout, /✓ p99_latency_ms<1000 +measured 19\.8/);
+    assert.match(impossible.stdout, /thresholds: 1 of 2 failed/);
+
+    const held = await run(['--mode', 'check', '--report', file, '--threshold', 'max_lag<=200']);
+    assert.equal(held.code, 0, held.stderr);
+    assert.match(held.stdout, /thresholds: all 1 passed/);
+
+    const invalid = await run(['--mode', 'local', '--threshold', 'p99<500']);
+    assert.equal(invalid.code, 2);
+    assert.match(invalid.stderr, /^--threshold "p99<500": unknown metric "p99"/);
+    assert.match(invalid.stderr, /operators: <= >= < >/);
+    assert.match(invalid.stderr, /metrics: p50_latency_ms, /);
   });
 });
 
 describe('generator events', () => {
   it('round-trips through one log line each, ignoring other lines', () => {
-    const event = { loadtest: 'sample', sample: THIRD, latencies: [1, 2] } as const;
+    const event = {
+      loadtest: 'sample',
+      sample: THIRD,
+      latencies: [1, 2],
+      clickhouseLatencies: [40],
+    } as const;
     const line = formatEvent(event);
     assert.ok(!line.includes('\n'));
     assert.deepEqual(parseEvent(line), event);
@@ -276,23 +424,30 @@ describe('generator events', () => {
       startedAtMs: Date.parse('2026-11-24T10:00:00.000Z'),
       startedAt: '2026-11-24T10:00:00.000Z',
       settings: SETTINGS,
+      versions: VERSIONS,
       machine: MACHINE,
     });
     for (const entry of SAMPLES)
-      log.accept({ loadtest: 'sample', sample: entry, latencies: [10, 30] });
+      log.accept({
+        loadtest: 'sample',
+        sample: entry,
+        latencies: [10, 30],
+        clickhouseLatencies: [],
+      });
     assert.equal(log.finished, false);
     log.accept({
       loadtest: 'end',
       productionSeconds: 3,
-      probes: { observed: 8, skipped: 0, timedOut: 0, pendingAtEnd: 0 },
+      probes: { ...PROBES, redis: { observed: 8, skipped: 0, timedOut: 0, pendingAtEnd: 0 } },
       consumerLatencyMs: null,
-      clickhouseOverall: null,
+      lastSendError: null,
     });
     assert.equal(log.finished, true);
-    const rebuilt = log.report([]);
+    const rebuilt = log.report([], { thresholds: [parseThreshold('max_lag<100')] });
     assert.equal(rebuilt?.summary.redisLatencyMs?.count, 8);
     assert.equal(rebuilt.summary.drainSeconds, 1);
-    assert.equal(rebuilt.summary.probes.observed, 8);
+    assert.equal(rebuilt.summary.probes.redis.observed, 8);
+    assert.equal(rebuilt.verdict, 'failed');
   });
 });
 

@@ -5,10 +5,10 @@ import type { OutboundMessage } from '../../../src/kafka/kafka-adapter.js';
 import { dueMessages, LoadGenerator } from '../src/generator.js';
 import { groupPosition } from '../src/lag.js';
 import { ProbeSampler } from '../src/load-run.js';
-import { sumBuckets, windowOf } from '../src/metrics-scraper.js';
+import { counterDelta, MetricsScraper, sumBuckets, windowOf } from '../src/metrics-scraper.js';
 import { histogramBuckets, metricSum, parsePrometheusText } from '../src/prometheus-text.js';
 import { cpuPercent, parseProcStat, parseProcStatus } from '../src/proc-stats.js';
-import { offerTimestampMs } from '../src/redis-probe.js';
+import { offerTimestampMs, versionTimestampMs, VisibilityProbe } from '../src/visibility-probe.js';
 import {
   bucketDelta,
   histogramQuantile,
@@ -136,6 +136,39 @@ describe('prometheus text', () => {
   });
 });
 
+describe('MetricsScraper errors', () => {
+  const scrape = (dlq: number, retries: number, up: number, version = '1.2.0') =>
+    parsePrometheusText(
+      [
+        `offers_dead_lettered_total{reason="not_json"} ${dlq}`,
+        'offers_dead_lettered_total{reason="missing_id"} 0',
+        `offers_sink_retries_total{sink="clickhouse"} ${retries}`,
+        'offers_sink_retries_total{sink="redis"} 0',
+        'offers_sink_errors_total{sink="clickhouse",retriable="true"} 0',
+        `offers_sink_up{sink="clickhouse"} ${up}`,
+        'offers_sink_up{sink="redis"} 1',
+        `offers_build_info{version="${version}",model_version="m-7",node_version="v20.1.0"} 1`,
+      ].join('\n'),
+    );
+
+  it('gives per-interval dead letters and retries, the sinks down and the build', () => {
+    const scraper = new MetricsScraper(() => []);
+    const first = scraper.accept([scrape(5, 1, 1)]);
+    assert.deepEqual(first.errors.deadLettered, { not_json: 0, missing_id: 0 });
+    assert.equal(first.buildInfo?.modelVersion, 'm-7');
+    // Two consumers: their counters add up; one of them reports ClickHouse down.
+    const second = scraper.accept([scrape(9, 4, 0), scrape(2, 0, 1)]);
+    assert.deepEqual(second.errors.deadLettered, { not_json: 6, missing_id: 0 });
+    assert.deepEqual(second.errors.sinkRetries, { clickhouse: 3, redis: 0 });
+    assert.deepEqual(second.errors.sinksDown, ['clickhouse']);
+    assert.equal(second.up, 2);
+  });
+
+  it('counts a counter that went down (a restarted consumer) from zero', () => {
+    assert.deepEqual(counterDelta({ a: 10, b: 1 }, { a: 3, b: 4, c: 2 }), { a: 3, b: 3, c: 2 });
+  });
+});
+
 describe('rates', () => {
   it('gives the per-second rate between observations, not on the first', () => {
     const sampler = new RateSampler();
@@ -194,6 +227,42 @@ describe('Redis probe helpers', () => {
     );
     assert.equal(offerTimestampMs(JSON.stringify(record)), 1_764_000_000_123);
     assert.equal(offerTimestampMs('{"user_id":7}'), undefined);
+  });
+
+  it('reads the timestamp out of a ClickHouse version (ms followed by six offset digits)', () => {
+    assert.equal(versionTimestampMs('1764000000123001234'), 1_764_000_000_123);
+    assert.equal(versionTimestampMs('123456'), undefined);
+    assert.equal(versionTimestampMs('12a4567'), undefined);
+  });
+
+  it('times a user from its Kafka timestamp to the poll that first sees its offer', async () => {
+    const stored = new Map<number, number>();
+    let calls = 0;
+    const probe = new VisibilityProbe(
+      (userIds) => {
+        calls += 1;
+        if (calls === 3) return Promise.reject(new Error('store down'));
+        return Promise.resolve(userIds.map((userId) => stored.get(userId)));
+      },
+      { pollIntervalMs: 1_000, maxPending: 3, timeoutMs: 60_000, chunkSize: 2 },
+    );
+    const now = Date.now();
+    probe.track(1, now);
+    probe.track(2, now);
+    probe.track(3, now - 120_000);
+    probe.track(4, now);
+    assert.equal(probe.counts.skipped, 1);
+    // User 2's stored offer is an earlier run's (older than the send): not this one.
+    stored.set(1, now - 40);
+    stored.set(2, now - 600_000);
+    await probe.poll();
+    const [latency, ...rest] = probe.drain();
+    assert.deepEqual(rest, []);
+    assert.ok(latency !== undefined && latency >= 40 && latency < 1_000, `latency ${latency}`);
+    assert.deepEqual(probe.counts, { pending: 1, skipped: 1, timedOut: 1, observed: 1 });
+    await probe.poll();
+    assert.deepEqual(probe.errors, { count: 1, last: 'store down' });
+    assert.deepEqual(probe.drain(), []);
   });
 
   it('samples about N users a second, spread over the batch', () => {
@@ -308,5 +377,58 @@ describe('LoadGenerator', () => {
       },
     );
     await assert.rejects(generator.run(), /not acknowledged: Error: broker down/);
+  });
+
+  it('counts unacknowledged messages and goes on when asked to (a load test)', async () => {
+    let calls = 0;
+    const generator = new LoadGenerator(
+      {
+        connect: () => Promise.resolve(),
+        disconnect: () => Promise.resolve(),
+        send: () => {
+          calls += 1;
+          return calls === 2 ? Promise.reject(new Error('broker down')) : Promise.resolve();
+        },
+      },
+      {
+        topic: 't',
+        rate: 0,
+        durationMs: undefined,
+        count: 20,
+        firstUserId: 1,
+        seed: 1,
+        batchSize: 5,
+        maxInFlight: 1,
+        continueOnError: true,
+      },
+    );
+    const result = await generator.run();
+    assert.equal(result.acked, 15);
+    assert.equal(result.failed, 5);
+    assert.equal(generator.lastError, 'broker down');
+  });
+
+  it('makes every Nth message one the consumer must dead-letter', async () => {
+    const { sent, producer } = recordingProducer();
+    const generator = new LoadGenerator(producer, {
+      topic: 't',
+      rate: 0,
+      durationMs: undefined,
+      count: 30,
+      firstUserId: 1,
+      seed: 1,
+      batchSize: 7,
+      maxInFlight: 1,
+      invalidEvery: 10,
+    });
+    const result = await generator.run();
+    assert.equal(sent.length, 30);
+    assert.equal(result.invalid, 3);
+    assert.deepEqual(
+      sent.flatMap((message, index) => (message.key.startsWith('invalid-') ? [index] : [])),
+      [9, 19, 29],
+    );
+    // The valid ones keep consecutive user ids.
+    assert.equal(sent[10]?.key, '10');
   });
 });

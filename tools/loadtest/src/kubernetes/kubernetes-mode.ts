@@ -234,7 +234,10 @@ export async function runKubernetesMode(
         });
     }
   }
-  const report = generator.report(cluster);
+  const report = generator.report(cluster, {
+    image: deployment.spec?.template.spec?.containers[0]?.image ?? null,
+    thresholds: options.thresholds,
+  });
   if (report === undefined) {
     throw new Error(
       `the generator never started${generator.errors.length > 0 ? `: ${generator.errors.join('; ')}` : ''}${state.jobFailed === undefined ? '' : ` (Job: ${state.jobFailed})`}`,
