@@ -58,8 +58,8 @@ for (const engine of engines) {
     });
 
     it('creates the table idempotently with the documented columns', async () => {
-      await migrate(client, 'default', table);
-      await migrate(client, 'default', table);
+      await migrate(client, { database: 'default', table, cluster: '', ttlDays: 0 });
+      await migrate(client, { database: 'default', table, cluster: '', ttlDays: 0 });
       const columns = await (
         await client.query({
           // DESCRIBE lists columns in table order on every version (18.16 has no system.columns.position).
@@ -97,6 +97,7 @@ for (const engine of engines) {
         windowMs: 10,
         maxRows: 10_000,
         deduplicationToken: false,
+        cluster: '',
       });
       const newer = Date.UTC(2026, 5, 1, 12, 0, 0);
       const older = newer - 60_000;
@@ -160,7 +161,7 @@ describe('deduplication token on current ClickHouse (chDB)', () => {
     const { client, close } = createChdbClient();
     try {
       const table = 'dedup_offers';
-      await migrate(client, 'default', table);
+      await migrate(client, { database: 'default', table, cluster: '', ttlDays: 0 });
       // Non-replicated MergeTree tables deduplicate only with a window; replicated ones always do.
       await client.command({
         query: `ALTER TABLE default.${table} MODIFY SETTING non_replicated_deduplication_window = 100`,
@@ -171,6 +172,7 @@ describe('deduplication token on current ClickHouse (chDB)', () => {
         windowMs: 0,
         maxRows: 10_000,
         deduplicationToken: true,
+        cluster: '',
       });
       // A redelivery rescored later: same offsets, different bytes (processed_at), so only
       // the token (not ClickHouse's block hash) can recognise it as a repeat.

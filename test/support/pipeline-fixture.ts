@@ -69,7 +69,13 @@ export class PipelineFixture {
       { name: this.topic, partitions },
       { name: this.dlqTopic, partitions: 1 },
     ]);
-    if (options.createTable !== false) await migrate(this.clickhouse, 'default', this.table);
+    if (options.createTable !== false)
+      await migrate(this.clickhouse, {
+        database: 'default',
+        table: this.table,
+        cluster: '',
+        ttlDays: 0,
+      });
     await (this.cluster ?? this.redis).connect();
   }
 
