@@ -3,6 +3,7 @@
 // the per-node counts of a fixture's replicated local table.
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createClient } from '@clickhouse/client';
 
@@ -139,10 +140,35 @@ export async function syncReplicas(infra: InfraEnv, table: string): Promise<void
   );
 }
 
-/** Row and user counts of the fixture's local table on every node, after syncing the replicas. */
-export async function localCounts(infra: InfraEnv, fixture: PipelineFixture): Promise<NodeCount[]> {
+function replicasAgree(counts: readonly NodeCount[]): boolean {
+  return counts.every((count) =>
+    counts
+      .filter((other) => other.node.shard === count.node.shard)
+      .every((other) => other.rows === count.rows && other.users === count.users),
+  );
+}
+
+/**
+ * Row and user counts of the fixture's local table on every node, once the replicas of each
+ * shard agree, or as they are after `timeoutMs`. A replica just restarted may not have queued
+ * what its shard's log holds when SYNC REPLICA returns: it is asked again until they agree.
+ */
+export async function localCounts(
+  infra: InfraEnv,
+  fixture: PipelineFixture,
+  timeoutMs = 60_000,
+): Promise<NodeCount[]> {
   const local = `${fixture.table}_local`;
-  await syncReplicas(infra, local);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await syncReplicas(infra, local);
+    const counts = await countOnEveryNode(infra, local);
+    if (replicasAgree(counts) || Date.now() > deadline) return counts;
+    await sleep(500);
+  }
+}
+
+async function countOnEveryNode(infra: InfraEnv, local: string): Promise<NodeCount[]> {
   return Promise.all(
     clusterNodes(infra).map(async (node) => {
       const client = createClient({ url: node.url });
@@ -205,10 +231,7 @@ export async function accountCluster(
   const shards = new Map<number, NodeCount[]>();
   for (const count of nodes)
     shards.set(count.node.shard, [...(shards.get(count.node.shard) ?? []), count]);
-  const replicasEqual = [...shards.values()].every((replicas) => {
-    const [first] = replicas;
-    return replicas.every((r) => r.rows === first?.rows && r.users === first.users);
-  });
+  const replicasEqual = replicasAgree(nodes);
   const firstReplicas = [...shards.values()].map((replicas) => replicas[0]);
   const rawRows = firstReplicas.reduce((sum, count) => sum + (count?.rows ?? 0), 0);
   const rawUsers = firstReplicas.reduce((sum, count) => sum + (count?.users ?? 0), 0);
