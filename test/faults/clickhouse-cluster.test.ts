@@ -12,13 +12,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
 
+import { createClient } from '@clickhouse/client';
+
 import {
   accountCluster,
   BalancingProxy,
   clusterNodes,
   type ClusterAccounting,
 } from '../support/clickhouse-cluster.js';
-import { CLICKHOUSE_CLUSTER_INFRA_DIR } from '../support/infra.js';
+import { CLICKHOUSE_CLUSTER_INFRA_DIR, readInfraEnv } from '../support/infra.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
 import type { ConsumerProcess } from '../support/service.js';
 import {
@@ -184,6 +186,7 @@ describe('ClickHouse cluster faults under load', () => {
 
   it('responses lost for 4 s: every insert the client timed out on is sent again and stored once', async () => {
     const run = await start({ CLICKHOUSE_REQUEST_TIMEOUT_MS: '1000' });
+    const dropsBefore = await duplicateBlocksDropped();
     const before = await storedRows(run.fixture);
     run.balancer.swallowResponses(true);
     await sleep(4_000);
@@ -202,6 +205,10 @@ describe('ClickHouse cluster faults under load', () => {
       `${storedMeanwhile} rows stored unacknowledged, then sent again`,
     );
     assert.ok(row.retries > 0, 'the timed-out inserts were retried');
+    // Background merges collapse a user's repeated rows within seconds, so the raw counts alone
+    // cannot show a repeated insert; the servers' own count of dropped repeated blocks does.
+    const dropped = (await duplicateBlocksDropped()) - dropsBefore;
+    assert.ok(dropped > 0, 'the replicated tables dropped the repeated insert blocks');
     // The retried inserts were the same blocks: the replicated tables stored them once, without FINAL.
     assert.equal(row.accounting.rawDuplicates, 0);
     assert.equal(row.accounting.rawRows, users.size);
@@ -216,6 +223,26 @@ describe('ClickHouse cluster faults under load', () => {
     }
   });
 });
+
+/** Insert blocks the cluster's replicated tables dropped as repeats, all nodes together. */
+async function duplicateBlocksDropped(): Promise<number> {
+  let total = 0;
+  for (const node of clusterNodes(await readInfraEnv(CLICKHOUSE_CLUSTER_INFRA_DIR))) {
+    const client = createClient({ url: node.url });
+    try {
+      const [row] = await (
+        await client.query({
+          query: "SELECT value FROM system.events WHERE event = 'DuplicatedInsertedBlocks'",
+          format: 'JSONEachRow',
+        })
+      ).json<{ value: string | number }>();
+      total += Number(row?.value ?? 0);
+    } finally {
+      await client.close();
+    }
+  }
+  return total;
+}
 
 /** Rows in the Distributed table now (read from node 1 and whichever replica it picks). */
 async function storedRows(fixture: PipelineFixture): Promise<number> {
