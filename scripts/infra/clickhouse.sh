@@ -1,20 +1,144 @@
 # shellcheck shell=bash
-# ClickHouse 18.16: config (templates/clickhouse/), start, readiness. Sourced by lib.sh.
+# ClickHouse 18.16: one server (the default) or a replicated cluster; config
+# (templates/clickhouse/), start, readiness. Sourced by lib.sh.
+#
+# INFRA_CLICKHOUSE_MODE=cluster (given to the first `up` of a state dir, then remembered in
+# `ports`) runs, instead of the single `clickhouse`, Debian's ZooKeeper (`zookeeper`, from its
+# jars, standalone) and CLICKHOUSE_SHARDS x CLICKHOUSE_REPLICAS servers clickhouse-1 ..
+# clickhouse-4: node N is replica ((N-1) % 2 + 1) of shard ((N-1) / 2 + 1), with its own HTTP,
+# TCP and interserver ports and data dir, the macros {shard} and {replica}, and the cluster
+# CLICKHOUSE_CLUSTER_NAME in remote_servers with internal_replication (a Distributed insert
+# writes each shard's rows to one replica; replication copies them to the others). In
+# service.sh, `clickhouse` stands for every server, clickhouse-N for node N.
 
 # Readiness timeout (seconds).
 INFRA_TIMEOUT_CLICKHOUSE="${INFRA_TIMEOUT_CLICKHOUSE:-60}"
+INFRA_TIMEOUT_ZOOKEEPER="${INFRA_TIMEOUT_ZOOKEEPER:-60}"
+CLICKHOUSE_SHARDS=2
+CLICKHOUSE_REPLICAS=2
+CLICKHOUSE_CLUSTER_NAME=offers_cluster
+# Mark and uncompressed caches per server: 18.16's defaults (5 GiB marks) are for a server of
+# its own; these hold far more than the tests' tables.
+CLICKHOUSE_CACHE_BYTES=268435456
+CLICKHOUSE_CLUSTER_CACHE_BYTES=67108864
 
-write_clickhouse_config() {
-  local dir service_user='' extra_host='' extra_network=''
-  dir="$(svc_dir clickhouse)"
+# INFRA_CLICKHOUSE_MODE of this state dir: what `ports` says once loaded, else what the caller asks.
+clickhouse_mode() {
+  case "${INFRA_CLICKHOUSE_MODE:-single}" in
+    single | cluster) printf '%s' "${INFRA_CLICKHOUSE_MODE:-single}" ;;
+    *) die "INFRA_CLICKHOUSE_MODE must be single or cluster, not '$INFRA_CLICKHOUSE_MODE'" ;;
+  esac
+}
+clickhouse_cluster_mode() { [[ "$(clickhouse_mode)" == cluster ]]; }
+clickhouse_node_count() { printf '%d' $((CLICKHOUSE_SHARDS * CLICKHOUSE_REPLICAS)); }
+
+# The ClickHouse services of this state dir, in start order: `clickhouse`, or zookeeper and
+# clickhouse-1 .. clickhouse-N in cluster mode.
+clickhouse_services() {
+  local i
+  if ! clickhouse_cluster_mode; then
+    printf '%s\n' clickhouse
+    return 0
+  fi
+  printf '%s\n' zookeeper
+  for ((i = 1; i <= $(clickhouse_node_count); i++)); do printf 'clickhouse-%d\n' "$i"; done
+}
+
+# Name of a server's port variable in `ports`: KIND is HTTP_PORT, TCP_PORT or INTERSERVER_PORT.
+# `clickhouse` keeps CLICKHOUSE_HTTP_PORT; clickhouse-2 has CLICKHOUSE_2_HTTP_PORT.
+clickhouse_port_name() { # clickhouse_port_name SERVICE KIND
+  local id="${1#clickhouse}"
+  id="${id#-}"
+  printf 'CLICKHOUSE_%s%s' "${id:+${id}_}" "$2"
+}
+
+clickhouse_port() { # clickhouse_port SERVICE KIND -> the port (empty if `ports` has none)
+  local name
+  name="$(clickhouse_port_name "$1" "$2")"
+  printf '%s' "${!name:-}"
+}
+
+# How many ports choose_ports needs for ClickHouse (and ZooKeeper).
+clickhouse_port_count() {
+  if clickhouse_cluster_mode; then printf '%d' $((3 * $(clickhouse_node_count) + 1)); else printf '3'; fi
+}
+
+# The `ports` lines of ClickHouse, taking ports from the arguments in order.
+clickhouse_ports_lines() { # clickhouse_ports_lines PORT...
+  local svc kind i=1
+  if clickhouse_cluster_mode; then
+    printf 'INFRA_CLICKHOUSE_MODE=cluster\nZOOKEEPER_PORT=%s\n' "$1"
+    i=2
+  fi
+  for svc in $(clickhouse_services); do
+    [[ "$svc" == zookeeper ]] && continue
+    for kind in HTTP_PORT TCP_PORT INTERSERVER_PORT; do
+      printf '%s=%s\n' "$(clickhouse_port_name "$svc" "$kind")" "${!i}"
+      i=$((i + 1))
+    done
+  done
+}
+
+# The `env` lines of ClickHouse: CLICKHOUSE_URL (in cluster mode node 1, replica 1 of shard 1),
+# and in cluster mode the cluster's name and every node's URL, shard by shard.
+clickhouse_env_lines() {
+  local svc urls=''
+  if ! clickhouse_cluster_mode; then
+    printf 'CLICKHOUSE_URL=http://127.0.0.1:%s\n' "$CLICKHOUSE_HTTP_PORT"
+    return 0
+  fi
+  for svc in $(clickhouse_services); do
+    [[ "$svc" == zookeeper ]] && continue
+    urls+="${urls:+,}http://127.0.0.1:$(clickhouse_port "$svc" HTTP_PORT)"
+  done
+  cat <<EOF
+CLICKHOUSE_URL=http://127.0.0.1:$(clickhouse_port clickhouse-1 HTTP_PORT)
+CLICKHOUSE_CLUSTER=$CLICKHOUSE_CLUSTER_NAME
+# Every server of the cluster (node N: shard (N-1)/$CLICKHOUSE_REPLICAS+1, replica (N-1)%$CLICKHOUSE_REPLICAS+1), for tests that query one node's local table.
+CLICKHOUSE_NODE_URLS=$urls
+CLICKHOUSE_SHARDS=$CLICKHOUSE_SHARDS
+CLICKHOUSE_REPLICAS=$CLICKHOUSE_REPLICAS
+ZOOKEEPER_ADDRESS=127.0.0.1:$ZOOKEEPER_PORT
+EOF
+}
+
+# The <remote_servers> entry of the cluster: every shard with its replicas' TCP ports.
+clickhouse_remote_servers() {
+  local shard replica node
+  printf '        <%s>\n' "$CLICKHOUSE_CLUSTER_NAME"
+  for ((shard = 1; shard <= CLICKHOUSE_SHARDS; shard++)); do
+    printf '            <shard>\n                <internal_replication>true</internal_replication>\n'
+    for ((replica = 1; replica <= CLICKHOUSE_REPLICAS; replica++)); do
+      node=$(((shard - 1) * CLICKHOUSE_REPLICAS + replica))
+      printf '                <replica><host>127.0.0.1</host><port>%s</port></replica>\n' \
+        "$(clickhouse_port "clickhouse-$node" TCP_PORT)"
+    done
+    printf '            </shard>\n'
+  done
+  printf '        </%s>\n' "$CLICKHOUSE_CLUSTER_NAME"
+}
+
+write_clickhouse_config() { # write_clickhouse_config SERVICE
+  local svc="$1" dir service_user='' extra_host='' extra_network='' cluster_config='' node
+  local cache="$CLICKHOUSE_CACHE_BYTES"
+  dir="$(svc_dir "$svc")"
   if [[ "$INFRA_HOST" != 127.0.0.1 ]]; then
     extra_host="<listen_host>$INFRA_HOST</listen_host>"
     extra_network="<ip>$INFRA_HOST</ip>"
   fi
+  if [[ "$svc" == clickhouse-* ]]; then
+    node="${svc#clickhouse-}"
+    cache="$CLICKHOUSE_CLUSTER_CACHE_BYTES"
+    cluster_config="$(render_template clickhouse/cluster.xml \
+      SHARD="$(((node - 1) / CLICKHOUSE_REPLICAS + 1))" REPLICA="$svc" \
+      ZOOKEEPER_PORT="$ZOOKEEPER_PORT" REMOTE_SERVERS="$(clickhouse_remote_servers)")"
+  fi
   mkdir -p "$dir/data" "$dir/tmp" "$dir/logs" "$dir/user_files" "$dir/format_schemas"
-  render_template clickhouse/config.xml DIR="$dir" HTTP_PORT="$CLICKHOUSE_HTTP_PORT" \
-    TCP_PORT="$CLICKHOUSE_TCP_PORT" INTERSERVER_PORT="$CLICKHOUSE_INTERSERVER_PORT" \
-    EXTRA_LISTEN_HOST="$extra_host" >"$dir/config.xml"
+  render_template clickhouse/config.xml DIR="$dir" HTTP_PORT="$(clickhouse_port "$svc" HTTP_PORT)" \
+    TCP_PORT="$(clickhouse_port "$svc" TCP_PORT)" \
+    INTERSERVER_PORT="$(clickhouse_port "$svc" INTERSERVER_PORT)" \
+    EXTRA_LISTEN_HOST="$extra_host" CACHE_SIZE="$cache" CLUSTER_CONFIG="$cluster_config" \
+    >"$dir/config.xml"
   if security_enabled; then
     load_credentials
     # ClickHouse 18.16 has no GRANTs: the service user is confined to one database.
@@ -25,15 +149,38 @@ write_clickhouse_config() {
   render_template clickhouse/users.xml SERVICE_USER="$service_user" EXTRA_NETWORK="$extra_network" >"$dir/users.xml"
 }
 
-start_clickhouse() {
-  write_clickhouse_config
-  launch clickhouse clickhouse-server "--config-file=$(svc_dir clickhouse)/config.xml"
+start_clickhouse() { # start_clickhouse SERVICE
+  write_clickhouse_config "$1"
+  launch "$1" clickhouse-server "--config-file=$(svc_dir "$1")/config.xml"
 }
 
-clickhouse_ready() {
-  [[ "$(curl -fsS --max-time 3 "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" 2>/dev/null)" == "Ok." ]]
+clickhouse_ready() { # clickhouse_ready SERVICE
+  [[ "$(curl -fsS --max-time 3 "http://127.0.0.1:$(clickhouse_port "${1:-clickhouse}" HTTP_PORT)/ping" 2>/dev/null)" == "Ok." ]]
 }
 
-clickhouse_log_files() {
-  printf '%s\n' "$(svc_dir clickhouse)/logs/clickhouse-server.err.log" "$(svc_dir clickhouse)/stdout.log"
+clickhouse_log_files() { # clickhouse_log_files SERVICE
+  printf '%s\n' "$(svc_dir "$1")/logs/clickhouse-server.err.log" "$(svc_dir "$1")/stdout.log"
 }
+
+# --- ZooKeeper (cluster mode) ------------------------------------------------------------------
+
+# Debian's package; its jar's manifest names the libraries it needs.
+ZOOKEEPER_JAR="${ZOOKEEPER_JAR:-/usr/share/java/zookeeper.jar}"
+
+start_zookeeper() {
+  local dir
+  dir="$(svc_dir zookeeper)"
+  [[ -f "$ZOOKEEPER_JAR" ]] || die "no $ZOOKEEPER_JAR: install Debian's zookeeper package (scripts/infra/install.sh)"
+  mkdir -p "$dir/data"
+  render_template zookeeper/zoo.cfg DIR="$dir" PORT="$ZOOKEEPER_PORT" >"$dir/zoo.cfg"
+  launch zookeeper java -Xms64m -Xmx256m -Dzookeeper.admin.enableServer=false \
+    -cp "$ZOOKEEPER_JAR" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg"
+}
+
+zookeeper_ready() {
+  local reply=''
+  reply="$(exec 3<>"/dev/tcp/127.0.0.1/$ZOOKEEPER_PORT" && printf 'ruok' >&3 && timeout 3 head -c 4 <&3)" 2>/dev/null || return 1
+  [[ "$reply" == imok ]]
+}
+
+zookeeper_log_files() { printf '%s\n' "$(svc_dir zookeeper)/stdout.log"; }

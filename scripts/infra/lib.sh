@@ -6,7 +6,8 @@
 #   security.sh    INFRA_SECURITY=1: test CA, broker certificate, credentials
 #   redis.sh       Redis: one node or a cluster (INFRA_REDIS_MODE), redis.conf, start,
 #                  readiness, cluster creation
-#   clickhouse.sh  config.xml and users.xml, start, readiness
+#   clickhouse.sh  ClickHouse: one server or a replicated cluster with ZooKeeper
+#                  (INFRA_CLICKHOUSE_MODE), config.xml and users.xml, start, readiness
 #   kafka.sh       Kafka nodes (INFRA_KAFKA_NODES) and their ports, server.properties, storage
 #                  format, start, readiness (kafka-probe.mjs)
 #   templates/     the config files, rendered by render_template
@@ -20,6 +21,8 @@
 #   redis/      redis.conf  pid  stdout.log  redis.log  data/
 #   redis-1/ .. redis-6/        the same per node, instead of redis/, when INFRA_REDIS_MODE=cluster
 #   clickhouse/ config.xml  users.xml  pid  stdout.log  logs/  data/  tmp/
+#   zookeeper/ clickhouse-1/ .. clickhouse-4/   instead of clickhouse/ when
+#                           INFRA_CLICKHOUSE_MODE=cluster (zoo.cfg, data/; each server as above)
 #   kafka/      server.properties  pid  stdout.log  logs/server.log  data/
 #   kafka-1/ .. kafka-N/        the same per node, instead of kafka/, when INFRA_KAFKA_NODES=N > 1
 #   security/   (INFRA_SECURITY=1 only) test CA, broker key and certificate, credentials
@@ -29,6 +32,8 @@
 #     topics replicated, so that a test can take one node down (see kafka.sh);
 #   INFRA_REDIS_MODE=cluster runs a Redis Cluster of 3 primaries and 3 replicas redis-1 ..
 #     redis-6 instead of the single Redis (see redis.sh);
+#   INFRA_CLICKHOUSE_MODE=cluster runs ZooKeeper and 2 shards x 2 replicas of ClickHouse
+#     clickhouse-1 .. clickhouse-4 instead of the single ClickHouse (see clickhouse.sh);
 #   INFRA_SECURITY=1 adds SASL/TLS Kafka listeners with ACLs and a ClickHouse user with a
 #     password (see security.sh).
 
@@ -107,7 +112,13 @@ svc_dir() { printf '%s/%s' "$INFRA_DIR" "$1"; }
 # Prints nothing for a node this state dir does not have.
 resolve_services() {
   case "$1" in
-    clickhouse) printf '%s\n' "$1" ;;
+    clickhouse) clickhouse_services | grep -v '^zookeeper$' ;;
+    zookeeper) clickhouse_cluster_mode && printf '%s\n' "$1" ;;
+    clickhouse-[1-9]*)
+      local server="${1#clickhouse-}"
+      [[ "$server" =~ ^[0-9]+$ ]] && clickhouse_cluster_mode && ((server <= $(clickhouse_node_count))) || return 0
+      printf '%s\n' "$1"
+      ;;
     redis) redis_services ;;
     redis-[1-9]*)
       local node="${1#redis-}"
@@ -128,7 +139,7 @@ resolve_services() {
 state_services() {
   local dir
   printf '%s\n' redis clickhouse kafka
-  for dir in "$INFRA_DIR"/kafka-[1-9]* "$INFRA_DIR"/redis-[1-9]*; do
+  for dir in "$INFRA_DIR"/kafka-[1-9]* "$INFRA_DIR"/redis-[1-9]* "$INFRA_DIR"/clickhouse-[1-9]* "$INFRA_DIR"/zookeeper; do
     [[ -d "$dir" ]] && printf '%s\n' "${dir##*/}"
   done
   return 0
@@ -151,7 +162,7 @@ free_ports() { node "$INFRA_SCRIPTS/free-ports.mjs" "$1"; }
 # Picks the ports of a fresh start for INFRA_KAFKA_NODES and INFRA_SECURITY and writes `ports`.
 choose_ports() {
   local ports count svc kind i=0
-  count=$((4 * INFRA_KAFKA_NODES + 3 + $(redis_port_count)))
+  count=$((4 * INFRA_KAFKA_NODES + $(clickhouse_port_count) + $(redis_port_count)))
   security_enabled && count=$((count + 2))
   read -r -a ports <<<"$(free_ports "$count")"
   [[ ${#ports[@]} -eq $count ]] || die "could not find free ports"
@@ -166,16 +177,13 @@ choose_ports() {
     done
     redis_ports_lines "${ports[@]:i:$(redis_port_count)}"
     i=$((i + $(redis_port_count)))
-    cat <<EOF
-CLICKHOUSE_HTTP_PORT=${ports[i]}
-CLICKHOUSE_TCP_PORT=${ports[i + 1]}
-CLICKHOUSE_INTERSERVER_PORT=${ports[i + 2]}
-EOF
+    clickhouse_ports_lines "${ports[@]:i:$(clickhouse_port_count)}"
+    i=$((i + $(clickhouse_port_count)))
     if security_enabled; then
       cat <<EOF
 INFRA_SECURITY=1
-KAFKA_SASL_PORT=${ports[i + 3]}
-KAFKA_SASL_SSL_PORT=${ports[i + 4]}
+KAFKA_SASL_PORT=${ports[i]}
+KAFKA_SASL_SSL_PORT=${ports[i + 1]}
 EOF
     fi
   } >"$PORTS_FILE"
@@ -187,12 +195,13 @@ load_ports() {
   [[ -f "$PORTS_FILE" ]] || die "no $PORTS_FILE: run scripts/infra/up.sh first"
   INFRA_KAFKA_NODES=1
   INFRA_REDIS_MODE=single
+  INFRA_CLICKHOUSE_MODE=single
   INFRA_HOST=127.0.0.1
   # shellcheck source=/dev/null
   . "$PORTS_FILE"
   [[ "$INFRA_KAFKA_NODES" =~ ^[1-9][0-9]*$ ]] || die "bad INFRA_KAFKA_NODES in $PORTS_FILE"
   # shellcheck disable=SC2034 # used by the scripts that source this file
-  mapfile -t ALL_SERVICES < <(redis_services && printf '%s\n' clickhouse && kafka_services)
+  mapfile -t ALL_SERVICES < <(redis_services && clickhouse_services && kafka_services)
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -200,7 +209,8 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 svc_port() {
   case "$1" in
     redis | redis-*) redis_port "$1" PORT ;;
-    clickhouse) printf '%s' "$CLICKHOUSE_HTTP_PORT" ;;
+    clickhouse | clickhouse-*) clickhouse_port "$1" HTTP_PORT ;;
+    zookeeper) printf '%s' "$ZOOKEEPER_PORT" ;;
     kafka | kafka-*) kafka_port "$1" PORT ;;
   esac
 }
@@ -220,7 +230,7 @@ write_env_file() {
 # Local test infrastructure, written by scripts/infra/up.sh (state dir: $INFRA_DIR).
 KAFKA_BROKERS=$brokers
 $(redis_env_lines)
-CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
+$(clickhouse_env_lines)
 CLICKHOUSE_USER=default
 CLICKHOUSE_PASSWORD=
 KAFKA_NODES=$INFRA_KAFKA_NODES
@@ -351,7 +361,8 @@ start_service() {
   : >"$dir/stdout.log"
   case "$svc" in
     redis | redis-*) start_redis "$svc" ;;
-    clickhouse) start_clickhouse ;;
+    clickhouse | clickhouse-*) start_clickhouse "$svc" ;;
+    zookeeper) start_zookeeper ;;
     kafka | kafka-*) start_kafka "$svc" ;;
   esac
 }
@@ -389,7 +400,8 @@ stop_services() {
 svc_check() { # one readiness probe
   case "$1" in
     redis | redis-*) redis_ready "$1" ;;
-    clickhouse) clickhouse_ready ;;
+    clickhouse | clickhouse-*) clickhouse_ready "$1" ;;
+    zookeeper) zookeeper_ready ;;
     kafka | kafka-*) kafka_ready "$1" ;;
   esac
 }
@@ -397,7 +409,8 @@ svc_check() { # one readiness probe
 svc_logs() { # log files worth showing when a service fails
   case "$1" in
     redis | redis-*) redis_log_files "$1" ;;
-    clickhouse) clickhouse_log_files ;;
+    clickhouse | clickhouse-*) clickhouse_log_files "$1" ;;
+    zookeeper) zookeeper_log_files ;;
     kafka | kafka-*) kafka_log_files "$1" ;;
   esac
 }
@@ -415,7 +428,8 @@ show_logs() {
 svc_timeout() {
   case "$1" in
     redis | redis-*) printf '%s' "$INFRA_TIMEOUT_REDIS" ;;
-    clickhouse) printf '%s' "$INFRA_TIMEOUT_CLICKHOUSE" ;;
+    clickhouse | clickhouse-*) printf '%s' "$INFRA_TIMEOUT_CLICKHOUSE" ;;
+    zookeeper) printf '%s' "$INFRA_TIMEOUT_ZOOKEEPER" ;;
     kafka | kafka-*) printf '%s' "$INFRA_TIMEOUT_KAFKA" ;;
   esac
 }
@@ -450,5 +464,6 @@ installed() {
   for cmd in redis-server redis-cli clickhouse-server java javac node curl flock setsid; do
     command -v "$cmd" >/dev/null || return 1
   done
+  [[ -f "$ZOOKEEPER_JAR" ]] || return 1
   [[ -d "$KAFKA_LIBS" && "$(cat "$KAFKA_LIBS_MARKER" 2>/dev/null)" == "$(kafka_fingerprint)" ]]
 }

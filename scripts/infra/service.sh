@@ -3,7 +3,7 @@
 # fault-injection tests), on the same ports and state dir as before. `start` waits until the
 # service answers (a Kafka node: until it is registered with the cluster again); data kept across
 # stop/start: every service keeps its data (Redis through its append-only file).
-# Usage: [INFRA_DIR=dir] scripts/infra/service.sh ACTION kafka|kafka-N|redis|redis-N|clickhouse
+# Usage: [INFRA_DIR=dir] scripts/infra/service.sh ACTION kafka|kafka-N|redis|redis-N|clickhouse|clickhouse-N|zookeeper
 #   stop     SIGTERM (graceful), SIGKILL after $INFRA_STOP_TIMEOUT s
 #   kill     SIGKILL at once (simulated crash)
 #   start    start on the previous port and wait until it answers (no-op if running)
@@ -15,18 +15,20 @@
 # With INFRA_REDIS_MODE=cluster, redis-N is Redis node N and `redis` every node; `start` then
 # also waits until the cluster is settled again (every primary with an in-sync replica) once
 # all nodes run.
+# With INFRA_CLICKHOUSE_MODE=cluster, clickhouse-N is ClickHouse server N, `clickhouse` every
+# server, and `zookeeper` the cluster's ZooKeeper.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  echo "usage: $0 stop|kill|start|restart|status|logs kafka|kafka-N|redis|redis-N|clickhouse" >&2
+  echo "usage: $0 stop|kill|start|restart|status|logs kafka|kafka-N|redis|redis-N|clickhouse|clickhouse-N|zookeeper" >&2
   exit 2
 }
 action="${1:-}"
 arg="${2:-}"
 case "$arg" in
-  redis | redis-[1-9]* | clickhouse | kafka | kafka-[1-9]*) ;;
+  redis | redis-[1-9]* | clickhouse | clickhouse-[1-9]* | zookeeper | kafka | kafka-[1-9]*) ;;
   *) usage ;;
 esac
 
@@ -37,6 +39,9 @@ mapfile -t services < <(resolve_services "$arg")
 if ((${#services[@]} == 0)); then
   if [[ "$arg" == redis-* ]]; then
     die "$INFRA_DIR has no Redis node $arg: its Redis services are $(redis_services | paste -sd ' ')"
+  fi
+  if [[ "$arg" == clickhouse-* || "$arg" == zookeeper ]]; then
+    die "$INFRA_DIR has no $arg: its ClickHouse services are $(clickhouse_services | paste -sd ' ')"
   fi
   die "$INFRA_DIR has no Kafka node $arg: its nodes are $(kafka_services | paste -sd ' ')"
 fi

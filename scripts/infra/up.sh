@@ -7,12 +7,15 @@
 #   - nothing alive: wipes stale state, picks new ports, starts everything.
 # Runs install.sh first when something is missing.
 # Usage: [INFRA_DIR=dir] [INFRA_SECURITY=1] [INFRA_KAFKA_NODES=N] [INFRA_REDIS_MODE=cluster]
-#        scripts/infra/up.sh
+#        [INFRA_CLICKHOUSE_MODE=cluster] scripts/infra/up.sh
 #   (default state dir: <repo>/.infra)
 #   INFRA_SECURITY=1: also SASL/TLS Kafka listeners with ACLs and a ClickHouse user with a
 #   password (see security.sh); the state dir remembers it.
 #   INFRA_REDIS_MODE=cluster: a Redis Cluster of 3 primaries + 3 replicas redis-1 .. redis-6
 #   instead of one Redis (see redis.sh); the state dir remembers it.
+#   INFRA_CLICKHOUSE_MODE=cluster: ZooKeeper and 2 shards x 2 replicas of ClickHouse
+#   clickhouse-1 .. clickhouse-4 instead of one server, with the cluster in every server's
+#   remote_servers (see clickhouse.sh); the state dir remembers it.
 #   INFRA_KAFKA_NODES=N: a Kafka cluster of N nodes kafka-1 .. kafka-N instead of one node
 #   `kafka` (see kafka.sh; not with INFRA_SECURITY=1); the state dir remembers it.
 set -euo pipefail
@@ -24,6 +27,8 @@ t_start="$(now_ms)"
 requested_nodes="${INFRA_KAFKA_NODES:-}"
 requested_redis_mode="${INFRA_REDIS_MODE:-}"
 if [[ -n "$requested_redis_mode" ]]; then requested_redis_mode="$(redis_mode)"; fi
+requested_clickhouse_mode="${INFRA_CLICKHOUSE_MODE:-}"
+if [[ -n "$requested_clickhouse_mode" ]]; then requested_clickhouse_mode="$(clickhouse_mode)"; fi
 if [[ -n "$requested_nodes" && ! "$requested_nodes" =~ ^[1-9][0-9]*$ ]]; then
   die "INFRA_KAFKA_NODES must be a positive number of Kafka nodes, not '$requested_nodes'"
 fi
@@ -49,6 +54,7 @@ if ((${#alive[@]} == 0)); then
   remove_state
   INFRA_KAFKA_NODES="${requested_nodes:-1}"
   INFRA_REDIS_MODE="${requested_redis_mode:-single}"
+  INFRA_CLICKHOUSE_MODE="${requested_clickhouse_mode:-single}"
   choose_ports
   fresh=1
 fi
@@ -61,6 +67,9 @@ if [[ -n "$requested_nodes" && "$requested_nodes" != "$INFRA_KAFKA_NODES" ]]; th
 fi
 if [[ -n "$requested_redis_mode" && "$requested_redis_mode" != "$INFRA_REDIS_MODE" ]]; then
   die "$INFRA_DIR runs Redis in $INFRA_REDIS_MODE mode, not INFRA_REDIS_MODE=$requested_redis_mode; run scripts/infra/down.sh (INFRA_DIR=$INFRA_DIR) first"
+fi
+if [[ -n "$requested_clickhouse_mode" && "$requested_clickhouse_mode" != "$INFRA_CLICKHOUSE_MODE" ]]; then
+  die "$INFRA_DIR runs ClickHouse in $INFRA_CLICKHOUSE_MODE mode, not INFRA_CLICKHOUSE_MODE=$requested_clickhouse_mode; run scripts/infra/down.sh (INFRA_DIR=$INFRA_DIR) first"
 fi
 
 to_start=()

@@ -14,7 +14,7 @@ import { errorMessage, isOfferError } from '../errors.js';
 import { createKafkaClients } from '../kafka/kafka-adapter.js';
 import { startOfferService } from '../service/offer-service.js';
 import { SERVICE_VERSION } from '../service/version.js';
-import { migrate } from '../sinks/clickhouse-schema.js';
+import { localTableName, migrate } from '../sinks/clickhouse-schema.js';
 import { createClickHouseClient, toClickHouseFailure } from '../sinks/clickhouse-sink.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
@@ -96,13 +96,17 @@ function commandLine(exit: (code: number) => void): Command {
       const config = loadClickHouseConfig();
       const client = createClickHouseClient(config);
       try {
-        await migrate(client, config.database, config.table).catch((error: unknown) => {
+        const version = await migrate(client, config).catch((error: unknown) => {
           throw toClickHouseFailure(error, 'migration');
         });
+        console.log(
+          config.cluster === ''
+            ? `table ${config.database}.${config.table} is in place (ClickHouse ${version.text})`
+            : `tables ${config.database}.${localTableName(config.table)} (replicated) and ${config.database}.${config.table} (Distributed) are in place on cluster ${config.cluster} (ClickHouse ${version.text})`,
+        );
       } finally {
         await client.close();
       }
-      console.log(`table ${config.database}.${config.table} is in place`);
     });
 
   program

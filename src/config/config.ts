@@ -51,6 +51,13 @@ export interface ClickHouseConnectionConfig {
   readonly database: string;
   readonly table: string;
   readonly requestTimeoutMs: number;
+  /**
+   * Cluster in the server's `remote_servers`: replicated local tables behind a Distributed
+   * table of the same name as `table`. Empty: one server, a plain ReplacingMergeTree.
+   */
+  readonly cluster: string;
+  /** Rows expire this many days after they were stored; 0 keeps them for ever. */
+  readonly ttlDays: number;
 }
 
 export interface RedisConnectionConfig {
@@ -195,6 +202,8 @@ function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseCo
     database: env.CLICKHOUSE_DATABASE,
     table: env.CLICKHOUSE_TABLE,
     requestTimeoutMs: env.CLICKHOUSE_REQUEST_TIMEOUT_MS,
+    cluster: env.CLICKHOUSE_CLUSTER,
+    ttlDays: env.CLICKHOUSE_TTL_DAYS,
   };
 }
 

@@ -68,6 +68,16 @@ export const identifier = (fallback: string) =>
   text(fallback).refine((value) => IDENTIFIER.test(value), {
     error: 'must be a plain identifier: letters, digits and _, not starting with a digit',
   });
+// CLICKHOUSE_CLUSTER: empty means one server; otherwise a name from the server's
+// remote_servers, interpolated into ON CLUSTER and Distributed(...) like the identifiers above.
+export const optionalIdentifier = (meaning: string) =>
+  z
+    .string()
+    .trim()
+    .default('')
+    .refine((value) => value === '' || IDENTIFIER.test(value), {
+      error: `must be ${meaning}: letters, digits and _, not starting with a digit (or empty)`,
+    });
 export const url = (protocols: readonly string[]) =>
   required().refine(
     (value) => {

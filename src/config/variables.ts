@@ -8,6 +8,7 @@ import {
   LOG_LEVELS,
   OFFSET_RESETS,
   oneOf,
+  optionalIdentifier,
   pemFile,
   REDIS_MODES,
   redisUrls,
@@ -153,6 +154,8 @@ const clickhouseShape = {
   CLICKHOUSE_DATABASE: identifier('default'),
   CLICKHOUSE_TABLE: identifier('personal_offer'),
   CLICKHOUSE_REQUEST_TIMEOUT_MS: integer(30_000, 1_000, 600_000),
+  CLICKHOUSE_CLUSTER: optionalIdentifier("the name of a cluster in the server's remote_servers"),
+  CLICKHOUSE_TTL_DAYS: integer(0, 0, 36_500),
 };
 
 export const serviceSchema = z

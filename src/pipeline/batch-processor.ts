@@ -17,7 +17,7 @@ import { withContext } from '../telemetry/message-tracing.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { ATTR } from '../telemetry/semconv.js';
 import { observeChunk, type ChunkObserver, type ObserverDependencies } from './chunk-observer.js';
-import { decodeChunk, toStoredOffers } from './chunk-stages.js';
+import { chunkBounds, decodeChunk, toStoredOffers } from './chunk-stages.js';
 import { decideFailure } from './failure-policy.js';
 import type { SinkHealth } from './sink-health.js';
 import { sinkWrite, writeAll, type RetrySettings } from './write-all.js';
@@ -42,6 +42,11 @@ export interface ProcessorDependencies {
     readonly table: string;
     readonly messageMaxBytes: number;
     readonly batchMaxMessages: number;
+    /**
+     * Cut chunks at multiples of `batchMaxMessages` in offset space (see chunkBounds): with a
+     * deduplicating ClickHouse cluster, a chunk written again is then the same insert block.
+     */
+    readonly alignChunksToOffsets?: boolean;
     readonly retryInitialMs: number;
     readonly retryMaxMs: number;
   };
@@ -167,8 +172,13 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
   }
 
   return async (batch, context) => {
-    for (let start = 0; start < batch.messages.length; start += settings.batchMaxMessages) {
-      const chunk = batch.messages.slice(start, start + settings.batchMaxMessages);
+    const bounds = chunkBounds(
+      batch.messages,
+      settings.batchMaxMessages,
+      settings.alignChunksToOffsets ?? false,
+    );
+    for (const [start, end] of bounds) {
+      const chunk = batch.messages.slice(start, end);
       try {
         await processChunk(batch, chunk, context);
       } catch (error) {
@@ -188,7 +198,7 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
             throw error;
         }
       }
-      if (start + settings.batchMaxMessages < batch.messages.length) await context.heartbeat();
+      if (end < batch.messages.length) await context.heartbeat();
     }
   };
 }

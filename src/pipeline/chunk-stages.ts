@@ -20,6 +20,41 @@ export interface Decoded {
   readonly rejected: readonly (RejectedMessage & { readonly index: number })[];
 }
 
+/**
+ * Where a fetched batch is cut into chunks (each scored, written and committed on its own),
+ * as [start, end) indexes. By default every `max` messages from the batch's start. With
+ * `alignToOffsets`, a chunk holds the messages whose offsets share `floor(offset / max)`: a
+ * chunk then ends at the same offset whichever offset the batch started at, so the chunk
+ * written again after a crash or rebalance holds the same messages as the first time, up to
+ * the batch's own end (which depends on what the broker had and the fetch size).
+ */
+export function chunkBounds(
+  messages: readonly { readonly offset: string }[],
+  max: number,
+  alignToOffsets: boolean,
+): [number, number][] {
+  const bounds: [number, number][] = [];
+  if (!alignToOffsets) {
+    for (let start = 0; start < messages.length; start += max) {
+      bounds.push([start, Math.min(start + max, messages.length)]);
+    }
+    return bounds;
+  }
+  const size = BigInt(max);
+  let start = 0;
+  let bucket: bigint | undefined;
+  for (const [index, message] of messages.entries()) {
+    const current = BigInt(message.offset) / size;
+    if (bucket !== undefined && current !== bucket) {
+      bounds.push([start, index]);
+      start = index;
+    }
+    bucket = current;
+  }
+  if (start < messages.length) bounds.push([start, messages.length]);
+  return bounds;
+}
+
 /** Rejection details are quoted in logs, spans and DLQ headers: keep them short. */
 function boundedDetail(detail: string): string {
   return detail.length <= 256 ? detail : `${detail.slice(0, 255)}…`;

@@ -74,11 +74,9 @@ export async function startOfferService(
   const startup = new StartupWindow(config.startupTimeoutMs, logger);
   await startup.ready('ClickHouse', () => clickhouse.healthcheck());
   if (config.clickhouse.createTable) {
-    await migrate(clickhouseClient, config.clickhouse.database, config.clickhouse.table).catch(
-      (error: unknown) => {
-        throw toClickHouseFailure(error, 'table creation');
-      },
-    );
+    await migrate(clickhouseClient, config.clickhouse).catch((error: unknown) => {
+      throw toClickHouseFailure(error, 'table creation');
+    });
   }
 
   metrics.buildInfo.set(
@@ -228,6 +226,7 @@ export async function startOfferService(
       table: config.clickhouse.table,
       messageMaxBytes: config.messageMaxBytes,
       batchMaxMessages: config.batchMaxMessages,
+      alignChunksToOffsets: config.clickhouse.cluster !== '',
       retryInitialMs: config.sinkRetry.initialMs,
       retryMaxMs: config.sinkRetry.maxMs,
     },

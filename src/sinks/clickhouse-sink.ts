@@ -25,6 +25,11 @@ export interface ClickHouseSinkOptions {
   readonly maxRows: number;
   /** Send `insert_deduplication_token` (current ClickHouse; effective on replicated tables). */
   readonly deduplicationToken: boolean;
+  /**
+   * Non-empty: `table` is a Distributed table over replicated ones. Each write is then its
+   * own INSERT, synchronous to every shard, so that a retried write is the same insert block.
+   */
+  readonly cluster: string;
 }
 
 interface PendingWrite {
@@ -53,6 +58,22 @@ const PERMANENT_ERROR_CODES = new Map<number, string>([
   [291, 'DATABASE_ACCESS_DENIED'],
   [497, 'ACCESS_DENIED'],
   [516, 'AUTHENTICATION_FAILED'],
+]);
+
+// Codes a cluster gives while a part of it is away, named because they must stay retriable
+// (consumption pauses and the write is retried, never dead-lettered or dropped): replicas
+// without ZooKeeper turn read-only, a shard may be unreachable, merges may fall behind.
+export const CLUSTER_OUTAGE_ERROR_CODES = new Map<number, string>([
+  [159, 'TIMEOUT_EXCEEDED'],
+  [209, 'SOCKET_TIMEOUT'],
+  [210, 'NETWORK_ERROR'],
+  [225, 'NO_ZOOKEEPER'],
+  [242, 'TABLE_IS_READ_ONLY'],
+  [252, 'TOO_MANY_PARTS'],
+  [279, 'ALL_CONNECTION_TRIES_FAILED'],
+  [286, 'UNFINISHED'],
+  [319, 'UNKNOWN_STATUS_OF_INSERT'],
+  [999, 'KEEPER_EXCEPTION'],
 ]);
 
 /** The server's numeric error code, from a ClickHouseError or the `Code: N` text old servers send. */
@@ -138,6 +159,7 @@ export class ClickHouseOfferSink implements Sink<StoredOffer> {
   readonly name = 'clickhouse';
   readonly #client: ClickHouseClient;
   readonly #options: ClickHouseSinkOptions;
+  readonly #settings: Record<string, 0 | 1>;
   #pending: PendingWrite[] = [];
   #pendingRows = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -145,10 +167,20 @@ export class ClickHouseOfferSink implements Sink<StoredOffer> {
   constructor(client: ClickHouseClient, options: ClickHouseSinkOptions) {
     this.#client = client;
     this.#options = options;
+    // A Distributed insert returns once every shard stored its rows, so an acknowledged write
+    // is in the replicated tables (not in a local queue that a crash of this node would lose).
+    this.#settings = options.cluster === '' ? {} : { insert_distributed_sync: 1 };
   }
 
   write(records: readonly StoredOffer[], origin: RowOrigin): Promise<void> {
     if (records.length === 0) return Promise.resolve();
+    if (this.#options.cluster !== '') {
+      // One chunk, one INSERT, rows in offset order: a retry (here or after a redelivery of the
+      // same chunk) repeats the same block, which the replicated tables store once.
+      return new Promise<void>((resolve, reject) => {
+        void this.#insert([{ records, origin, resolve, reject }]);
+      });
+    }
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ records, origin, resolve, reject });
       this.#pendingRows += records.length;
@@ -190,6 +222,16 @@ export class ClickHouseOfferSink implements Sink<StoredOffer> {
     void this.#insert(writes);
   }
 
+  #insertSettings(writes: readonly PendingWrite[]): {
+    clickhouse_settings?: Record<string, string | number>;
+  } {
+    const settings: Record<string, string | number> = { ...this.#settings };
+    if (this.#options.deduplicationToken) {
+      settings.insert_deduplication_token = deduplicationToken(writes);
+    }
+    return Object.keys(settings).length === 0 ? {} : { clickhouse_settings: settings };
+  }
+
   async #insert(writes: readonly PendingWrite[]): Promise<void> {
     const { database, table } = this.#options;
     try {
@@ -197,9 +239,7 @@ export class ClickHouseOfferSink implements Sink<StoredOffer> {
         table: `${database}.${table}`,
         format: 'JSONEachRow',
         values: writes.flatMap((write) => write.records.map((record) => record.json)),
-        ...(this.#options.deduplicationToken
-          ? { clickhouse_settings: { insert_deduplication_token: deduplicationToken(writes) } }
-          : {}),
+        ...this.#insertSettings(writes),
       });
     } catch (error) {
       const failure = toClickHouseFailure(error, `insert into ${database}.${table}`);

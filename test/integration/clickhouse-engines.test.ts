@@ -18,10 +18,13 @@ import { startInfra } from '../support/infra.js';
  */
 const engines: {
   name: string;
+  /** A current server: the compact column set (see clickhouse-schema.ts). */
+  current: boolean;
   connect: () => Promise<{ client: ClickHouseClient; close: () => Promise<void> }>;
 }[] = [
   {
     name: 'clickhouse-server',
+    current: false,
     connect: async () => {
       const infra = await startInfra();
       const client = createClient({
@@ -35,6 +38,7 @@ const engines: {
   },
   {
     name: 'chDB',
+    current: true,
     connect: () => Promise.resolve(createChdbClient()),
   },
 ];
@@ -58,8 +62,8 @@ for (const engine of engines) {
     });
 
     it('creates the table idempotently with the documented columns', async () => {
-      await migrate(client, 'default', table);
-      await migrate(client, 'default', table);
+      await migrate(client, { database: 'default', table, cluster: '', ttlDays: 0 });
+      await migrate(client, { database: 'default', table, cluster: '', ttlDays: 0 });
       const columns = await (
         await client.query({
           // DESCRIBE lists columns in table order on every version (18.16 has no system.columns.position).
@@ -69,17 +73,29 @@ for (const engine of engines) {
       ).json<{ name: string; type: string }>();
       assert.deepEqual(
         columns.map((c) => `${c.name} ${c.type}`),
-        [
-          'user_id UInt64',
-          ...PREDICTION_NAMES.map((name) => `${name} Float32`),
-          'offer String',
-          'model_version String',
-          'kafka_partition UInt32',
-          'kafka_offset UInt64',
-          "event_time DateTime('UTC')",
-          "processed_at DateTime('UTC')",
-          'version UInt64',
-        ],
+        engine.current
+          ? [
+              'user_id UInt64',
+              ...PREDICTION_NAMES.map((name) => `${name} Float32`),
+              'offer LowCardinality(String)',
+              'model_version LowCardinality(String)',
+              'kafka_partition UInt32',
+              'kafka_offset UInt64',
+              "event_time DateTime64(3, 'UTC')",
+              "processed_at DateTime64(3, 'UTC')",
+              'version UInt64',
+            ]
+          : [
+              'user_id UInt64',
+              ...PREDICTION_NAMES.map((name) => `${name} Float32`),
+              'offer String',
+              'model_version String',
+              'kafka_partition UInt32',
+              'kafka_offset UInt64',
+              "event_time DateTime('UTC')",
+              "processed_at DateTime('UTC')",
+              'version UInt64',
+            ],
       );
       const [engineRow] = await (
         await client.query({
@@ -97,6 +113,7 @@ for (const engine of engines) {
         windowMs: 10,
         maxRows: 10_000,
         deduplicationToken: false,
+        cluster: '',
       });
       const newer = Date.UTC(2026, 5, 1, 12, 0, 0);
       const older = newer - 60_000;
@@ -148,19 +165,76 @@ for (const engine of engines) {
       assert.equal(Number(summary.users), 100);
       assert.equal(summary.lo, 0.75);
       assert.equal(summary.hi, 0.75);
-      assert.equal(summary.event_time, '2026-06-01 12:00:00');
+      // The row's whole-second text, stored by both column types.
+      assert.equal(
+        summary.event_time,
+        engine.current ? '2026-06-01 12:00:00.000' : '2026-06-01 12:00:00',
+      );
       assert.match(summary.offer, /saved places on the map/);
       assert.equal(summary.version, `${newer}000099`);
     });
   });
 }
 
+describe('monthly partitions and a TTL on current ClickHouse (chDB)', () => {
+  it('creates them, and a row the sink writes lands in its month', async () => {
+    const { client, close } = createChdbClient();
+    try {
+      const table = 'ttl_offers';
+      await migrate(client, { database: 'default', table, cluster: '', ttlDays: 30 });
+      await migrate(client, { database: 'default', table, cluster: '', ttlDays: 30 });
+      const [definition] = await (
+        await client.query({
+          query: `SELECT partition_key, engine_full FROM system.tables WHERE database = 'default' AND name = '${table}'`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ partition_key: string; engine_full: string }>();
+      assert.ok(definition);
+      assert.equal(definition.partition_key, 'toYYYYMM(event_time)');
+      assert.match(definition.engine_full, /TTL toDateTime\(processed_at\) \+ toIntervalDay\(30\)/);
+      const sink = new ClickHouseOfferSink(client, {
+        database: 'default',
+        table,
+        windowMs: 0,
+        maxRows: 10_000,
+        deduplicationToken: false,
+        cluster: '',
+      });
+      const now = Date.now();
+      await sink.write(
+        [
+          storeOffer(
+            buildOfferRecord(
+              { userId: 7, partition: 0, offset: '1', timestampMs: Date.UTC(2026, 4, 20) },
+              predictions(0.6),
+              'v',
+              now,
+            ),
+          ),
+        ],
+        { topic: 't', partition: 0, firstOffset: '1', lastOffset: '1' },
+      );
+      const [part] = await (
+        await client.query({
+          query: `SELECT partition, rows FROM system.parts WHERE database = 'default' AND table = '${table}' AND active`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ partition: string; rows: string }>();
+      assert.ok(part);
+      assert.equal(part.partition, '202605');
+      assert.equal(Number(part.rows), 1);
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('deduplication token on current ClickHouse (chDB)', () => {
   it('is accepted, and drops a repeated INSERT of the same offsets on a table with a deduplication window', async () => {
     const { client, close } = createChdbClient();
     try {
       const table = 'dedup_offers';
-      await migrate(client, 'default', table);
+      await migrate(client, { database: 'default', table, cluster: '', ttlDays: 0 });
       // Non-replicated MergeTree tables deduplicate only with a window; replicated ones always do.
       await client.command({
         query: `ALTER TABLE default.${table} MODIFY SETTING non_replicated_deduplication_window = 100`,
@@ -171,6 +245,7 @@ describe('deduplication token on current ClickHouse (chDB)', () => {
         windowMs: 0,
         maxRows: 10_000,
         deduplicationToken: true,
+        cluster: '',
       });
       // A redelivery rescored later: same offsets, different bytes (processed_at), so only
       // the token (not ClickHouse's block hash) can recognise it as a repeat.

@@ -116,7 +116,12 @@ describe('security: authenticated, encrypted, least-privileged connections', () 
     receiver = await OtlpReceiver.start();
     fixture = new PipelineFixture(infra);
     await fixture.setUp(3, { createTable: false });
-    await migrate(fixture.clickhouse, DATABASE, fixture.table);
+    await migrate(fixture.clickhouse, {
+      database: DATABASE,
+      table: fixture.table,
+      cluster: '',
+      ttlDays: 0,
+    });
     redisUser = `offers-${fixture.id}`;
     redisPassword = randomBytes(18).toString('hex');
     await grantRedisUser(redisUser, REDIS_COMMANDS);

@@ -20,7 +20,14 @@ export { parseEnvFile };
  * A service of scripts/infra/service.sh. `kafka` is every Kafka node; `kafka-2` is node 2 of a
  * cluster started with INFRA_KAFKA_NODES (with a single node, `kafka-1` is `kafka`).
  */
-export type ServiceName = 'kafka' | `kafka-${number}` | 'redis' | `redis-${number}` | 'clickhouse';
+export type ServiceName =
+  | 'kafka'
+  | `kafka-${number}`
+  | 'redis'
+  | `redis-${number}`
+  | 'clickhouse'
+  | `clickhouse-${number}`
+  | 'zookeeper';
 
 /**
  * One Kafka node's PROXIED listener: it listens on `target` but advertises `advertised`, where
@@ -168,6 +175,23 @@ export function startInfra(): Promise<InfraEnv> {
 export async function startRedisClusterInfra(): Promise<InfraEnv> {
   await runScript('up.sh', [], REDIS_CLUSTER_INFRA_DIR, { INFRA_REDIS_MODE: 'cluster' });
   return readInfraEnv(REDIS_CLUSTER_INFRA_DIR);
+}
+
+/**
+ * The state dir of the ClickHouse cluster tests: <INFRA_DIR>-clickhouse-cluster. The
+ * integration tests start it and leave it running; the cluster fault suite reuses it and takes
+ * it down.
+ */
+export const CLICKHOUSE_CLUSTER_INFRA_DIR =
+  process.env.CLICKHOUSE_CLUSTER_INFRA_DIR ?? `${infraDir()}-clickhouse-cluster`;
+
+/**
+ * Kafka, Redis, ZooKeeper and ClickHouse as 2 shards x 2 replicas (INFRA_CLICKHOUSE_MODE=cluster)
+ * in CLICKHOUSE_CLUSTER_INFRA_DIR.
+ */
+export async function startClickHouseClusterInfra(): Promise<InfraEnv> {
+  await runScript('up.sh', [], CLICKHOUSE_CLUSTER_INFRA_DIR, { INFRA_CLICKHOUSE_MODE: 'cluster' });
+  return readInfraEnv(CLICKHOUSE_CLUSTER_INFRA_DIR);
 }
 
 /**

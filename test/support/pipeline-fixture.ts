@@ -25,6 +25,8 @@ export class PipelineFixture {
   readonly groupId = `offers-${this.id}`;
   readonly table = `personal_offer_${this.id}`;
   readonly keyPrefix = `offer-${this.id}:`;
+  /** CLICKHOUSE_CLUSTER of an infra started with INFRA_CLICKHOUSE_MODE=cluster, else empty. */
+  readonly clickhouseCluster: string;
   readonly clickhouse: ClickHouseClient;
   readonly kafka: KafkaClients;
   /** The Redis Cluster of infra started with INFRA_REDIS_MODE=cluster, else undefined. */
@@ -35,6 +37,7 @@ export class PipelineFixture {
 
   constructor(infra: InfraEnv) {
     this.#infra = infra;
+    this.clickhouseCluster = infra.vars.CLICKHOUSE_CLUSTER ?? '';
     this.clickhouse = createClient({
       url: infra.clickhouseUrl,
       username: infra.clickhouseUser,
@@ -69,7 +72,13 @@ export class PipelineFixture {
       { name: this.topic, partitions },
       { name: this.dlqTopic, partitions: 1 },
     ]);
-    if (options.createTable !== false) await migrate(this.clickhouse, 'default', this.table);
+    if (options.createTable !== false)
+      await migrate(this.clickhouse, {
+        database: 'default',
+        table: this.table,
+        cluster: this.clickhouseCluster,
+        ttlDays: 0,
+      });
     await (this.cluster ?? this.redis).connect();
   }
 
@@ -90,9 +99,15 @@ export class PipelineFixture {
   async tearDown(): Promise<void> {
     await this.#admin?.deleteTopics([this.topic, this.dlqTopic]).catch(() => undefined);
     await this.#admin?.disconnect();
-    await this.clickhouse
-      .command({ query: `DROP TABLE IF EXISTS default.${this.table}` })
-      .catch(() => undefined);
+    const onCluster =
+      this.clickhouseCluster === '' ? '' : ` ON CLUSTER '${this.clickhouseCluster}'`;
+    const tables =
+      this.clickhouseCluster === '' ? [this.table] : [this.table, `${this.table}_local`];
+    for (const table of tables) {
+      await this.clickhouse
+        .command({ query: `DROP TABLE IF EXISTS default.${table}${onCluster}` })
+        .catch(() => undefined);
+    }
     try {
       const keys = await this.redisKeys();
       const cluster = this.cluster;
@@ -115,6 +130,7 @@ export class PipelineFixture {
       CLICKHOUSE_USER: this.#infra.clickhouseUser,
       CLICKHOUSE_PASSWORD: this.#infra.clickhousePassword,
       CLICKHOUSE_TABLE: this.table,
+      ...(this.clickhouseCluster === '' ? {} : { CLICKHOUSE_CLUSTER: this.clickhouseCluster }),
       REDIS_URL: this.#infra.redisUrl,
       ...(this.cluster === undefined ? {} : { REDIS_MODE: 'cluster' }),
       REDIS_KEY_PREFIX: this.keyPrefix,

@@ -53,6 +53,7 @@ describe('ClickHouseOfferSink coalescing', () => {
       windowMs: 20,
       maxRows: 1_000,
       deduplicationToken: false,
+      cluster: '',
     });
     await Promise.all([0, 1, 2].map((p) => sink.write(records(p, 10), origin(p, 9))));
     const [call, ...others] = calls;
@@ -71,6 +72,7 @@ describe('ClickHouseOfferSink coalescing', () => {
       windowMs: 60_000,
       maxRows: 15,
       deduplicationToken: false,
+      cluster: '',
     });
     const first = sink.write(records(0, 10), origin(0, 9));
     assert.equal(calls.length, 0);
@@ -87,6 +89,7 @@ describe('ClickHouseOfferSink coalescing', () => {
       windowMs: 0,
       maxRows: 1_000,
       deduplicationToken: false,
+      cluster: '',
     });
     const results = await Promise.allSettled([
       sink.write(records(0, 1), origin(0, 0)),
@@ -106,6 +109,7 @@ describe('ClickHouseOfferSink coalescing', () => {
       windowMs: 0,
       maxRows: 1_000,
       deduplicationToken: true,
+      cluster: '',
     });
     await Promise.all([
       sink.write(records(2, 1), origin(2, 0)),
@@ -124,6 +128,7 @@ describe('ClickHouseOfferSink coalescing', () => {
       windowMs: 0,
       maxRows: 1_000,
       deduplicationToken: false,
+      cluster: '',
     });
     await sink.write([], origin(0, 0));
     assert.equal(calls.length, 0);

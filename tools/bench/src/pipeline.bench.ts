@@ -333,7 +333,7 @@ class Bench {
     const groupId = `bench-${id}`;
     const table = `personal_offer_bench_${id}`;
     const keyPrefix = `bench-${id}:`;
-    await migrate(this.clickhouse, 'default', table);
+    await migrate(this.clickhouse, { database: 'default', table, cluster: '', ttlDays: 0 });
     return {
       groupId,
       table,

@@ -116,7 +116,12 @@ export async function runLocalMode(
       { name: names.topic, partitions },
       { name: names.dlqTopic, partitions: 1 },
     ]);
-    await migrate(clickhouse, names.database, names.table);
+    await migrate(clickhouse, {
+      database: names.database,
+      table: names.table,
+      cluster: '',
+      ttlDays: 0,
+    });
     await producer.connect();
     const actualPartitions = (await admin.endOffsets(names.topic)).size;
 
