@@ -66,7 +66,7 @@ export interface SchemaOptions {
   readonly version: ServerVersion;
 }
 
-/** The table the service inserts into and users query: `<table>` in both modes. */
+/** In cluster mode, the replicated table on every node behind the Distributed `<table>`. */
 export const localTableName = (table: string): string => `${table}_local`;
 
 function columns(current: boolean): string {
