@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local test infrastructure needs. Idempotent; a second run only checks.
-#   - Debian packages: redis-server, clickhouse-server, zookeeper (for INFRA_CLICKHOUSE_MODE=cluster)
-#     (and java/maven/curl if those are missing)
+#   - Debian packages: redis-server, clickhouse-server, zookeeper (for INFRA_CLICKHOUSE_MODE=cluster),
+#     prometheus (its promtool lints /metrics and tests the alert rules; the monitoring test runs
+#     a real Prometheus) and java/maven/curl if those are missing
 #   - Apache Kafka broker jars ($KAFKA_VERSION from versions.env), resolved with Maven from
 #     scripts/infra/kafka/pom.xml into <repo>/.cache/kafka/<version>/libs (git-ignored).
 # Usage: scripts/infra/install.sh      (env: INFRA_CACHE_DIR to move .cache elsewhere)
@@ -17,6 +18,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
 [[ -f "$ZOOKEEPER_JAR" ]] || missing+=(zookeeper)
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v promtool >/dev/null || missing+=(prometheus)
 # javac too: the tests' foreign producer is Kafka's Java client, compiled at first use.
 command -v java >/dev/null || missing+=(default-jdk-headless)
 command -v javac >/dev/null || missing+=(default-jdk-headless)
@@ -39,7 +42,7 @@ if ((${#missing[@]} > 0)); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
   log "Debian packages installed ($(elapsed "$t0"))"
 else
-  log "Debian packages present (redis-server, clickhouse-server, zookeeper, java, javac, curl)"
+  log "Debian packages present (redis-server, clickhouse-server, zookeeper, prometheus, java, javac, curl)"
 fi
 
 command -v node >/dev/null || die "node (>= 20) is required on PATH"

@@ -11,7 +11,7 @@ import {
   type KafkaConnectionConfig,
 } from '../config/config.js';
 import { errorMessage, isOfferError } from '../errors.js';
-import { createKafkaClients } from '../kafka/kafka-adapter.js';
+import { createKafkaClients, readGroupPositions } from '../kafka/kafka-adapter.js';
 import { startOfferService } from '../service/offer-service.js';
 import { SERVICE_VERSION } from '../service/version.js';
 import { localTableName, migrate } from '../sinks/clickhouse-schema.js';
@@ -241,17 +241,12 @@ async function groupLag(
     if ((await admin.missingTopics([config.topic])).length > 0) {
       throw new Error(`topic ${config.topic} does not exist (KAFKA_TOPIC)`);
     }
-    const [ends, committed] = await Promise.all([
-      admin.endOffsets(config.topic),
-      admin.committedOffsets(config.groupId, config.topic),
-    ]);
     let total = 0;
     const lines: string[] = [];
-    for (const [partition, end] of [...ends].sort(([a], [b]) => a - b)) {
-      const done = committed.get(partition) ?? '-1';
-      const lag = Number(end) - Math.max(0, Number(done));
+    for (const position of await readGroupPositions(admin, config.groupId, config.topic)) {
+      const { partition, end, committed, lag } = position;
       total += lag;
-      lines.push(`partition ${partition}: end ${end}, committed ${done}, lag ${lag}`);
+      lines.push(`partition ${partition}: end ${end}, committed ${committed}, lag ${lag}`);
     }
     return { total, lines };
   } finally {

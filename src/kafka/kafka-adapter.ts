@@ -13,6 +13,12 @@ import type { KafkaClients } from './types.js';
  */
 export * from './types.js';
 export { isKafkaRefusal, isMembershipError, isPermanentKafkaError } from './errors.js';
+export {
+  groupPositions,
+  readGroupPositions,
+  type GroupPositions,
+  type PartitionPosition,
+} from './lag.js';
 
 const LOG_METHODS: Readonly<Record<number, 'error' | 'warn' | 'info' | 'debug'>> = {
   [KafkaLogLevel.ERROR]: 'error',

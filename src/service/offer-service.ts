@@ -6,6 +6,7 @@ import { errorMessage, OfferError } from '../errors.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import {
   createKafkaClients,
+  groupPositions,
   isKafkaRefusal,
   type RegistrationConsumer,
 } from '../kafka/kafka-adapter.js';
@@ -114,6 +115,10 @@ export async function startOfferService(
       }
     }),
   );
+  const positions = groupPositions(() => kafka.admin(), config.kafka.groupId, config.kafka.topic);
+  metrics.groupPositions.use(async () =>
+    (await positions.read()).map((position) => ({ ...position, topic: config.kafka.topic })),
+  );
   const producer = kafka.producer();
   await startup.ready('Kafka', () => refusalsAreFinal(() => producer.connect()));
   const deadLetters = new DeadLetterSink({
@@ -205,7 +210,8 @@ export async function startOfferService(
         () => producer.disconnect(),
         () => redisClient.quit(),
         () => clickhouseClient.close(),
-        () => http.close(),
+        // The offsets' admin client after the HTTP server: a scrape would connect it again.
+        () => http.close().then(() => positions.close()),
         () => scorer.close(),
       ],
       flushTelemetry: () => tracing.shutdown(),

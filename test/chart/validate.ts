@@ -1,10 +1,12 @@
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Pod } from 'kubernetes-models/v1/Pod';
@@ -14,9 +16,9 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { Manifest } from './support.js';
 
 /**
- * Schema checks of rendered objects. Core kinds and KEDA's go through the
- * kubernetes-models classes (OpenAPI schemas of Kubernetes and of KEDA's CRDs). Strimzi's,
- * the ClickHouse operator's and the Prometheus Operator's custom resources are checked
+ * Schema checks of rendered objects. Core kinds, KEDA's and the Prometheus Operator's
+ * PrometheusRule go through the kubernetes-models classes (OpenAPI schemas of Kubernetes and
+ * of those CRDs). Strimzi's, the ClickHouse operator's and the ServiceMonitor are checked
  * against field lists written from their operators' API references: which fields exist,
  * which are required, and the allowed values of enumerations, so a typo or a field of an
  * older API version (Strimzi v1beta2) fails here rather than on a cluster.
@@ -32,12 +34,14 @@ const CORE: Readonly<Record<string, (manifest: Manifest) => Validatable>> = {
   'batch/v1/Job': (m) => new Job(m),
   'networking.k8s.io/v1/NetworkPolicy': (m) => new NetworkPolicy(m),
   'policy/v1/PodDisruptionBudget': (m) => new PodDisruptionBudget(m),
+  'v1/ConfigMap': (m) => new ConfigMap(m),
   'v1/Namespace': (m) => new Namespace(m),
   'v1/Pod': (m) => new Pod(m),
   'v1/Service': (m) => new Service(m),
   'v1/ServiceAccount': (m) => new ServiceAccount(m),
   'keda.sh/v1alpha1/ScaledObject': (m) => new ScaledObject(m as never),
   'keda.sh/v1alpha1/TriggerAuthentication': (m) => new TriggerAuthentication(m as never),
+  'monitoring.coreos.com/v1/PrometheusRule': (m) => new PrometheusRule(m as never),
 };
 
 type Field =

@@ -74,6 +74,34 @@ export async function runCli(
   return { code, stdout, stderr };
 }
 
+/** A CLI command running in the background (a producer during a test), stopped with `stop`. */
+export class CliProcess {
+  readonly exited: Promise<CliResult>;
+  readonly #child: ChildProcess;
+
+  constructor(args: readonly string[], env: Record<string, string>) {
+    this.#child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    this.#child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    this.#child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    this.exited = once(this.#child, 'exit').then(([code]) => ({
+      code: code as number | null,
+      stdout,
+      stderr,
+    }));
+  }
+
+  async stop(): Promise<CliResult> {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill();
+    return this.exited;
+  }
+}
+
 /** The `consume` command as a child process, the way an orchestrator runs it. */
 export class ConsumerProcess {
   readonly httpPort: number;
@@ -89,8 +117,12 @@ export class ConsumerProcess {
     this.#exited = once(child, 'exit').then(([code]) => code as number | null);
   }
 
-  static async start(env: Record<string, string>): Promise<ConsumerProcess> {
-    const httpPort = await freePort();
+  /** `httpPort` keeps the address of a replica that restarts (as a pod's container does). */
+  static async start(
+    env: Record<string, string>,
+    options: { httpPort?: number } = {},
+  ): Promise<ConsumerProcess> {
+    const httpPort = options.httpPort ?? (await freePort());
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'consume'], {
       cwd: REPO_ROOT,
       env: {
@@ -146,6 +178,11 @@ export class ConsumerProcess {
         sum += Number(line.split(' ').at(-1));
     }
     return sum;
+  }
+
+  /** Sends a signal without waiting (SIGSTOP freezes the process, SIGCONT resumes it). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill(signal);
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

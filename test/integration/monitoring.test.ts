@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { infraDir, startInfra, startService, stopService } from '../support/infra.js';
+import { PipelineFixture } from '../support/pipeline-fixture.js';
+import {
+  PrometheusProcess,
+  prometheusTool,
+  scaleRuleDurations,
+  type ActiveAlert,
+} from '../support/prometheus.js';
+import { CliProcess, ConsumerProcess, freePort, waitFor } from '../support/service.js';
+
+/**
+ * The chart's alert rules and Grafana dashboard against a real Prometheus scraping two real
+ * consumers (Kafka, ClickHouse, Redis and the model as in every integration test) under a
+ * steady load: every dashboard query returns data, and every alert fires during its fault
+ * and resolves after it. The rules run with every duration divided by SPEED_UP (each `for:`
+ * and each range selector: 10m becomes 20 s), so that the faults last seconds, not minutes.
+ */
+
+const MONITORING = fileURLToPath(
+  new URL('../../charts/realtime-offers/monitoring/', import.meta.url),
+);
+const SPEED_UP = 30;
+const NAMESPACE = 'offers-monitoring-test';
+const JOB = 'realtime-offers';
+/** What Grafana puts for $__rate_interval, for 1 s scrapes and a short time range. */
+const RATE_INTERVAL = '10s';
+const PARTITIONS = 4;
+const LOAD_RATE = 200;
+
+interface Dashboard {
+  panels: { type: string; title: string; targets?: { expr: string }[] }[];
+}
+
+describe('monitoring on a real Prometheus: dashboard queries and alerts', () => {
+  let fixture: PipelineFixture;
+  let prometheus: PrometheusProcess;
+  let load: CliProcess;
+  let replicaA: ConsumerProcess;
+  let replicaB: ConsumerProcess;
+  let portB: number;
+  const stateDir = join(infraDir(), `prometheus-${process.pid}`);
+
+  const firing = async (name: string): Promise<ActiveAlert[]> =>
+    (await prometheus.alerts()).filter(
+      (alert) => alert.labels.alertname === name && alert.state === 'firing',
+    );
+  const waitFiring = async (name: string, timeoutMs = 90_000): Promise<ActiveAlert[]> => {
+    let alerts: ActiveAlert[] = [];
+    await waitFor(
+      `${name} to fire`,
+      async () => (alerts = await firing(name)).length > 0,
+      timeoutMs,
+      500,
+    );
+    return alerts;
+  };
+  const waitResolved = (name: string, timeoutMs = 90_000): Promise<void> =>
+    waitFor(
+      `${name} to resolve`,
+      async () => !(await prometheus.alerts()).some((alert) => alert.labels.alertname === name),
+      timeoutMs,
+      500,
+    );
+  const value = async (expr: string): Promise<number | undefined> => {
+    const [sample] = await prometheus.query(expr);
+    return sample === undefined ? undefined : Number(sample.value[1]);
+  };
+
+  before(async () => {
+    prometheusTool('promtool');
+    fixture = new PipelineFixture(await startInfra());
+    await fixture.setUp(PARTITIONS);
+    const portA = await freePort();
+    portB = await freePort();
+    // B outlives a freeze of a minute without the group noticing: a hung replica that keeps
+    // its partitions, the fault OffersNoProgress is for.
+    replicaA = await ConsumerProcess.start(fixture.env(), { httpPort: portA });
+    replicaB = await ConsumerProcess.start(fixture.env({ KAFKA_SESSION_TIMEOUT_MS: '90000' }), {
+      httpPort: portB,
+    });
+    const rules = scaleRuleDurations(
+      await readFile(join(MONITORING, 'rules.yaml'), 'utf8'),
+      SPEED_UP,
+    );
+    prometheus = await PrometheusProcess.start({
+      dir: stateDir,
+      targets: [`127.0.0.1:${portA}`, `127.0.0.1:${portB}`],
+      job: JOB,
+      labels: { namespace: NAMESPACE },
+      rules,
+      intervalSeconds: 1,
+    });
+    await Promise.all([replicaA.waitReady(), replicaB.waitReady()]);
+    load = new CliProcess(
+      ['send', '--count', '1000000', '--rate', String(LOAD_RATE), '--no-progress'],
+      fixture.env(),
+    );
+    // Both replicas scraped, and commits seen on every partition within the last 10 s.
+    await waitFor(
+      'both replicas committing on every partition, as Prometheus sees it',
+      async () =>
+        (await value(`count(up{job="${JOB}"} == 1)`)) === 2 &&
+        (await value(
+          'count(max by (partition) (changes(offers_partition_committed_offset[10s])) > 0)',
+        )) === PARTITIONS &&
+        (await value('sum(rate(offers_end_to_end_latency_seconds_count[10s]))')) !== undefined,
+      60_000,
+      500,
+    );
+  });
+
+  after(async () => {
+    replicaB.signal('SIGCONT');
+    await load.stop();
+    await startService('redis');
+    await Promise.all([replicaA.stop(), replicaB.stop()]);
+    await prometheus.stop();
+    await fixture.tearDown();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('the service exposes metrics promtool accepts', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${replicaA.httpPort}/metrics`)).text();
+    assert.match(text, /^offers_consumer_lag\{/m, 'after load, with the offset gauges');
+    assert.match(text, /^offers_end_to_end_latency_seconds_bucket\{/m);
+    const promtool = spawn(prometheusTool('promtool'), ['check', 'metrics'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let output = '';
+    promtool.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    promtool.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    promtool.stdin.end(text);
+    const [code] = (await once(promtool, 'exit')) as [number | null];
+    assert.equal(output, '', 'promtool check metrics has remarks');
+    assert.equal(code, 0);
+  });
+
+  it('answers every dashboard query, with the template variables filled in, with data', async () => {
+    const dashboard = JSON.parse(
+      await readFile(join(MONITORING, 'dashboard.json'), 'utf8'),
+    ) as Dashboard;
+    assert.ok(
+      (await prometheus.labelValues('namespace', 'offers_build_info')).includes(NAMESPACE),
+      'the namespace variable lists the namespace',
+    );
+    assert.deepEqual(
+      await prometheus.labelValues('job', `offers_build_info{namespace="${NAMESPACE}"}`),
+      [JOB],
+      'the job variable lists the job',
+    );
+    const empty: string[] = [];
+    let queries = 0;
+    for (const panel of dashboard.panels) {
+      for (const { expr } of panel.targets ?? []) {
+        const query = expr
+          .replaceAll('$namespace', NAMESPACE)
+          .replaceAll('$job', JOB)
+          .replaceAll('$__rate_interval', RATE_INTERVAL);
+        const samples = await prometheus.query(query);
+        queries += 1;
+        if (!samples.some((sample) => Number.isFinite(Number(sample.value[1])))) {
+          empty.push(`${panel.title}: ${query} -> ${JSON.stringify(samples)}`);
+        }
+      }
+    }
+    assert.ok(queries >= 20, `only ${queries} queries`);
+    assert.deepEqual(empty, [], 'queries without a finite value');
+  });
+
+  it('fires no alert while everything works', async () => {
+    assert.deepEqual(await prometheus.alerts(), []);
+  });
+
+  it('OffersSinkDown fires while Redis is down and resolves once it is back', async () => {
+    await stopService('redis');
+    try {
+      const alerts = await waitFiring('OffersSinkDown');
+      assert.ok(alerts.every((alert) => alert.labels.sink === 'redis'));
+      assert.equal(alerts[0]?.labels.severity, 'critical');
+    } finally {
+      await startService('redis');
+    }
+    await waitResolved('OffersSinkDown');
+  });
+
+  it('OffersDeadLetterRateHigh fires while invalid messages arrive and resolves after', async () => {
+    const invalid = new CliProcess(
+      ['send', '--count', '0', '--invalid', '450', '--rate', '30', '--no-progress'],
+      fixture.env(),
+    );
+    const [alert] = await waitFiring('OffersDeadLetterRateHigh');
+    assert.equal(alert?.labels.job, JOB);
+    assert.equal(alert.labels.namespace, NAMESPACE);
+    assert.equal((await invalid.exited).code, 0);
+    await waitResolved('OffersDeadLetterRateHigh');
+  });
+
+  it('OffersNoProgress and OffersConsumerLagGrowing fire while a replica hangs and resolve when it wakes', async () => {
+    replicaB.signal('SIGSTOP');
+    try {
+      const stuck = await waitFiring('OffersNoProgress');
+      const [lag] = await waitFiring('OffersConsumerLagGrowing');
+      assert.ok(Number(lag?.value) > 1000, `lag ${lag?.value}`);
+      // Only the hung replica's partitions: the other one keeps committing.
+      assert.ok(stuck.length < PARTITIONS, `${stuck.length} partitions reported`);
+    } finally {
+      replicaB.signal('SIGCONT');
+    }
+    await waitResolved('OffersNoProgress');
+    await waitResolved('OffersConsumerLagGrowing');
+  });
+
+  it('OffersCrashLooping fires when a replica restarts again and again, and resolves after', async () => {
+    await replicaB.stop('SIGTERM');
+    const instance = `127.0.0.1:${portB}`;
+    // Each start is seen by Prometheus before the next crash (SIGKILL); the last one stays.
+    // A short session lets the group drop each killed member within seconds.
+    const starts = new Set<number>();
+    for (let run = 1; run <= 4; run += 1) {
+      const replica = await ConsumerProcess.start(
+        fixture.env({ KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '1000' }),
+        { httpPort: portB },
+      );
+      let started = 0;
+      await waitFor('the new process to serve /metrics', async () => {
+        started = await replica.metric('process_start_time_seconds');
+        return started > 0;
+      });
+      starts.add(started);
+      await waitFor(
+        'Prometheus to scrape the new process',
+        async () => (await value(`process_start_time_seconds{instance="${instance}"}`)) === started,
+        30_000,
+        250,
+      );
+      if (run < 4) await replica.stop('SIGKILL');
+      else replicaB = replica;
+    }
+    assert.equal(starts.size, 4, 'four processes, four start times');
+    const [alert] = await waitFiring('OffersCrashLooping');
+    assert.equal(alert?.labels.instance, instance);
+    assert.ok(Number(alert.value) >= 3, `restarts ${alert.value}`);
+    await waitResolved('OffersCrashLooping');
+  });
+});
