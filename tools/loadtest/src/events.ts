@@ -1,5 +1,6 @@
 import type { MachineInfo } from './proc-stats.js';
-import type { LoadSample, LoadSettings, Probes, RunVersions } from './report-model.js';
+import type { Probes } from './load-summary.js';
+import type { LoadSample, LoadSettings, RunVersions } from './report-model.js';
 import type { HistogramWindow } from './metrics-scraper.js';
 
 /**

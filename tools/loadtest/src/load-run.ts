@@ -8,7 +8,8 @@ import { LoadGenerator, type GeneratorOptions, type SentBatch } from './generato
 import { groupPosition, type GroupPosition } from './lag.js';
 import type { BuildInfo, HistogramWindow, MetricsScraper } from './metrics-scraper.js';
 import type { ProcessMeter } from './proc-stats.js';
-import type { LoadSample, ProbeTotals, Probes } from './report-model.js';
+import type { ProbeTotals, Probes } from './load-summary.js';
+import type { LoadSample } from './report-model.js';
 import { RateSampler, summarize } from './stats.js';
 import {
   clickhouseLookup,

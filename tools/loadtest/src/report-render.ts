@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 
 import { describeMetrics, type ScalingEvent } from './kubernetes/cluster-status.js';
 import { chartSpecs } from './report-charts.js';
-import type { LoadReport, ProbeTotals } from './report-model.js';
+import type { ProbeTotals } from './load-summary.js';
+import type { LoadReport } from './report-model.js';
 import type { Distribution } from './stats.js';
 import { formatValue } from './thresholds.js';
 

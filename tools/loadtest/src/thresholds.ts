@@ -1,4 +1,4 @@
-import type { LoadSummary } from './report-model.js';
+import type { LoadSummary } from './load-summary.js';
 
 /**
  * Pass/fail criteria of a run, given as `--threshold '<metric><operator><number>'` (like

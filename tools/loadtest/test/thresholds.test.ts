@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { LoadSummary } from '../src/report-model.js';
+import type { LoadSummary } from '../src/load-summary.js';
 import {
   compare,
   evaluateThresholds,
