@@ -64,6 +64,11 @@ export function eventVersion(eventMs: number, offset: string): string {
   return eventMs === 0 ? low : `${eventMs}${low.padStart(OFFSET_DIGITS, '0')}`;
 }
 
+/** The event time (ms) inside a version, the inverse of eventVersion: 0 when it carries none. */
+export function versionEventMs(version: string): number {
+  return version.length > OFFSET_DIGITS ? Number(version.slice(0, -OFFSET_DIGITS)) : 0;
+}
+
 export function clickhouseDateTime(epochMs: number): string {
   return new Date(epochMs).toISOString().slice(0, 19).replace('T', ' ');
 }

@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createClient } from '@clickhouse/client';
 
+import { localTableName } from '../../src/sinks/clickhouse-schema.js';
+
 import type { InfraEnv } from './infra.js';
 import type { PipelineFixture } from './pipeline-fixture.js';
 
@@ -158,7 +160,7 @@ export async function localCounts(
   fixture: PipelineFixture,
   timeoutMs = 60_000,
 ): Promise<NodeCount[]> {
-  const local = `${fixture.table}_local`;
+  const local = localTableName(fixture.table);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     await syncReplicas(infra, local);

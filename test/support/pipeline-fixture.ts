@@ -9,7 +9,7 @@ import {
   type KafkaClients,
   type TopicAdmin,
 } from '../../src/kafka/kafka-adapter.js';
-import { migrate } from '../../src/sinks/clickhouse-schema.js';
+import { localTableName, migrate } from '../../src/sinks/clickhouse-schema.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import type { InfraEnv } from './infra.js';
 import { waitFor } from './service.js';
@@ -102,7 +102,7 @@ export class PipelineFixture {
     const onCluster =
       this.clickhouseCluster === '' ? '' : ` ON CLUSTER '${this.clickhouseCluster}'`;
     const tables =
-      this.clickhouseCluster === '' ? [this.table] : [this.table, `${this.table}_local`];
+      this.clickhouseCluster === '' ? [this.table] : [this.table, localTableName(this.table)];
     for (const table of tables) {
       await this.clickhouse
         .command({ query: `DROP TABLE IF EXISTS default.${table}${onCluster}` })

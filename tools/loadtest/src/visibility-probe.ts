@@ -1,6 +1,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 
+import { versionEventMs } from '../../../src/sinks/offer-record.js';
+
 /**
  * End-to-end latency as a reader sees it: from the Kafka message timestamp of a sampled
  * registration to the moment its offer can be read from a store (Redis by key, ClickHouse
@@ -15,10 +17,11 @@ import type { Redis } from 'ioredis';
 
 const VERSION_FIELD = /"version":"(\d+)"/;
 
-/** Kafka timestamp (ms) of a `version` (timestamp ms followed by six offset digits). */
+/** Kafka timestamp (ms) of a `version`; undefined when it is not one or carries no time. */
 export function versionTimestampMs(version: string): number | undefined {
-  if (!/^\d{7,}$/.test(version)) return undefined;
-  return Number(version.slice(0, -6));
+  if (!/^\d+$/.test(version)) return undefined;
+  const eventMs = versionEventMs(version);
+  return eventMs === 0 ? undefined : eventMs;
 }
 
 /** Kafka timestamp (ms) of a stored offer, from its `version`; undefined if absent. */
