@@ -44,19 +44,8 @@ clickhouse_services() {
   for ((i = 1; i <= $(clickhouse_node_count); i++)); do printf 'clickhouse-%d\n' "$i"; done
 }
 
-# Name of a server's port variable in `ports`: KIND is HTTP_PORT, TCP_PORT or INTERSERVER_PORT.
-# `clickhouse` keeps CLICKHOUSE_HTTP_PORT; clickhouse-2 has CLICKHOUSE_2_HTTP_PORT.
-clickhouse_port_name() { # clickhouse_port_name SERVICE KIND
-  local id="${1#clickhouse}"
-  id="${id#-}"
-  printf 'CLICKHOUSE_%s%s' "${id:+${id}_}" "$2"
-}
-
-clickhouse_port() { # clickhouse_port SERVICE KIND -> the port (empty if `ports` has none)
-  local name
-  name="$(clickhouse_port_name "$1" "$2")"
-  printf '%s' "${!name:-}"
-}
+# A ClickHouse server's port kinds (node_port SERVICE KIND): HTTP_PORT, TCP_PORT and
+# INTERSERVER_PORT. `clickhouse` keeps CLICKHOUSE_HTTP_PORT; clickhouse-2 has CLICKHOUSE_2_HTTP_PORT.
 
 # How many ports choose_ports needs for ClickHouse (and ZooKeeper).
 clickhouse_port_count() {
@@ -73,7 +62,7 @@ clickhouse_ports_lines() { # clickhouse_ports_lines PORT...
   for svc in $(clickhouse_services); do
     [[ "$svc" == zookeeper ]] && continue
     for kind in HTTP_PORT TCP_PORT INTERSERVER_PORT; do
-      printf '%s=%s\n' "$(clickhouse_port_name "$svc" "$kind")" "${!i}"
+      printf '%s=%s\n' "$(node_port_name "$svc" "$kind")" "${!i}"
       i=$((i + 1))
     done
   done
@@ -89,10 +78,10 @@ clickhouse_env_lines() {
   fi
   for svc in $(clickhouse_services); do
     [[ "$svc" == zookeeper ]] && continue
-    urls+="${urls:+,}http://127.0.0.1:$(clickhouse_port "$svc" HTTP_PORT)"
+    urls+="${urls:+,}http://127.0.0.1:$(node_port "$svc" HTTP_PORT)"
   done
   cat <<EOF
-CLICKHOUSE_URL=http://127.0.0.1:$(clickhouse_port clickhouse-1 HTTP_PORT)
+CLICKHOUSE_URL=http://127.0.0.1:$(node_port clickhouse-1 HTTP_PORT)
 CLICKHOUSE_CLUSTER=$CLICKHOUSE_CLUSTER_NAME
 # Every server of the cluster (node N: shard (N-1)/$CLICKHOUSE_REPLICAS+1, replica (N-1)%$CLICKHOUSE_REPLICAS+1), for tests that query one node's local table.
 CLICKHOUSE_NODE_URLS=$urls
@@ -111,7 +100,7 @@ clickhouse_remote_servers() {
     for ((replica = 1; replica <= CLICKHOUSE_REPLICAS; replica++)); do
       node=$(((shard - 1) * CLICKHOUSE_REPLICAS + replica))
       printf '                <replica><host>127.0.0.1</host><port>%s</port></replica>\n' \
-        "$(clickhouse_port "clickhouse-$node" TCP_PORT)"
+        "$(node_port "clickhouse-$node" TCP_PORT)"
     done
     printf '            </shard>\n'
   done
@@ -134,9 +123,9 @@ write_clickhouse_config() { # write_clickhouse_config SERVICE
       ZOOKEEPER_PORT="$ZOOKEEPER_PORT" REMOTE_SERVERS="$(clickhouse_remote_servers)")"
   fi
   mkdir -p "$dir/data" "$dir/tmp" "$dir/logs" "$dir/user_files" "$dir/format_schemas"
-  render_template clickhouse/config.xml DIR="$dir" HTTP_PORT="$(clickhouse_port "$svc" HTTP_PORT)" \
-    TCP_PORT="$(clickhouse_port "$svc" TCP_PORT)" \
-    INTERSERVER_PORT="$(clickhouse_port "$svc" INTERSERVER_PORT)" \
+  render_template clickhouse/config.xml DIR="$dir" HTTP_PORT="$(node_port "$svc" HTTP_PORT)" \
+    TCP_PORT="$(node_port "$svc" TCP_PORT)" \
+    INTERSERVER_PORT="$(node_port "$svc" INTERSERVER_PORT)" \
     EXTRA_LISTEN_HOST="$extra_host" CACHE_SIZE="$cache" CLUSTER_CONFIG="$cluster_config" \
     >"$dir/config.xml"
   if security_enabled; then
@@ -155,7 +144,7 @@ start_clickhouse() { # start_clickhouse SERVICE
 }
 
 clickhouse_ready() { # clickhouse_ready SERVICE
-  [[ "$(curl -fsS --max-time 3 "http://127.0.0.1:$(clickhouse_port "${1:-clickhouse}" HTTP_PORT)/ping" 2>/dev/null)" == "Ok." ]]
+  [[ "$(curl -fsS --max-time 3 "http://127.0.0.1:$(node_port "${1:-clickhouse}" HTTP_PORT)/ping" 2>/dev/null)" == "Ok." ]]
 }
 
 clickhouse_log_files() { # clickhouse_log_files SERVICE

@@ -42,20 +42,9 @@ kafka_node_id() { # kafka -> 1, kafka-3 -> 3
   printf '%s' "${id:-1}"
 }
 
-# Name of a Kafka node's port variable in `ports`: KIND is PORT (PLAINTEXT), CONTROLLER_PORT,
-# PROXIED_PORT (where the PROXIED listener binds) or PROXIED_ADVERTISED_PORT (where it sends
+# A Kafka node's port kinds (node_port SERVICE KIND): PORT (PLAINTEXT), CONTROLLER_PORT,
+# PROXIED_PORT (where the PROXIED listener binds) and PROXIED_ADVERTISED_PORT (where it sends
 # clients). `kafka` keeps the names of old (KAFKA_PORT, ...), kafka-2 has KAFKA_2_PORT, ...
-kafka_port_name() { # kafka_port_name SERVICE KIND
-  local id="${1#kafka}"
-  id="${id#-}"
-  printf 'KAFKA_%s%s' "${id:+${id}_}" "$2"
-}
-
-kafka_port() { # kafka_port SERVICE KIND -> the port (empty if `ports` has none)
-  local name
-  name="$(kafka_port_name "$1" "$2")"
-  printf '%s' "${!name:-}"
-}
 
 # A Kafka cluster id is a base64url-encoded random 16-byte UUID (22 chars, no padding); like
 # Kafka's own generator, avoid a leading '-' (it would read as a command-line option).
@@ -76,12 +65,12 @@ write_kafka_config() { # write_kafka_config SERVICE
   node="$(kafka_node_id "$svc")"
   mkdir -p "$dir/data" "$dir/logs"
   for s in $(kafka_services); do
-    voters+="${voters:+,}$(kafka_node_id "$s")@127.0.0.1:$(kafka_port "$s" CONTROLLER_PORT)"
+    voters+="${voters:+,}$(kafka_node_id "$s")@127.0.0.1:$(node_port "$s" CONTROLLER_PORT)"
   done
-  port="$(kafka_port "$svc" PORT)"
-  cport="$(kafka_port "$svc" CONTROLLER_PORT)"
-  pport="$(kafka_port "$svc" PROXIED_PORT)"
-  aport="$(kafka_port "$svc" PROXIED_ADVERTISED_PORT)"
+  port="$(node_port "$svc" PORT)"
+  cport="$(node_port "$svc" CONTROLLER_PORT)"
+  pport="$(node_port "$svc" PROXIED_PORT)"
+  aport="$(node_port "$svc" PROXIED_ADVERTISED_PORT)"
   listeners="PLAINTEXT://$INFRA_HOST:$port,CONTROLLER://127.0.0.1:$cport"
   advertised="PLAINTEXT://$INFRA_HOST:$port"
   protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
@@ -172,7 +161,7 @@ start_kafka() { # start_kafka SERVICE
 kafka_probe() { node "$INFRA_SCRIPTS/kafka-probe.mjs" "$@"; }
 
 kafka_ready() { # kafka_ready SERVICE
-  kafka_probe "$INFRA_HOST:$(kafka_port "$1" PORT)" 3000 "$(kafka_node_id "$1")" >/dev/null 2>&1
+  kafka_probe "$INFRA_HOST:$(node_port "$1" PORT)" 3000 "$(kafka_node_id "$1")" >/dev/null 2>&1
 }
 
 kafka_log_files() { # kafka_log_files SERVICE

@@ -172,7 +172,7 @@ choose_ports() {
     printf 'INFRA_HOST=%s\n' "$INFRA_HOST"
     for svc in $(kafka_services); do
       for kind in PORT CONTROLLER_PORT PROXIED_PORT PROXIED_ADVERTISED_PORT; do
-        printf '%s=%s\n' "$(kafka_port_name "$svc" "$kind")" "${ports[i++]}"
+        printf '%s=%s\n' "$(node_port_name "$svc" "$kind")" "${ports[i++]}"
       done
     done
     redis_ports_lines "${ports[@]:i:$(redis_port_count)}"
@@ -206,12 +206,27 @@ load_ports() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Name of a node's port variable in `ports`: the service's name in capitals, the node number
+# after the first node, then KIND (`redis` PORT -> REDIS_PORT, `redis-2` PORT -> REDIS_2_PORT,
+# `clickhouse-3` HTTP_PORT -> CLICKHOUSE_3_HTTP_PORT). Each service's file lists its kinds.
+node_port_name() { # node_port_name SERVICE KIND
+  local base="${1%%-*}" id=''
+  [[ "$1" == *-* ]] && id="${1#*-}_"
+  printf '%s_%s%s' "${base^^}" "$id" "$2"
+}
+
+node_port() { # node_port SERVICE KIND -> the port (empty if `ports` has none)
+  local name
+  name="$(node_port_name "$1" "$2")"
+  printf '%s' "${!name:-}"
+}
+
 svc_port() {
   case "$1" in
-    redis | redis-*) redis_port "$1" PORT ;;
-    clickhouse | clickhouse-*) clickhouse_port "$1" HTTP_PORT ;;
+    redis | redis-*) node_port "$1" PORT ;;
+    clickhouse | clickhouse-*) node_port "$1" HTTP_PORT ;;
     zookeeper) printf '%s' "$ZOOKEEPER_PORT" ;;
-    kafka | kafka-*) kafka_port "$1" PORT ;;
+    kafka | kafka-*) node_port "$1" PORT ;;
   esac
 }
 
@@ -221,10 +236,10 @@ svc_port() {
 write_env_file() {
   local tmp="$ENV_FILE.tmp.$$" svc brokers='' proxied='' targets='' have_proxied=1
   for svc in $(kafka_services); do
-    brokers+="${brokers:+,}$INFRA_HOST:$(kafka_port "$svc" PORT)"
-    [[ -n "$(kafka_port "$svc" PROXIED_PORT)" ]] || have_proxied=0
-    proxied+="${proxied:+,}127.0.0.1:$(kafka_port "$svc" PROXIED_ADVERTISED_PORT)"
-    targets+="${targets:+,}127.0.0.1:$(kafka_port "$svc" PROXIED_PORT)"
+    brokers+="${brokers:+,}$INFRA_HOST:$(node_port "$svc" PORT)"
+    [[ -n "$(node_port "$svc" PROXIED_PORT)" ]] || have_proxied=0
+    proxied+="${proxied:+,}127.0.0.1:$(node_port "$svc" PROXIED_ADVERTISED_PORT)"
+    targets+="${targets:+,}127.0.0.1:$(node_port "$svc" PROXIED_PORT)"
   done
   cat >"$tmp" <<EOF
 # Local test infrastructure, written by scripts/infra/up.sh (state dir: $INFRA_DIR).

@@ -38,19 +38,8 @@ redis_services() {
   for ((i = 1; i <= REDIS_CLUSTER_NODES; i++)); do printf 'redis-%d\n' "$i"; done
 }
 
-# Name of a node's port variable in `ports`: KIND is PORT (clients) or BUS_PORT (cluster bus).
-# `redis` keeps REDIS_PORT; redis-2 has REDIS_2_PORT and REDIS_2_BUS_PORT.
-redis_port_name() { # redis_port_name SERVICE KIND
-  local id="${1#redis}"
-  id="${id#-}"
-  printf 'REDIS_%s%s' "${id:+${id}_}" "$2"
-}
-
-redis_port() { # redis_port SERVICE KIND -> the port (empty if `ports` has none)
-  local name
-  name="$(redis_port_name "$1" "$2")"
-  printf '%s' "${!name:-}"
-}
+# A Redis node's port kinds (node_port SERVICE KIND): PORT (clients) and BUS_PORT (cluster
+# bus). `redis` keeps REDIS_PORT; redis-2 has REDIS_2_PORT and REDIS_2_BUS_PORT.
 
 # How many ports choose_ports needs for Redis.
 redis_port_count() {
@@ -66,9 +55,9 @@ redis_ports_lines() { # redis_ports_lines PORT...
   fi
   printf 'INFRA_REDIS_MODE=cluster\n'
   for svc in $(redis_services); do
-    printf '%s=%s\n' "$(redis_port_name "$svc" PORT)" "${!i}"
+    printf '%s=%s\n' "$(node_port_name "$svc" PORT)" "${!i}"
     i=$((i + 1))
-    printf '%s=%s\n' "$(redis_port_name "$svc" BUS_PORT)" "${!i}"
+    printf '%s=%s\n' "$(node_port_name "$svc" BUS_PORT)" "${!i}"
     i=$((i + 1))
   done
 }
@@ -82,7 +71,7 @@ redis_env_lines() {
     return 0
   fi
   for svc in $(redis_services); do
-    urls+="${urls:+,}redis://127.0.0.1:$(redis_port "$svc" PORT)"
+    urls+="${urls:+,}redis://127.0.0.1:$(node_port "$svc" PORT)"
   done
   printf 'REDIS_MODE=cluster\nREDIS_URL=%s\n' "$urls"
 }
@@ -97,8 +86,8 @@ write_redis_config() { # write_redis_config SERVICE
     return 0
   fi
   {
-    render_template redis/redis.conf PORT="$(redis_port "$svc" PORT)" DIR="$dir" BIND="$bind"
-    render_template redis/cluster.conf BUS_PORT="$(redis_port "$svc" BUS_PORT)" \
+    render_template redis/redis.conf PORT="$(node_port "$svc" PORT)" DIR="$dir" BIND="$bind"
+    render_template redis/cluster.conf BUS_PORT="$(node_port "$svc" BUS_PORT)" \
       NODE_TIMEOUT="$REDIS_CLUSTER_NODE_TIMEOUT_MS"
   } >"$dir/redis.conf"
 }
@@ -111,7 +100,7 @@ start_redis() { # start_redis SERVICE
 redis_cli() { # redis_cli SERVICE ARG...
   local svc="$1"
   shift
-  timeout 3 redis-cli -h 127.0.0.1 -p "$(redis_port "$svc" PORT)" "$@" 2>/dev/null
+  timeout 3 redis-cli -h 127.0.0.1 -p "$(node_port "$svc" PORT)" "$@" 2>/dev/null
 }
 
 redis_ready() { [[ "$(redis_cli "${1:-redis}" ping)" == PONG ]]; }
@@ -151,7 +140,7 @@ redis_cluster_settle() {
   done
   t0="$(now_ms)"
   if [[ "$(redis_cli redis-1 cluster info | tr -d '\r' | sed -n 's/^cluster_slots_assigned://p')" == 0 ]]; then
-    for svc in $(redis_services); do nodes+=("127.0.0.1:$(redis_port "$svc" PORT)"); done
+    for svc in $(redis_services); do nodes+=("127.0.0.1:$(node_port "$svc" PORT)"); done
     if ! out="$(redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$REDIS_CLUSTER_REPLICAS" --cluster-yes 2>&1)"; then
       printf '%s\n' "$out" >&2
       log "redis-cli --cluster create failed"
