@@ -5,11 +5,16 @@
 #   docker build --target loadtest -t realtime-offers-loadtest:dev .     (make image-loadtest)
 # The service's stage stays last, so a plain build is the service; the load test and its
 # Kubernetes client are never in the service's image.
-# Node 22: the OpenTelemetry SDK packages in the lock declare engines >= 22.15. The runtime
-# is distroless (no shell, no package manager, uid 65532) on the same Debian 12 as the build
-# stages, so the glibc that onnxruntime's prebuilt library links against matches.
-ARG NODE_IMAGE=node:22-bookworm-slim
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs22-debian12:nonroot
+# One Node.js everywhere: NODE_VERSION is the version in .node-version (a test compares them),
+# which the tests, the bench and the demo run on too. The build stages run the official Node
+# image of that exact version; the runtime is distroless (no shell, no package manager, uid
+# 65532) with that same node binary copied in, on the same Debian 12 as the build stages, so
+# the glibc that node and onnxruntime's prebuilt library link against matches. The distroless
+# Node images carry a Node release of their own choosing; the `cc` image is their base (glibc,
+# libstdc++, libgomp) without one.
+ARG NODE_VERSION=24.22.3
+ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
 # --- production dependencies --------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -82,6 +87,7 @@ RUN cp -rn /compiler/node_modules/@types/. node_modules/@types/ \
 FROM ${RUNTIME_IMAGE} AS loadtest
 WORKDIR /app
 ENV NODE_ENV=production
+COPY --from=deps --chown=0:0 /usr/local/bin/node /nodejs/bin/node
 COPY --from=loadtest-deps --chown=0:0 /app/node_modules ./node_modules
 COPY --from=loadtest-build --chown=0:0 /app/tools/loadtest/dist ./dist
 # "type": "module" for the compiled files.
@@ -95,6 +101,7 @@ CMD ["--help"]
 FROM ${RUNTIME_IMAGE} AS service
 WORKDIR /app
 ENV NODE_ENV=production
+COPY --from=deps --chown=0:0 /usr/local/bin/node /nodejs/bin/node
 COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
 COPY --from=build --chown=0:0 /app/dist ./dist
 COPY --chown=0:0 package.json ./

@@ -3,6 +3,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 INFRA_DIR ?= $(CURDIR)/.infra
 export INFRA_DIR
+# One Node.js for everything a target runs (tests, bench, load test, demo, the image): the
+# version in .node-version, put first on PATH from .cache/node (scripts/tools/install-node.sh
+# links the machine's node when it is that version, else takes it from the npm registry).
+NODE_VERSION := $(shell tr -d '[:space:]' < .node-version)
+NODE_BIN := $(CURDIR)/.cache/node/$(NODE_VERSION)/bin
+export PATH := $(NODE_BIN):$(PATH)
 CLI := node --import tsx src/cli/main.ts
 # Loads the local services' addresses written by `make infra-up`.
 WITH_ENV := set -a && . "$(INFRA_DIR)/env" && set +a &&
@@ -14,14 +20,28 @@ help: ## List the targets
 # `npm install` honours the lock file; `npm ci` refuses it because chdb lists optional
 # per-platform libraries (darwin, arm64) that the lock cannot record where they are not
 # published, and then reports the lock as out of sync.
-# One install for the service and the tools (npm workspaces, one lock file).
-node_modules/.package-lock.json: package.json package-lock.json .npmrc $(wildcard patches/*.patch) $(wildcard tools/*/package.json)
+# One install for the service and the tools (npm workspaces, one lock file), made by the pinned
+# Node so that native packages match it; a new pin reinstalls.
+node_modules/.package-lock.json: package.json package-lock.json .npmrc $(wildcard patches/*.patch) $(wildcard tools/*/package.json) $(NODE_BIN)/node
 	npm install --no-audit --no-fund
 	@touch $@
 
+$(NODE_BIN)/node: .node-version
+	scripts/tools/install-node.sh >/dev/null
+
+.PHONY: node
+node: $(NODE_BIN)/node ## Install the pinned Node.js (.node-version) into .cache/node when the machine's differs
+	@node --version
+
+# What the pipeline needs on this machine: the pinned Node, npm packages, the local services'
+# Debian packages and the Kafka jars. No Go: helm, helm-docs and hadolint are built by the
+# targets that use them (tools).
 .PHONY: deps
-deps: node_modules/.package-lock.json ## Install npm packages, Debian packages, the Kafka jars, helm, helm-docs and hadolint
+deps: node_modules/.package-lock.json ## Install the pinned Node, npm packages, the local services' Debian packages and the Kafka jars
 	scripts/infra/install.sh
+
+.PHONY: tools
+tools: ## Build helm, helm-docs and hadolint from source (needs Go) into .cache/bin
 	scripts/tools/install-helm.sh
 	scripts/tools/install-helm-docs.sh
 	scripts/tools/install-hadolint.sh
@@ -37,8 +57,7 @@ test: deps ## Lint, format, type check; unit, tools, chart, integration and faul
 	npm run --silent typecheck
 	npm run --silent test:unit
 	npm run --silent test:tools
-	npm run --silent test:integration
-	npm run --silent test:faults
+	scripts/infra/stop-after.sh sh -c 'npm run --silent test:integration && npm run --silent test:faults'
 
 .PHONY: test-unit
 test-unit: node_modules/.package-lock.json ## Unit tests only (no services): the service's and the tools'
@@ -46,8 +65,8 @@ test-unit: node_modules/.package-lock.json ## Unit tests only (no services): the
 	npm run --silent test:tools
 
 .PHONY: test-integration
-test-integration: deps ## Integration tests only (start their own services)
-	npm run --silent test:integration
+test-integration: deps ## Integration tests only (start their own services, and stop those they started)
+	scripts/infra/stop-after.sh npm run --silent test:integration
 
 .PHONY: infra-up
 infra-up: deps ## Start Kafka, Redis and ClickHouse on free local ports (addresses in .infra/env)

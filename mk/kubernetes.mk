@@ -44,14 +44,14 @@ port-forward-metrics: ## Forward localhost:8080 to one consumer's /metrics and /
 	scripts/kind/port-forward.sh metrics
 
 .PHONY: helm-lint
-helm-lint: deps ## helm lint --strict the chart with its default, kind, production example and ClickHouse cluster values
+helm-lint: deps tools ## helm lint --strict the chart with its default, kind, production example and ClickHouse cluster values
 	$(HELM) lint --strict $(CHART_DIR) --kube-version $(KUBE_VERSION)
 	$(HELM) lint --strict $(CHART_DIR) --kube-version $(KUBE_VERSION) -f $(CHART_DIR)/values-kind.yaml
 	$(HELM) lint --strict $(CHART_DIR) --kube-version $(KUBE_VERSION) -f $(CHART_DIR)/values-production-example.yaml
 	$(HELM) lint --strict $(CHART_DIR) --kube-version $(KUBE_VERSION) -f $(CHART_DIR)/values-production-example.yaml -f $(CHART_DIR)/values-clickhouse-cluster.yaml
 
 .PHONY: test-chart
-test-chart: deps ## Chart tests: lint, render, schema checks of every object, README and schema descriptions up to date, Dockerfile checks
+test-chart: deps tools ## Chart tests: lint, render, schema checks of every object, README and schema descriptions up to date, Dockerfile checks
 	npm run --silent test:chart
 
 .PHONY: chart-docs

@@ -3,10 +3,10 @@
 # that up.sh imports into containerd:
 #   pause      the pod sandbox: a static program that waits for its signal, FROM scratch;
 #   the stand-ins of the Dockerfile's base images, from this Debian 12 machine's own files:
-#     node-build   Node.js (npm package node-linux-<arch>) and npm, with busybox and Debian's
-#                  sh, cp and find, for the Dockerfile's build stages;
-#     node-runtime the distroless Node 22 base: /nodejs/bin/node, the Debian libraries it
-#                  and onnxruntime link against, user 65532, no shell;
+#     node-build   Node.js of .node-version (npm package node-linux-<arch>) and npm, with
+#                  busybox and Debian's sh, cp and find, for the Dockerfile's build stages;
+#     node-runtime the distroless `cc` base: the Debian libraries node and onnxruntime link
+#                  against, user 65532, no shell (the Dockerfile copies node in);
 #   the service's image from the project's Dockerfile, the base images given as build
 #   arguments, tagged with its image id (printed on stdout: realtime-offers:<id>).
 # Base images are built once per Node.js version; the service's layers are cached by buildah.
@@ -97,12 +97,11 @@ onnx_libs=("$REPO_ROOT"/node_modules/onnxruntime-node/bin/napi-v*/linux/"$node_a
 [[ -e "${onnx_libs[0]}" ]] || die "no onnxruntime-node binaries for linux/$node_arch in node_modules (npm install first)"
 
 if ! have_image "$NODE_RUNTIME_IMAGE"; then
-  log "image $NODE_RUNTIME_IMAGE (stand-in for the distroless Node.js 22 base)"
+  log "image $NODE_RUNTIME_IMAGE (stand-in for the distroless cc base)"
   rootfs="$work/node-runtime/ctx/rootfs"
   rm -rf "$work/node-runtime" && mkdir -p "$rootfs"
   passwd_files "$rootfs"
-  add_host_binary "$rootfs" "$node_dir/node/bin/node" /nodejs/bin/node
-  add_libraries "$rootfs" "${onnx_libs[@]}"
+  add_libraries "$rootfs" "$node_dir/node/bin/node" "${onnx_libs[@]}"
   printf 'FROM scratch\nCOPY rootfs/ /\nUSER 65532:65532\nWORKDIR /home/nonroot\nENTRYPOINT ["/nodejs/bin/node"]\n' \
     >"$work/node-runtime/ctx/Containerfile"
   "${BUILDAH[@]}" build --quiet --isolation chroot -t "$NODE_RUNTIME_IMAGE" \
@@ -110,7 +109,7 @@ if ! have_image "$NODE_RUNTIME_IMAGE"; then
 fi
 
 if ! have_image "$NODE_BUILD_IMAGE"; then
-  log "image $NODE_BUILD_IMAGE (stand-in for node:22-bookworm-slim)"
+  log "image $NODE_BUILD_IMAGE (stand-in for node:$NODE_VERSION-bookworm-slim)"
   rootfs="$work/node-build/ctx/rootfs"
   rm -rf "$work/node-build" && mkdir -p "$rootfs/bin" "$rootfs/usr/bin" "$rootfs/usr/local/bin" "$rootfs/usr/local/lib"
   passwd_files "$rootfs"

@@ -5,6 +5,8 @@ CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd "$CLUSTER_SCRIPTS/../.." && pwd -P)"
 # shellcheck source-path=SCRIPTDIR source=versions.env
 . "$CLUSTER_SCRIPTS/versions.env"
+# The one Node.js of the project (the image's, the tests').
+NODE_VERSION="$(tr -d '[:space:]' <"$REPO_ROOT/.node-version")"
 
 # Built programs and images, kept between runs (outside the repository).
 CACHE_DIR="${CLUSTER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/realtime-offers-cluster}"
