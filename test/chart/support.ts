@@ -39,7 +39,7 @@ export const VALUES_FILES: readonly { readonly name: string; readonly files: rea
 
 let helmPath: string | undefined;
 
-/** helm from `make deps` (<repo>/.cache/bin/helm), else from PATH; a clear error otherwise. */
+/** helm from `make tools` (<repo>/.cache/bin/helm), else from PATH; a clear error otherwise. */
 export function helmBinary(): string {
   if (helmPath !== undefined) return helmPath;
   const cached = path.join(REPO, '.cache/bin/helm');
@@ -48,7 +48,7 @@ export function helmBinary(): string {
     return (helmPath = 'helm');
   }
   throw new Error(
-    `helm not found at ${cached} nor on PATH: run 'make deps' (scripts/tools/install-helm.sh builds the pinned helm)`,
+    `helm not found at ${cached} nor on PATH: run 'make tools' (scripts/tools/install-helm.sh builds the pinned helm)`,
   );
 }
 
@@ -98,7 +98,7 @@ export function lint(files: readonly string[], sets: readonly string[] = []): He
   ]);
 }
 
-function kubeVersion(): string {
+export function kubeVersion(): string {
   if (KUBE_VERSION === undefined)
     throw new Error('K8S_VERSION missing in scripts/cluster/versions.env');
   return KUBE_VERSION;
