@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { helm, kubeVersion, only, parseManifests, REPO } from './support.js';
+import { only, parseManifests, REPO, template } from './support.js';
 
 /** The files that install the chart with an image tag from the command line. */
 const INSTALLERS = [
@@ -24,19 +24,7 @@ function renderedImage(
   flag: string,
   tag: string,
 ): { status: number; image?: string; stderr: string } {
-  const result = helm([
-    'template',
-    'offers',
-    '.',
-    '--namespace',
-    'offers',
-    '--kube-version',
-    kubeVersion(),
-    '-f',
-    'values-kind.yaml',
-    flag,
-    `image.tag=${tag}`,
-  ]);
+  const result = template(['values-kind.yaml'], [], [flag, `image.tag=${tag}`]);
   if (result.status !== 0) return { status: result.status, stderr: result.stderr };
   const deployment = only(parseManifests(result.stdout), 'Deployment') as unknown as {
     spec: { template: { spec: { containers: { image: string }[] } } };

@@ -72,8 +72,15 @@ function valuesArgs(files: readonly string[], sets: readonly string[]): string[]
   return [...files.flatMap((file) => ['-f', file]), ...sets.flatMap((set) => ['--set', set])];
 }
 
-/** `helm template` with the given values files and --set flags; hooks and tests included. */
-export function template(files: readonly string[], sets: readonly string[] = []): HelmResult {
+/**
+ * `helm template` with the given values files, --set flags and any other flags (e.g.
+ * --set-string); hooks and tests included.
+ */
+export function template(
+  files: readonly string[],
+  sets: readonly string[] = [],
+  flags: readonly string[] = [],
+): HelmResult {
   return helm([
     'template',
     'offers',
@@ -83,6 +90,7 @@ export function template(files: readonly string[], sets: readonly string[] = [])
     '--kube-version',
     kubeVersion(),
     ...valuesArgs(files, sets),
+    ...flags,
   ]);
 }
 
@@ -98,7 +106,7 @@ export function lint(files: readonly string[], sets: readonly string[] = []): He
   ]);
 }
 
-export function kubeVersion(): string {
+function kubeVersion(): string {
   if (KUBE_VERSION === undefined)
     throw new Error('K8S_VERSION missing in scripts/cluster/versions.env');
   return KUBE_VERSION;
