@@ -204,13 +204,14 @@ class 1.
   `GradientBoostingClassifier` (log loss) for the flags, each with
   {params}, `random_state={f.tree_seed}`.
 - Export (`model/onnx_export.py`): `Imputer` (training means) on the input, a double copy of
-  it, then one `TreeEnsembleRegressor` with eight targets holding all eight ensembles, node
-  for node, with double thresholds and leaf weights, and a `Sigmoid` on the six
-  classifiers' raw scores. sklearn split the one-hot column of category c at 0.5 (left unless
-  the value is c); the graph splits the category code with `BRANCH_NEQ c`, which takes the
-  same branch for every input, unseen values included. Numeric splits keep sklearn's
-  thresholds, compared in double as sklearn compares them, so ONNX and sklearn take the same
-  path through every tree; only the final rounding to float32 differs.
+  it, then one single-target `TreeEnsembleRegressor` per model, node for node, with double
+  thresholds and leaf weights (one ensemble with eight targets cost onnxruntime a third more
+  instructions per row), and a `Sigmoid` on the six classifiers' raw scores. sklearn split
+  the one-hot column of category c at 0.5 (left unless the value is c); the graph splits the
+  category code with `BRANCH_NEQ c`, which takes the same branch for every input, unseen
+  values included. Numeric splits keep sklearn's thresholds, compared in double as sklearn
+  compares them, so ONNX and sklearn take the same path through every tree; only the final
+  rounding to float32 differs.
 
 ## Training data
 

@@ -8,8 +8,11 @@ cannot disagree on it. A missing value is looked up as the imputer's fill value;
 in the vocabulary is -1. The last two columns are the numbers, NaN when missing.
 
 Graph: the numeric imputer (training means) on the whole row, a double copy of the row, then
-one `TreeEnsembleRegressor` with eight targets, one per prediction, and a `Sigmoid` on the
-six classifiers' raw scores. Output: one float32 tensor `predictions` of shape [N, 8] whose
+one single-target `TreeEnsembleRegressor` per prediction, their raw scores side by side, and a
+`Sigmoid` on the six classifiers' raw scores. One ensemble per prediction, not one ensemble
+with eight targets: onnxruntime sums a multi-target ensemble into a score vector per row,
+which took a third more instructions per row (88,900 against 60,700, callgrind, batch 1,000,
+one thread, onnxruntime 1.30) for the same trees. Output: one float32 tensor `predictions` of shape [N, 8] whose
 column names are listed in the metadata.
 
 The trees are sklearn's own, node for node. sklearn trained them on one-hot columns; a split
@@ -127,73 +130,80 @@ def _raw_base_score(estimator: Estimator, n_features: int) -> float:
     return raw - estimator.learning_rate * trees
 
 
-def ensemble_node(models: dict[str, Estimator], layout: FeatureLayout) -> onnx.NodeProto:
-    """All ensembles as one TreeEnsembleRegressor, target i being the raw score of model i."""
-    nodes: dict[str, list] = {
+def ensemble_nodes(
+    models: dict[str, Estimator], layout: FeatureLayout
+) -> tuple[list[onnx.NodeProto], list[str]]:
+    """One single-target TreeEnsembleRegressor per model, each giving that model's raw score
+    as an [N, 1] tensor; returns the nodes and their output names in model order."""
+    nodes = []
+    outputs = []
+    for target, (name, estimator) in enumerate(models.items()):
+        if isinstance(estimator, GradientBoostingClassifier) and len(estimator.classes_) != 2:
+            raise ValueError(f"model {name}: only binary classifiers are supported")
+        output = f"raw_score_{target}"
+        nodes.append(_ensemble_node(name, estimator, layout, output))
+        outputs.append(output)
+    return nodes, outputs
+
+
+def _ensemble_node(
+    name: str, estimator: Estimator, layout: FeatureLayout, output: str
+) -> onnx.NodeProto:
+    attributes: dict[str, list] = {
         key: []
         for key in ("treeids", "nodeids", "featureids", "modes", "values", "truenodeids", "falsenodeids")
     }
-    targets: dict[str, list] = {key: [] for key in ("treeids", "nodeids", "ids", "weights")}
-    base_values = []
-    tree_id = 0
-    for target, estimator in enumerate(models.values()):
-        if isinstance(estimator, GradientBoostingClassifier) and len(estimator.classes_) != 2:
-            raise ValueError(f"model {target}: only binary classifiers are supported")
-        base_values.append(_raw_base_score(estimator, layout.one_hot_width))
-        for (tree_estimator,) in estimator.estimators_:
-            tree = tree_estimator.tree_
-            for node_id in range(tree.node_count):
-                nodes["treeids"].append(tree_id)
-                nodes["nodeids"].append(node_id)
-                if tree.children_left[node_id] == -1:
-                    nodes["featureids"].append(0)
-                    nodes["modes"].append("LEAF")
-                    nodes["values"].append(0.0)
-                    nodes["truenodeids"].append(0)
-                    nodes["falsenodeids"].append(0)
-                    targets["treeids"].append(tree_id)
-                    targets["nodeids"].append(node_id)
-                    targets["ids"].append(target)
-                    targets["weights"].append(
-                        estimator.learning_rate * float(tree.value[node_id, 0, 0])
-                    )
-                    continue
-                column, code = layout.sources[int(tree.feature[node_id])]
-                threshold = float(tree.threshold[node_id])
-                nodes["featureids"].append(column)
-                if code is None:
-                    # sklearn sends x <= threshold to the left child.
-                    nodes["modes"].append("BRANCH_LEQ")
-                    nodes["values"].append(threshold)
-                else:
-                    if not 0.0 < threshold < 1.0:
-                        raise RuntimeError(f"one-hot split at {threshold}, expected within (0, 1)")
-                    nodes["modes"].append("BRANCH_NEQ")
-                    nodes["values"].append(float(code))
-                nodes["truenodeids"].append(int(tree.children_left[node_id]))
-                nodes["falsenodeids"].append(int(tree.children_right[node_id]))
-            tree_id += 1
+    targets: dict[str, list] = {key: [] for key in ("treeids", "nodeids", "weights")}
+    for tree_id, (tree_estimator,) in enumerate(estimator.estimators_):
+        tree = tree_estimator.tree_
+        for node_id in range(tree.node_count):
+            attributes["treeids"].append(tree_id)
+            attributes["nodeids"].append(node_id)
+            if tree.children_left[node_id] == -1:
+                attributes["featureids"].append(0)
+                attributes["modes"].append("LEAF")
+                attributes["values"].append(0.0)
+                attributes["truenodeids"].append(0)
+                attributes["falsenodeids"].append(0)
+                targets["treeids"].append(tree_id)
+                targets["nodeids"].append(node_id)
+                targets["weights"].append(estimator.learning_rate * float(tree.value[node_id, 0, 0]))
+                continue
+            column, code = layout.sources[int(tree.feature[node_id])]
+            threshold = float(tree.threshold[node_id])
+            attributes["featureids"].append(column)
+            if code is None:
+                # sklearn sends x <= threshold to the left child.
+                attributes["modes"].append("BRANCH_LEQ")
+                attributes["values"].append(threshold)
+            else:
+                if not 0.0 < threshold < 1.0:
+                    raise RuntimeError(f"one-hot split at {threshold}, expected within (0, 1)")
+                attributes["modes"].append("BRANCH_NEQ")
+                attributes["values"].append(float(code))
+            attributes["truenodeids"].append(int(tree.children_left[node_id]))
+            attributes["falsenodeids"].append(int(tree.children_right[node_id]))
     return helper.make_node(
         "TreeEnsembleRegressor",
         ["features_double"],
-        ["raw_scores"],
-        name="ensembles",
+        [output],
+        name=f"ensemble_{name}",
         domain="ai.onnx.ml",
-        n_targets=len(models),
+        n_targets=1,
         aggregate_function="SUM",
         post_transform="NONE",
-        nodes_treeids=nodes["treeids"],
-        nodes_nodeids=nodes["nodeids"],
-        nodes_featureids=nodes["featureids"],
-        nodes_modes=nodes["modes"],
-        nodes_values_as_tensor=_double_tensor(nodes["values"]),
-        nodes_truenodeids=nodes["truenodeids"],
-        nodes_falsenodeids=nodes["falsenodeids"],
+        nodes_treeids=attributes["treeids"],
+        nodes_nodeids=attributes["nodeids"],
+        nodes_featureids=attributes["featureids"],
+        nodes_modes=attributes["modes"],
+        nodes_values_as_tensor=_double_tensor(attributes["values"]),
+        nodes_truenodeids=attributes["truenodeids"],
+        nodes_falsenodeids=attributes["falsenodeids"],
         target_treeids=targets["treeids"],
         target_nodeids=targets["nodeids"],
-        target_ids=targets["ids"],
+        target_ids=[0] * len(targets["treeids"]),
         target_weights_as_tensor=_double_tensor(targets["weights"]),
-        base_values_as_tensor=_double_tensor(base_values),
+        base_values_as_tensor=_double_tensor([_raw_base_score(estimator, layout.one_hot_width)]),
     )
 
 
@@ -217,6 +227,7 @@ def build_model(
     initializers = [
         numpy_helper.from_array(np.array([first_classifier, len(names) - first_classifier]), "split")
     ]
+    ensembles, raw_scores = ensemble_nodes(models, layout)
     nodes = [
         helper.make_node(
             "Imputer",
@@ -230,7 +241,8 @@ def build_model(
         helper.make_node(
             "Cast", ["features_imputed"], ["features_double"], to=TensorProto.DOUBLE, name="to_double"
         ),
-        ensemble_node(models, layout),
+        *ensembles,
+        helper.make_node("Concat", raw_scores, ["raw_scores"], axis=1, name="raw_scores"),
         helper.make_node(
             "Split", ["raw_scores", "split"], ["regressions", "logits"], axis=1, name="split"
         ),
