@@ -72,8 +72,15 @@ function valuesArgs(files: readonly string[], sets: readonly string[]): string[]
   return [...files.flatMap((file) => ['-f', file]), ...sets.flatMap((set) => ['--set', set])];
 }
 
-/** `helm template` with the given values files and --set flags; hooks and tests included. */
-export function template(files: readonly string[], sets: readonly string[] = []): HelmResult {
+/**
+ * `helm template` with the given values files and --set flags; hooks and tests included.
+ * `apiVersions` are the cluster APIs to pretend (`--api-versions`).
+ */
+export function template(
+  files: readonly string[],
+  sets: readonly string[] = [],
+  apiVersions: readonly string[] = [],
+): HelmResult {
   return helm([
     'template',
     'offers',
@@ -82,6 +89,7 @@ export function template(files: readonly string[], sets: readonly string[] = [])
     'offers',
     '--kube-version',
     kubeVersion(),
+    ...apiVersions.flatMap((version) => ['--api-versions', version]),
     ...valuesArgs(files, sets),
   ]);
 }
