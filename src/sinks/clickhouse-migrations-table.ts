@@ -62,10 +62,12 @@ function createStatement(schema: DesiredSchema): string {
     '    settings String,',
     '    statements Array(String),',
     '    service_version String,',
-    "    applied_at DateTime('UTC')",
+    "    applied_at DateTime('UTC'),",
+    // Milliseconds: runs within one second (a TTL set, then changed) still have an order.
+    '    applied_ms UInt64',
     ')',
     `ENGINE = ${engine}`,
-    'ORDER BY (table_name, applied_at)',
+    'ORDER BY (table_name, applied_ms)',
   ].join('\n');
 }
 
@@ -77,13 +79,13 @@ export async function readLastRecord(
 ): Promise<ChangeRecord | undefined> {
   try {
     const result = await client.query({
-      query: `SELECT version, settings, toString(applied_at) AS applied_at, service_version FROM ${database}.${MIGRATIONS_TABLE} WHERE table_name = '${table}' ORDER BY applied_at DESC, version DESC LIMIT 1`,
+      query: `SELECT version, settings, toString(applied_at) AS applied, service_version FROM ${database}.${MIGRATIONS_TABLE} WHERE table_name = '${table}' ORDER BY applied_ms DESC LIMIT 1`,
       format: 'JSONEachRow',
     });
     const [row] = await result.json<{
       version: number;
       settings: string;
-      applied_at: string;
+      applied: string;
       service_version: string;
     }>();
     return row === undefined
@@ -91,7 +93,7 @@ export async function readLastRecord(
       : {
           version: Number(row.version),
           settings: row.settings,
-          appliedAt: row.applied_at,
+          appliedAt: row.applied,
           serviceVersion: row.service_version,
         };
   } catch (error) {
@@ -126,7 +128,11 @@ export async function recordMigration(
   ) {
     return false;
   }
-  await client.command({ query: createStatement(schema) });
+  await client.command({ query: createStatement(schema) }).catch((error: unknown) => {
+    // 57: TABLE_ALREADY_EXISTS, when another run created it between IF NOT EXISTS and CREATE.
+    if (clickhouseErrorCode(error) !== 57) throw error;
+  });
+  const now = Date.now();
   await client.insert({
     table: `${schema.database}.${MIGRATIONS_TABLE}`,
     format: 'JSONEachRow',
@@ -138,7 +144,8 @@ export async function recordMigration(
         statements: run.statements,
         service_version: run.serviceVersion,
         // Sent, not defaulted: 18.16 fills an omitted JSONEachRow field with zero, not DEFAULT.
-        applied_at: new Date().toISOString().slice(0, 19).replace('T', ' '),
+        applied_at: new Date(now).toISOString().slice(0, 19).replace('T', ' '),
+        applied_ms: now,
       },
     ],
   });

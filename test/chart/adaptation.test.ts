@@ -3,7 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+
+import { stringify } from 'yaml';
 
 import { loadTestImage } from '../../tools/loadtest/src/kubernetes/job.js';
 import { prometheusTool } from '../support/prometheus.js';
@@ -27,6 +29,20 @@ import { validateManifest } from './validate.js';
  * and objects, the start-up window, the hook Job's and test pod's scheduling and environment,
  * ServiceMonitor/PodMonitor options, tunable alerts, and the KEDA API check.
  */
+
+const valuesDir = mkdtempSync(path.join(tmpdir(), 'offers-values-'));
+after(() => {
+  rmSync(valuesDir, { recursive: true, force: true });
+});
+let valuesFiles = 0;
+
+/** A values file with `values` (for what --set cannot say: templates, YAML text, PromQL). */
+function valuesFile(values: Record<string, unknown>): string {
+  valuesFiles += 1;
+  const file = path.join(valuesDir, `values-${valuesFiles}.yaml`);
+  writeFileSync(file, stringify(values));
+  return file;
+}
 
 const annotations = (manifest: Manifest): Record<string, string> =>
   (manifest.metadata as { annotations?: Record<string, string> }).annotations ?? {};
@@ -90,20 +106,18 @@ describe('chart: adaptation points', () => {
   });
 
   it('initContainers, sidecars and extraObjects are rendered, templated', () => {
-    const manifests = render(
-      [],
-      [
-        'initContainers[0].name=wait',
-        'initContainers[0].image=busybox:1.37',
-        'initContainers[0].args[0]={{ .Release.Name }}-init',
-        'sidecars[0].name=shipper',
-        'sidecars[0].image=fluent-bit:4.0',
-        'extraObjects[0].apiVersion=v1',
-        'extraObjects[0].kind=ConfigMap',
-        'extraObjects[0].metadata.name={{ .Release.Name }}-extra',
-        'extraObjects[1]=apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-from-text',
-      ],
-    );
+    const manifests = render([
+      valuesFile({
+        initContainers: [
+          { name: 'wait', image: 'busybox:1.37', args: ['{{ .Release.Name }}-init'] },
+        ],
+        sidecars: [{ name: 'shipper', image: 'fluent-bit:4.0' }],
+        extraObjects: [
+          { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: '{{ .Release.Name }}-extra' } },
+          'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-from-text\n',
+        ],
+      }),
+    ]);
     const spec = podSpec(only(manifests, 'Deployment'));
     assert.deepEqual(at(spec, 'initContainers', 0, 'args'), ['offers-init']);
     assert.deepEqual(
@@ -234,9 +248,12 @@ interface Rule {
   annotations?: Record<string, string>;
 }
 
-const ruleGroups = (sets: readonly string[]): { name: string; rules: Rule[] }[] =>
+const ruleGroups = (
+  sets: readonly string[],
+  files: readonly string[] = [],
+): { name: string; rules: Rule[] }[] =>
   at(
-    only(render([], ['monitoring.prometheusRule.enabled=true', ...sets]), 'PrometheusRule'),
+    only(render(files, ['monitoring.prometheusRule.enabled=true', ...sets]), 'PrometheusRule'),
     'spec',
     'groups',
   ) as { name: string; rules: Rule[] }[];
@@ -270,19 +287,33 @@ describe('chart: tunable alerts', () => {
 
   it('thresholds, for, labels and enabled change only the alert they name, and promtool accepts the result', () => {
     const prefix = 'monitoring.prometheusRule';
-    const groups = ruleGroups([
-      `${prefix}.alerts.OffersDeadLetterRateHigh.thresholds.ratio=0.05`,
-      `${prefix}.alerts.OffersDeadLetterRateHigh.thresholds.perSecond=2`,
-      `${prefix}.alerts.OffersConsumerLagGrowing.thresholds.lag=250000`,
-      `${prefix}.alerts.OffersConsumerLagGrowing.for=30m`,
-      `${prefix}.alerts.OffersCrashLooping.thresholds.restarts=5`,
-      `${prefix}.alerts.OffersSinkDown.labels.severity=warning`,
-      `${prefix}.alerts.OffersNoProgress.enabled=false`,
-      `${prefix}.alertLabels.team=data`,
-      `${prefix}.additionalRules[0].alert=OffersTooFewReplicas`,
-      `${prefix}.additionalRules[0].expr=count(up{job="realtime-offers"} == 1) < 2`,
-      `${prefix}.additionalRules[0].for=10m`,
-    ]);
+    const groups = ruleGroups(
+      [
+        `${prefix}.alerts.OffersDeadLetterRateHigh.thresholds.ratio=0.05`,
+        `${prefix}.alerts.OffersDeadLetterRateHigh.thresholds.perSecond=2`,
+        `${prefix}.alerts.OffersConsumerLagGrowing.thresholds.lag=250000`,
+        `${prefix}.alerts.OffersConsumerLagGrowing.for=30m`,
+        `${prefix}.alerts.OffersCrashLooping.thresholds.restarts=5`,
+        `${prefix}.alerts.OffersSinkDown.labels.severity=warning`,
+        `${prefix}.alerts.OffersNoProgress.enabled=false`,
+        `${prefix}.alertLabels.team=data`,
+      ],
+      [
+        valuesFile({
+          monitoring: {
+            prometheusRule: {
+              additionalRules: [
+                {
+                  alert: 'OffersTooFewReplicas',
+                  expr: 'count(up{job="realtime-offers"} == 1) < 2',
+                  for: '10m',
+                },
+              ],
+            },
+          },
+        }),
+      ],
+    );
     const deadLetters = rule(groups, 'OffersDeadLetterRateHigh');
     assert.match(deadLetters?.expr ?? '', /\) > 0\.05 # threshold: ratio\n/);
     assert.match(deadLetters?.expr ?? '', /> 2 # threshold: perSecond$/);

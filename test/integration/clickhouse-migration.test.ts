@@ -29,7 +29,7 @@ async function records(
   table: string,
 ): Promise<{ version: number; settings: string; statements: string[] }[]> {
   const result = await client.query({
-    query: `SELECT version, settings, statements FROM default.${MIGRATIONS_TABLE} WHERE table_name = '${table}' ORDER BY applied_at`,
+    query: `SELECT version, settings, statements FROM default.${MIGRATIONS_TABLE} WHERE table_name = '${table}' ORDER BY applied_ms`,
     format: 'JSONEachRow',
   });
   return result.json();
