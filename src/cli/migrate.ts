@@ -34,13 +34,15 @@ export function migrationReport(
     lines.push(dryRun ? 'would apply:' : 'changes:');
     for (const change of plan.changes) {
       // A concurrent run may have made a change this one planned.
-      const done = dryRun || result.applied.includes(change.statement) ? '' : ' (made by another run)';
+      const done =
+        dryRun || result.applied.includes(change.statement) ? '' : ' (made by another run)';
       lines.push(`  - ${change.what}${whereSeen(change, servers)}${done}`);
       lines.push(`    ${change.statement.split('\n').join('\n    ')}`);
     }
   }
   if (dryRun) lines.push('dry run: nothing was changed');
-  else if (result.recorded) lines.push(`recorded schema version ${SCHEMA_VERSION} and its settings`);
+  else if (result.recorded)
+    lines.push(`recorded schema version ${SCHEMA_VERSION} and its settings`);
   return lines;
 }
 

@@ -3,11 +3,7 @@ import { Redis } from 'ioredis';
 
 import type { ServiceConfig } from '../config/config.js';
 import { errorMessage, OfferError } from '../errors.js';
-import {
-  startHttpServer,
-  type ReadinessReport,
-  type RunningHttpServer,
-} from '../http/server.js';
+import { startHttpServer, type ReadinessReport, type RunningHttpServer } from '../http/server.js';
 import {
   createKafkaClients,
   groupPositions,

@@ -68,7 +68,8 @@ export class SchemaRefusedError extends OfferError {
 
   constructor(plan: MigrationPlan, servers: number) {
     const lines = plan.refusals.map(
-      (refusal) => `  - ${refusal.what}${whereSeen(refusal, servers)}.\n    Way forward: ${refusal.wayForward}.`,
+      (refusal) =>
+        `  - ${refusal.what}${whereSeen(refusal, servers)}.\n    Way forward: ${refusal.wayForward}.`,
     );
     super(
       'SCHEMA_REFUSED',
@@ -96,7 +97,10 @@ async function readServer(
   const names = schema.tables.map((table) => quote(table.name)).join(', ');
   const database = quote(schema.database);
   const [databases, tables, columns] = await Promise.all([
-    rows<{ name: string }>(client, `SELECT name FROM ${from('databases')} WHERE name = ${database}`),
+    rows<{ name: string }>(
+      client,
+      `SELECT name FROM ${from('databases')} WHERE name = ${database}`,
+    ),
     rows<{ name: string; engine: string; engine_full: string }>(
       client,
       `SELECT name, engine, engine_full FROM ${from('tables')} WHERE database = ${database} AND name IN (${names})`,
@@ -131,14 +135,21 @@ export async function readSchemaState(
   if (schema.cluster === '') {
     return { servers: [await readServer(client, 'the server', schema, (t) => `system.${t}`)] };
   }
-  const hosts = await rows<{ host_address: string; port: number; shard_num: number; replica_num: number }>(
+  const hosts = await rows<{
+    host_address: string;
+    port: number;
+    shard_num: number;
+    replica_num: number;
+  }>(
     client,
     `SELECT host_address, port, shard_num, replica_num FROM system.clusters WHERE cluster = ${quote(schema.cluster)} ORDER BY shard_num, replica_num`,
   );
   const credentials = `${quote(options.user ?? 'default')}, ${quote(options.password ?? '')}`;
   const servers = await Promise.all(
     hosts.map((host) => {
-      const address = host.host_address.includes(':') ? `[${host.host_address}]` : host.host_address;
+      const address = host.host_address.includes(':')
+        ? `[${host.host_address}]`
+        : host.host_address;
       return readServer(
         client,
         `shard ${host.shard_num} replica ${host.replica_num} (${address}:${host.port})`,
@@ -171,7 +182,11 @@ async function settled(
   options: MigrateOptions,
 ): Promise<{ plan: MigrationPlan; servers: number }> {
   let latest = await plan(client, schema, options);
-  for (let wait = 0; schema.cluster !== '' && latest.plan.changes.length > 0 && wait < SETTLE_POLLS; wait += 1) {
+  for (
+    let wait = 0;
+    schema.cluster !== '' && latest.plan.changes.length > 0 && wait < SETTLE_POLLS;
+    wait += 1
+  ) {
     await sleep(SETTLE_POLL_MS);
     latest = await plan(client, schema, options);
   }

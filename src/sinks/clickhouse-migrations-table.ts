@@ -91,7 +91,7 @@ export async function readLastRecord(
     return row === undefined
       ? undefined
       : {
-          version: Number(row.version),
+          version: row.version,
           settings: row.settings,
           appliedAt: row.applied,
           serviceVersion: row.service_version,

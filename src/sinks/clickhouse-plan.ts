@@ -59,7 +59,14 @@ export interface MigrationPlan {
   readonly notes: readonly Difference[];
 }
 
-const CLAUSES = [' PARTITION BY ', ' PRIMARY KEY ', ' ORDER BY ', ' SAMPLE BY ', ' TTL ', ' SETTINGS '];
+const CLAUSES = [
+  ' PARTITION BY ',
+  ' PRIMARY KEY ',
+  ' ORDER BY ',
+  ' SAMPLE BY ',
+  ' TTL ',
+  ' SETTINGS ',
+];
 
 export interface EngineClauses {
   /** The engine and its parameters, e.g. `ReplacingMergeTree(version)`. */
@@ -169,7 +176,13 @@ export function planMigration(schema: DesiredSchema, state: SchemaState): Migrat
   for (const server of state.servers) {
     const { host } = server;
     if (schema.createDatabase !== undefined && !server.databaseExists) {
-      change(-1, schema.database, `database ${schema.database} is missing`, schema.createDatabase, host);
+      change(
+        -1,
+        schema.database,
+        `database ${schema.database} is missing`,
+        schema.createDatabase,
+        host,
+      );
     }
     schema.tables.forEach((spec, index) => {
       const qualified = `${schema.database}.${spec.name}`;
@@ -241,7 +254,9 @@ export function planMigration(schema: DesiredSchema, state: SchemaState): Migrat
         if (found === undefined) {
           const previous = spec.columns[position - 1];
           const definition =
-            spec.engine === 'Distributed' ? distributedDefinition(column.definition) : column.definition;
+            spec.engine === 'Distributed'
+              ? distributedDefinition(column.definition)
+              : column.definition;
           change(
             rank + 200 + position,
             qualified,

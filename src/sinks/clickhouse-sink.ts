@@ -285,7 +285,7 @@ export async function checkWritable(
 ): Promise<void> {
   const { database, table } = options;
   const qualified = `${database}.${table}`;
-  const user = options.user ?? 'the service\'s user';
+  const user = options.user ?? "the service's user";
   const query = async <T>(sql: string): Promise<T[]> => {
     try {
       return await (await client.query({ query: sql, format: 'JSONEachRow' })).json<T>();

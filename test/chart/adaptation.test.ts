@@ -82,7 +82,10 @@ describe('chart: adaptation points', () => {
       }
     }
     // Without them, objects carry no empty annotations map.
-    assert.equal((only(render([]), 'Deployment').metadata as { annotations?: unknown }).annotations, undefined);
+    assert.equal(
+      (only(render([]), 'Deployment').metadata as { annotations?: unknown }).annotations,
+      undefined,
+    );
   });
 
   it('image.registry and global.imageRegistry prefix the image; the load test derives its own from it', () => {
@@ -157,7 +160,10 @@ describe('chart: adaptation points', () => {
     assert.equal(template([], ['startupProbe.enabled=false']).status, 0);
     const liveness = template([], ['startupProbe.enabled=false', 'startupTimeoutMs=65000']);
     assert.notEqual(liveness.status, 0);
-    assert.match(liveness.stderr, /does not fit the liveness probe's window \(70 s\) and startupProbe\.enabled is false/);
+    assert.match(
+      liveness.stderr,
+      /does not fit the liveness probe's window \(70 s\) and startupProbe\.enabled is false/,
+    );
   });
 
   it("the migration Job and the helm test get the pods' scheduling fields, environment and volumes", () => {
@@ -189,10 +195,20 @@ describe('chart: adaptation points', () => {
         assert.deepEqual(spec[field], deployment[field], `${where}: ${field}`);
       }
       const [container] = containers(manifest);
-      assert.ok(container?.env?.some((v) => v.name === 'HTTPS_PROXY'), where);
+      assert.ok(container, where);
+      assert.ok(
+        container.env?.some((v) => v.name === 'HTTPS_PROXY'),
+        where,
+      );
       assert.deepEqual(at(container, 'envFrom'), [{ secretRef: { name: 'offers-env' } }], where);
-      assert.ok(container.volumeMounts?.some((m) => m.mountPath === '/etc/ssl/corporate'), where);
-      assert.ok((spec.volumes as { name: string }[]).some((v) => v.name === 'ca'), where);
+      assert.ok(
+        container.volumeMounts?.some((m) => m.mountPath === '/etc/ssl/corporate'),
+        where,
+      );
+      assert.ok(
+        (spec.volumes as { name: string }[]).some((v) => v.name === 'ca'),
+        where,
+      );
       assert.deepEqual(validateManifest(manifest), []);
     }
   });
@@ -214,14 +230,22 @@ describe('chart: adaptation points', () => {
       );
       assert.deepEqual(validateManifest(monitor), []);
       assert.equal(monitor.metadata.namespace, 'monitoring');
-      const endpoint = at(monitor, 'spec', kind === 'ServiceMonitor' ? 'endpoints' : 'podMetricsEndpoints', 0);
+      const endpoint = at(
+        monitor,
+        'spec',
+        kind === 'ServiceMonitor' ? 'endpoints' : 'podMetricsEndpoints',
+        0,
+      );
       assert.equal(at(endpoint, 'relabelings', 0, 'targetLabel'), 'node');
       assert.equal(at(endpoint, 'metricRelabelings', 0, 'action'), 'drop');
       assert.deepEqual(at(monitor, 'spec', 'namespaceSelector', 'matchNames'), ['offers']);
     }
     const both = template([], ['serviceMonitor.enabled=true', 'podMonitor.enabled=true']);
     assert.notEqual(both.status, 0);
-    assert.match(both.stderr, /serviceMonitor\.enabled and podMonitor\.enabled both scrape the same pods/);
+    assert.match(
+      both.stderr,
+      /serviceMonitor\.enabled and podMonitor\.enabled both scrape the same pods/,
+    );
   });
 
   it('refuses autoscaling on a cluster without the KEDA API, naming it; renders with it', () => {
@@ -266,7 +290,10 @@ describe('chart: tunable alerts', () => {
     const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8');
     const anchors = new Set(
       [...readme.matchAll(/^#+ (.+)$/gm)].map((m) =>
-        (m[1] ?? '').toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-'),
+        (m[1] ?? '')
+          .toLowerCase()
+          .replace(/[^a-z0-9 _-]/g, '')
+          .replace(/ /g, '-'),
       ),
     );
     const rules = ruleGroups([]).flatMap((group) => group.rules);
@@ -274,7 +301,10 @@ describe('chart: tunable alerts', () => {
     for (const { alert, annotations: notes } of rules) {
       const url = notes?.runbook_url ?? '';
       assert.match(url, /^README\.md#[a-z]+$/, `${alert}`);
-      assert.ok(anchors.has(url.slice('README.md#'.length)), `${alert}: no README heading for ${url}`);
+      assert.ok(
+        anchors.has(url.slice('README.md#'.length)),
+        `${alert}: no README heading for ${url}`,
+      );
     }
     const absolute = ruleGroups([
       'monitoring.prometheusRule.runbookBaseUrl=https://git.example.com/data/realtime-offers/blob/v0.2.0/README.md',

@@ -38,7 +38,11 @@ const REJECTED: readonly {
   },
   { what: 'a sampler ratio above 1', set: 'otel.tracesSamplerArg=2', message: /tracesSamplerArg/ },
   { what: 'a boolean as a string', set: 'autoscaling.enabled=yes', message: /enabled/ },
-  { what: 'a startup probe period of 0', set: 'startupProbe.periodSeconds=0', message: /periodSeconds/ },
+  {
+    what: 'a startup probe period of 0',
+    set: 'startupProbe.periodSeconds=0',
+    message: /periodSeconds/,
+  },
   {
     what: 'an image registry with a scheme',
     set: 'image.registry=https://registry.example.com',

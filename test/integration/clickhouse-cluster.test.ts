@@ -172,7 +172,10 @@ describe('ClickHouse cluster (2 shards x 2 replicas, 18.16)', () => {
       // Replicas apply a replicated ALTER from ZooKeeper shortly after it returns.
       await waitFor('model_version dropped on every server', async () => {
         for (const node of clusterNodes(infra)) {
-          const columns = await onNode<{ name: string }>(node, `DESCRIBE TABLE default.${table}_local`);
+          const columns = await onNode<{ name: string }>(
+            node,
+            `DESCRIBE TABLE default.${table}_local`,
+          );
           if (columns.some((column) => column.name === 'model_version')) return false;
         }
         return true;
@@ -185,10 +188,18 @@ describe('ClickHouse cluster (2 shards x 2 replicas, 18.16)', () => {
       );
       const result = await runCli(['migrate'], migrateEnv(table));
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, new RegExp(`ALTER TABLE default\\.${table}_local ON CLUSTER 'offers_cluster' ADD COLUMN model_version String AFTER offer`));
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `ALTER TABLE default\\.${table}_local ON CLUSTER 'offers_cluster' ADD COLUMN model_version String AFTER offer`,
+        ),
+      );
       for (const node of clusterNodes(infra)) {
         for (const name of [`${table}_local`, table]) {
-          const columns = await onNode<{ name: string; type: string }>(node, `DESCRIBE TABLE default.${name}`);
+          const columns = await onNode<{ name: string; type: string }>(
+            node,
+            `DESCRIBE TABLE default.${name}`,
+          );
           assert.ok(
             columns.some((column) => column.name === 'model_version' && column.type === 'String'),
             `${node.name}: ${name}`,
@@ -215,7 +226,10 @@ describe('ClickHouse cluster (2 shards x 2 replicas, 18.16)', () => {
       ]);
       for (const result of results) assert.equal(result.code, 0, result.stderr);
       for (const node of clusterNodes(infra)) {
-        assert.deepEqual(Object.keys(await tablesOn(node, table)).sort(), [table, `${table}_local`]);
+        assert.deepEqual(Object.keys(await tablesOn(node, table)).sort(), [
+          table,
+          `${table}_local`,
+        ]);
       }
     });
 
@@ -232,10 +246,16 @@ describe('ClickHouse cluster (2 shards x 2 replicas, 18.16)', () => {
       assert.equal(on.code, 1, on.stdout);
       assert.match(
         on.stderr,
-        new RegExp(`default\\.${single} is a ReplacingMergeTree\\(version\\), but the settings ask for a Distributed\\('offers_cluster', default, ${single}_local, cityHash64\\(user_id\\)\\) \\(on shard 1 replica 1 \\([^)]*\\)\\)\\.\\n    Way forward: ClickHouse cannot turn a table into another kind\\. Either keep CLICKHOUSE_CLUSTER empty`),
+        new RegExp(
+          `default\\.${single} is a ReplacingMergeTree\\(version\\), but the settings ask for a Distributed\\('offers_cluster', default, ${single}_local, cityHash64\\(user_id\\)\\) \\(on shard 1 replica 1 \\([^)]*\\)\\)\\.\\n    Way forward: ClickHouse cannot turn a table into another kind\\. Either keep CLICKHOUSE_CLUSTER empty`,
+        ),
       );
       for (const node of clusterNodes(infra)) {
-        assert.equal((await tablesOn(node, `${single}_local`))[`${single}_local`], undefined, 'nothing created');
+        assert.equal(
+          (await tablesOn(node, `${single}_local`))[`${single}_local`],
+          undefined,
+          'nothing created',
+        );
       }
 
       const clustered = newTable();
@@ -247,7 +267,9 @@ describe('ClickHouse cluster (2 shards x 2 replicas, 18.16)', () => {
       assert.equal(off.code, 1, off.stdout);
       assert.match(
         off.stderr,
-        new RegExp(`default\\.${clustered} is a Distributed\\('offers_cluster', default, ${clustered}_local, cityHash64\\(user_id\\)\\), but the settings ask for a ReplacingMergeTree\\(version\\)\\.\\n    Way forward: .*set CLICKHOUSE_CLUSTER \\(clickhouse\\.cluster\\) back`),
+        new RegExp(
+          `default\\.${clustered} is a Distributed\\('offers_cluster', default, ${clustered}_local, cityHash64\\(user_id\\)\\), but the settings ask for a ReplacingMergeTree\\(version\\)\\.\\n    Way forward: .*set CLICKHOUSE_CLUSTER \\(clickhouse\\.cluster\\) back`,
+        ),
       );
     });
   });

@@ -154,7 +154,9 @@ describe('start-up with a store that is not there', () => {
       assert.ok(Date.now() - started < 30_000, 'not retried for the whole window');
       assert.match(
         fatalMessage(consumer.output),
-        new RegExp(`ClickHouse table default\\.${table} does not fit the rows the service writes: no column offer\\. Run \`realtime-offers migrate\``),
+        new RegExp(
+          `ClickHouse table default\\.${table} does not fit the rows the service writes: no column offer\\. Run \`realtime-offers migrate\``,
+        ),
       );
     } finally {
       await client.command({ query: `DROP TABLE IF EXISTS default.${table}` });
@@ -185,7 +187,11 @@ describe('start-up with a store that is not there', () => {
 </yandex>
 `,
     );
-    const reader = createClient({ url: infra.clickhouseUrl, username: user, password: 'reader-pw' });
+    const reader = createClient({
+      url: infra.clickhouseUrl,
+      username: user,
+      password: 'reader-pw',
+    });
     try {
       await waitFor(
         `ClickHouse to load user ${user}`,
@@ -206,7 +212,9 @@ describe('start-up with a store that is not there', () => {
       assert.ok(Date.now() - started < 30_000, 'not retried for the whole window');
       assert.match(
         fatalMessage(consumer.output),
-        new RegExp(`ClickHouse user ${user} may not insert into default\\.${fixture.table} \\(.*\\): GRANT INSERT ON default\\.${fixture.table} TO ${user}`),
+        new RegExp(
+          `ClickHouse user ${user} may not insert into default\\.${fixture.table} \\(.*\\): GRANT INSERT ON default\\.${fixture.table} TO ${user}`,
+        ),
       );
     } finally {
       await reader.close();
