@@ -77,31 +77,30 @@ export async function readLastRecord(
   database: string,
   table: string,
 ): Promise<ChangeRecord | undefined> {
-  try {
-    const result = await client.query({
-      query: `SELECT version, settings, toString(applied_at) AS applied, service_version FROM ${database}.${MIGRATIONS_TABLE} WHERE table_name = '${table}' ORDER BY applied_ms DESC LIMIT 1`,
-      format: 'JSONEachRow',
-    });
-    const [row] = await result.json<{
-      version: number;
-      settings: string;
-      applied: string;
-      service_version: string;
-    }>();
-    return row === undefined
-      ? undefined
-      : {
-          version: row.version,
-          settings: row.settings,
-          appliedAt: row.applied,
-          serviceVersion: row.service_version,
-        };
-  } catch (error) {
-    // 60: UNKNOWN_TABLE, 81: UNKNOWN_DATABASE: nothing was recorded yet.
-    const code = clickhouseErrorCode(error);
-    if (code === 60 || code === 81) return undefined;
-    throw error;
-  }
+  // Asked first rather than read from an error: not every connection (chDB) keeps its code.
+  const exists = await client.query({
+    query: `SELECT name FROM system.tables WHERE database = '${database}' AND name = '${MIGRATIONS_TABLE}'`,
+    format: 'JSONEachRow',
+  });
+  if ((await exists.json()).length === 0) return undefined;
+  const result = await client.query({
+    query: `SELECT version, settings, toString(applied_at) AS applied, service_version FROM ${database}.${MIGRATIONS_TABLE} WHERE table_name = '${table}' ORDER BY applied_ms DESC LIMIT 1`,
+    format: 'JSONEachRow',
+  });
+  const [row] = await result.json<{
+    version: number;
+    settings: string;
+    applied: string;
+    service_version: string;
+  }>();
+  return row === undefined
+    ? undefined
+    : {
+        version: row.version,
+        settings: row.settings,
+        appliedAt: row.applied,
+        serviceVersion: row.service_version,
+      };
 }
 
 /**

@@ -350,6 +350,8 @@ describe('migrate against a scripted server', () => {
   ) {
     const commands: string[] = [];
     const answer = (query: string): Promise<unknown[]> => {
+      // No record table yet.
+      if (query.includes("name = 'realtime_offers_migrations'")) return Promise.resolve([]);
       if (query.startsWith('SELECT version()')) return Promise.resolve([{ version: '18.16.1' }]);
       if (query.includes('FROM system.tables')) {
         return Promise.resolve(
@@ -359,13 +361,6 @@ describe('migrate against a scripted server', () => {
       if (query.includes('FROM system.columns')) {
         return Promise.resolve(
           tables().flatMap((t) => t.columns.map((c) => ({ table: t.name, ...c }))),
-        );
-      }
-      if (query.includes('realtime_offers_migrations')) {
-        return Promise.reject(
-          new Error(
-            "Code: 60, e.displayText() = DB::Exception: Table default.realtime_offers_migrations doesn't exist",
-          ),
         );
       }
       return Promise.resolve([]);
