@@ -12,7 +12,7 @@
 # the glibc that node and onnxruntime's prebuilt library link against matches. The distroless
 # Node images carry a Node release of their own choosing; the `cc` image is their base (glibc,
 # libstdc++, libgomp) without one.
-ARG NODE_VERSION=24.22.3
+ARG NODE_VERSION=26.12.1
 ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 

@@ -81,5 +81,6 @@ say "Redis: redis-cli -p $redis_port get 1"
 redis-cli -p "$redis_port" get 1
 
 say "summary"
+echo "realtime-offers $(cli --version)"
 echo "sent $((COUNT + ${INVALID:-10})) ($COUNT valid), scored $scored, dead-lettered $dlq, $seconds s from first send to zero lag, $rate msgs/s end to end (a demo with a cold consumer, not a benchmark: make bench measures throughput)"
 echo "the services keep running for queries (see README); stop them with: make infra-down"

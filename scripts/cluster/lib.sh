@@ -42,22 +42,19 @@ KUBECONFIG_FILE="$CLUSTER_DIR/admin.kubeconfig"
 CONTAINERD_SOCK="$CLUSTER_DIR/containerd/containerd.sock"
 # Image archives built by images.sh and imported into containerd by up.sh.
 IMAGE_DIR="$CACHE_DIR/images"
-# The CRDs of the operators the chart and k8s/ use (see SOURCES.md there): the `shared/crds`
-# folder beside this checkout or beside one of its parents, else the workplace's own
-# (/work/shared/crds) for a clone made elsewhere (a CI clone in /tmp); CLUSTER_CRD_DIR wins.
-find_crd_dir() {
-  local dir="$REPO_ROOT"
-  while [[ "$dir" != / && -n "$dir" ]]; do
-    if [[ -d "$dir/../shared/crds" ]]; then
-      (cd "$dir/../shared/crds" && pwd)
-      return 0
-    fi
-    dir="$(dirname "$dir")"
+# The CRDs of the operators the chart and k8s/ use: CRD_DIR, default ../shared/crds beside the
+# repository, with one folder per pinned operator version (CRD_FOLDERS of
+# scripts/kind/versions.env). Checked where they are used (platform.sh, up.sh).
+CRD_DIR="${CRD_DIR:-$REPO_ROOT/../shared/crds}"
+CRD_FOLDERS="$(sed -n 's/^CRD_FOLDERS=//p' "$REPO_ROOT/scripts/kind/versions.env")"
+# require_crds: dies naming CRD_DIR and the pinned folders when one of them is missing.
+require_crds() {
+  local folder
+  for folder in ${CRD_FOLDERS//,/ }; do
+    [[ -d "$CRD_DIR/$folder" ]] ||
+      die "no CRDs at $CRD_DIR/$folder: set CRD_DIR to the folder holding the operators' CRDs ($CRD_FOLDERS; default ../shared/crds beside the repository)"
   done
-  printf '%s\n' /work/shared/crds
 }
-CRD_DIR="${CLUSTER_CRD_DIR:-$(find_crd_dir)}"
-[[ -d "$CRD_DIR" ]] || printf '[cluster] ERROR: no CRDs at %s (set CLUSTER_CRD_DIR)\n' "$CRD_DIR" >&2
 
 in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
 kc() { in_ns "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }

@@ -30,8 +30,8 @@ clickhouse_port="${CLICKHOUSE_URL##*:}"
 [[ "${KAFKA_BROKERS%:*}" == "$NODE_IP" ]] || die "Kafka serves on ${KAFKA_BROKERS%:*}, not on the bridge $NODE_IP"
 
 log "CRDs from $CRD_DIR"
+require_crds
 for dir in strimzi-1.2.0 altinity-0.27.1 prometheus-operator-v0.93.0; do
-  [[ -d "$CRD_DIR/$dir" ]] || die "no CRDs in $CRD_DIR/$dir"
   kc apply --server-side -f "$CRD_DIR/$dir/" >/dev/null
 done
 kc wait crd --all --for=condition=Established --timeout=60s >/dev/null

@@ -17,6 +17,7 @@ set -euo pipefail
 export INFRA_DIR
 
 [[ "$(id -u)" == 0 ]] || die "make test-cluster runs the cluster as root (network namespace, containerd, kubelet)"
+require_crds
 started_all=$SECONDS
 cd "$REPO_ROOT"
 timing() { log "$1 done at $((SECONDS - started_all)) s"; }

@@ -45,7 +45,7 @@ else
   log "Debian packages present (redis-server, clickhouse-server, zookeeper, prometheus, java, javac, curl)"
 fi
 
-command -v node >/dev/null || die "node (>= 20) is required on PATH"
+command -v node >/dev/null || die "node is required on PATH (make puts the version of .node-version first: make node)"
 java_major="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
 if ! [[ "${java_major:-}" =~ ^[0-9]+$ ]] || ((java_major < 17)); then
   die "Kafka $KAFKA_VERSION needs Java >= 17, found '${java_major:-none}' (apt-get install openjdk-17-jre-headless)"

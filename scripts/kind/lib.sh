@@ -19,7 +19,7 @@ die() {
   exit 1
 }
 
-# helm from `make deps` (built from source at the pinned version) first, then PATH: any helm
+# helm from `make tools` (built from source at the pinned version) first, then PATH: any helm
 # of the pinned major version (scripts/tools/install-helm.sh pins it) will do.
 if [[ -x "$REPO_ROOT/.cache/bin/helm" ]]; then HELM="$REPO_ROOT/.cache/bin/helm"; else HELM=helm; fi
 HELM_MAJOR="$(sed -n 's/^HELM_VERSION=\(v[0-9]*\)\..*/\1/p' "$REPO_ROOT/scripts/tools/install-helm.sh")"
@@ -32,7 +32,7 @@ require_tools() {
   local missing=() tool
   for tool in "$@"; do
     case "$tool" in
-      helm) [[ -x "$REPO_ROOT/.cache/bin/helm" ]] || command -v helm >/dev/null || missing+=("helm $HELM_MAJOR (https://helm.sh/docs/intro/install/, or 'make deps' with Go: it builds the pinned version into .cache/bin)") ;;
+      helm) [[ -x "$REPO_ROOT/.cache/bin/helm" ]] || command -v helm >/dev/null || missing+=("helm $HELM_MAJOR (https://helm.sh/docs/intro/install/, or 'make tools' with Go: it builds the pinned version into .cache/bin)") ;;
       kind) command -v kind >/dev/null || missing+=("kind >= v$KIND_MIN_VERSION (go install sigs.k8s.io/kind@v$KIND_MIN_VERSION)") ;;
       kubectl) command -v kubectl >/dev/null || missing+=("kubectl (https://kubernetes.io/docs/tasks/tools/)") ;;
       docker) command -v docker >/dev/null || missing+=("docker (Docker Engine or Docker Desktop)") ;;

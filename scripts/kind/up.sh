@@ -83,8 +83,10 @@ kind load docker-image "${APP_IMAGE%:*}:$image_tag" --name "$KIND_CLUSTER_NAME"
 done_step
 
 step "chart: release $RELEASE with values-kind.yaml"
+# --set-string: an image id's first twelve hex digits can be all digits (229989923213), which
+# --set reads as a number (and a leading zero would be lost); the chart's schema wants a string.
 chart_args=("$RELEASE" "$CHART_DIR" --namespace "$NAMESPACE" -f "$CHART_DIR/values-kind.yaml"
-  --set "image.tag=$image_tag")
+  --set-string "image.tag=$image_tag")
 # `helm template` talks to no cluster: it checks the chart's kubeVersion against the node
 # image's version, not against the default of whichever helm 3 is on PATH.
 kube_version="${KIND_NODE_IMAGE#*:}" && kube_version="${kube_version%@*}"

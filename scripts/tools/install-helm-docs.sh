@@ -17,7 +17,7 @@ log() { printf '[install-helm-docs] %s\n' "$*" >&2; }
 
 if ! command -v go >/dev/null; then
   log "error: 'go' is not on PATH; helm-docs $HELM_DOCS_VERSION is built from source with it."
-  log "install Go 1.22 or newer (https://go.dev/dl/), then rerun 'make deps'."
+  log "install Go 1.22 or newer (https://go.dev/dl/), then rerun 'make tools'."
   exit 1
 fi
 

@@ -35,7 +35,7 @@ fi
 if ! command -v go >/dev/null; then
   log "error: 'go' is not on PATH; helm $HELM_VERSION is built from source with it."
   log "install Go 1.24 or newer (https://go.dev/dl/ or 'apt-get install golang'), then rerun"
-  log "'make deps'; or put a helm $HELM_VERSION binary at $helm yourself."
+  log "'make tools'; or put a helm $HELM_VERSION binary at $helm yourself."
   exit 1
 fi
 

@@ -30,8 +30,9 @@ fi
 
 # The machine's node, found on PATH without this project's own folder.
 machine_node="$(PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v "^$repo/.cache/node/" | paste -sd:)" command -v node || true)"
+machine_version="$([[ -n "$machine_node" ]] && "$machine_node" --version 2>/dev/null || echo none)"
 mkdir -p "$bin_dir"
-if [[ -n "$machine_node" && "$("$machine_node" --version 2>/dev/null)" == "v$version" ]]; then
+if [[ "$machine_version" == "v$version" ]]; then
   ln -sfn "$machine_node" "$bin_dir/node"
   log "Node.js $version: the machine's ($machine_node)"
   echo "$bin_dir"
@@ -50,7 +51,7 @@ case "$(uname -m)" in
 esac
 command -v npm >/dev/null || die "'npm' is not on PATH: it fetches node-$os-$arch@$version from the npm registry"
 
-log "Node.js $version from the npm registry (node-$os-$arch@$version; the machine's is ${machine_node:+$("$machine_node" --version 2>/dev/null)}${machine_node:-absent})"
+log "Node.js $version from the npm registry (node-$os-$arch@$version; the machine's: $machine_version)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && npm pack --silent "node-$os-$arch@$version" >/dev/null) ||

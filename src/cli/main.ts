@@ -76,7 +76,11 @@ function commandLine(exit: (code: number) => void): Command {
         'personal offers to ClickHouse and Redis.\nConfiguration comes from environment ' +
         'variables (see the README); options are per command.',
     )
-    .version(SERVICE_VERSION, '-V, --version', 'print the version')
+    .version(
+      `${SERVICE_VERSION} (Node.js ${process.versions.node})`,
+      '-V, --version',
+      'print the version and the Node.js it runs on',
+    )
     .helpOption('-h, --help', 'print help; `realtime-offers <command> --help` for a command')
     .showHelpAfterError('(realtime-offers --help lists the commands and their use)')
     .exitOverride();

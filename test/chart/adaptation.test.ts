@@ -249,14 +249,14 @@ describe('chart: adaptation points', () => {
   });
 
   it('refuses autoscaling on a cluster without the KEDA API, naming it; renders with it', () => {
-    const cluster = ['apiregistration.k8s.io/v1'];
+    const cluster = ['--api-versions', 'apiregistration.k8s.io/v1'];
     const refused = template([], [], cluster);
     assert.notEqual(refused.status, 0);
     assert.match(
       refused.stderr,
       /autoscaling\.enabled needs KEDA, but this cluster does not serve its API \(keda\.sh\/v1alpha1, kind ScaledObject\): install KEDA 2\.x first/,
     );
-    assert.equal(template([], [], [...cluster, 'keda.sh/v1alpha1']).status, 0);
+    assert.equal(template([], [], [...cluster, '--api-versions', 'keda.sh/v1alpha1']).status, 0);
     assert.equal(template([], ['autoscaling.enabled=false'], cluster).status, 0);
     // Client-side rendering cannot see the cluster: helm template and helm lint render.
     assert.equal(template([]).status, 0);

@@ -4,22 +4,34 @@ import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 
-import { REPO, type Manifest } from './support.js';
+import { readEnvFile, REPO, type Manifest } from './support.js';
+
+/** The pinned operators' CRD folders (CRD_FOLDERS of scripts/kind/versions.env). */
+export const CRD_FOLDERS: readonly string[] = (
+  readEnvFile(path.join(REPO, 'scripts/kind/versions.env')).CRD_FOLDERS ?? ''
+)
+  .split(',')
+  .filter((folder) => folder !== '');
 
 /**
- * Validation against the operators' real CustomResourceDefinitions, read at test time from
- * the shared CRD folder (never copied into the project): `CLUSTER_CRD_DIR`, else
- * `shared/crds` beside the checkout or one of its parents, else /work/shared/crds, as
- * scripts/cluster/lib.sh (find_crd_dir) finds it for make test-cluster.
+ * The folder of the operators' real CustomResourceDefinitions, read at test time and never
+ * copied into the project: `CRD_DIR`, default ../shared/crds beside the repository, as
+ * scripts/cluster/lib.sh reads it for make test-cluster. Throws naming the variable and the
+ * pinned folders when one of them is missing.
  */
-export function findCrdDir(): string {
-  const fromEnv = process.env.CLUSTER_CRD_DIR;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  for (let dir = REPO; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, '..', 'shared', 'crds');
-    if (existsSync(candidate)) return path.resolve(candidate);
-    if (path.dirname(dir) === dir) return '/work/shared/crds';
+export function crdDir(): string {
+  const fromEnv = process.env.CRD_DIR;
+  const dir = path.resolve(
+    REPO,
+    fromEnv !== undefined && fromEnv !== '' ? fromEnv : '../shared/crds',
+  );
+  const missing = CRD_FOLDERS.filter((folder) => !existsSync(path.join(dir, folder)));
+  if (missing.length > 0) {
+    throw new Error(
+      `no CRDs at ${dir} (missing ${missing.join(', ')}): set CRD_DIR to the folder holding the operators' CRDs (${CRD_FOLDERS.join(', ')}; default ../shared/crds beside the repository)`,
+    );
   }
+  return dir;
 }
 
 type Schema = Record<string, unknown>;
@@ -73,10 +85,7 @@ interface Crd {
 
 /** A validator for every kind and version the CRDs in `<crd dir>/<folder>` define. */
 export function crdValidator(folder: string): (manifest: Manifest) => string[] {
-  const dir = path.join(findCrdDir(), folder);
-  if (!existsSync(dir)) {
-    throw new Error(`no CRDs at ${dir}: set CLUSTER_CRD_DIR to the folder holding ${folder}/`);
-  }
+  const dir = path.join(crdDir(), folder);
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   const validators = new Map<string, ValidateFunction>();
   for (const file of readdirSync(dir).filter((name) => /\.ya?ml$/.test(name))) {

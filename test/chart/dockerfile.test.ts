@@ -88,6 +88,33 @@ describe('Dockerfile', () => {
     assert.equal(last('STOPSIGNAL'), 'SIGTERM');
   });
 
+  it('builds and runs on the Node.js of .node-version, the one the tests run on', () => {
+    const pinned = readFileSync(path.join(REPO, '.node-version'), 'utf8').trim();
+    const arg = ALL.find(
+      ({ keyword, args }) => keyword === 'ARG' && args.startsWith('NODE_VERSION='),
+    );
+    assert.equal(arg?.args, `NODE_VERSION=${pinned}`, 'the Dockerfile pins .node-version');
+    // The build stages run the official image of that version; the runtime stages run the
+    // same binary, copied from the build stage, not a base image's own Node.
+    assert.match(DOCKERFILE, /^ARG NODE_IMAGE=node:\$\{NODE_VERSION\}-/m);
+    for (const stage of [FINAL, STAGES.get('loadtest') ?? []]) {
+      assert.ok(
+        stage.some(
+          ({ keyword, args }) =>
+            keyword === 'COPY' &&
+            /--from=deps\b.*\/usr\/local\/bin\/node \/nodejs\/bin\/node$/.test(args),
+        ),
+        'a runtime stage copies the build stage node',
+      );
+    }
+    assert.equal(process.versions.node, pinned, 'the tests run on the pinned Node (make test)');
+    assert.equal(
+      process.versions.node.split('.')[0],
+      arg.args.replace('NODE_VERSION=', '').split('.')[0],
+      "the image's Node major is the test runtime's",
+    );
+  });
+
   it('runs as a numeric non-root user', () => {
     const user = last('USER') ?? '';
     assert.match(user, /^\d+(:\d+)?$/, 'numeric, so runAsNonRoot can verify it');
@@ -180,7 +207,7 @@ describe('Dockerfile', () => {
     );
     assert.ok(
       hadolint !== undefined,
-      'hadolint is not installed: run scripts/tools/install-hadolint.sh (make deps does)',
+      'hadolint is not installed: run scripts/tools/install-hadolint.sh (make tools does)',
     );
     const result = spawnSync(hadolint, ['Dockerfile'], { cwd: REPO, encoding: 'utf8' });
     assert.equal(result.status, 0, result.stdout + result.stderr);

@@ -39,7 +39,7 @@ export const VALUES_FILES: readonly { readonly name: string; readonly files: rea
 
 let helmPath: string | undefined;
 
-/** helm from `make deps` (<repo>/.cache/bin/helm), else from PATH; a clear error otherwise. */
+/** helm from `make tools` (<repo>/.cache/bin/helm), else from PATH; a clear error otherwise. */
 export function helmBinary(): string {
   if (helmPath !== undefined) return helmPath;
   const cached = path.join(REPO, '.cache/bin/helm');
@@ -48,7 +48,7 @@ export function helmBinary(): string {
     return (helmPath = 'helm');
   }
   throw new Error(
-    `helm not found at ${cached} nor on PATH: run 'make deps' (scripts/tools/install-helm.sh builds the pinned helm)`,
+    `helm not found at ${cached} nor on PATH: run 'make tools' (scripts/tools/install-helm.sh builds the pinned helm)`,
   );
 }
 
@@ -73,13 +73,13 @@ function valuesArgs(files: readonly string[], sets: readonly string[]): string[]
 }
 
 /**
- * `helm template` with the given values files and --set flags; hooks and tests included.
- * `apiVersions` are the cluster APIs to pretend (`--api-versions`).
+ * `helm template` with the given values files, --set flags and any other flags (e.g.
+ * --set-string, --api-versions); hooks and tests included.
  */
 export function template(
   files: readonly string[],
   sets: readonly string[] = [],
-  apiVersions: readonly string[] = [],
+  flags: readonly string[] = [],
 ): HelmResult {
   return helm([
     'template',
@@ -89,8 +89,8 @@ export function template(
     'offers',
     '--kube-version',
     kubeVersion(),
-    ...apiVersions.flatMap((version) => ['--api-versions', version]),
     ...valuesArgs(files, sets),
+    ...flags,
   ]);
 }
 

@@ -23,7 +23,7 @@ export function helmDocsBinary(): string {
   const binary = path.join(REPO, '.cache/bin/helm-docs');
   if (!existsSync(binary)) {
     throw new Error(
-      `helm-docs not found at ${binary}: run 'make deps' (scripts/tools/install-helm-docs.sh builds the pinned version)`,
+      `helm-docs not found at ${binary}: run 'make tools' (scripts/tools/install-helm-docs.sh builds the pinned version)`,
     );
   }
   return binary;

@@ -64,7 +64,8 @@ function chartArgs(...extra: string[]): string[] {
     CHART,
     '-f',
     path.join(CHART, 'values-kind.yaml'),
-    '--set',
+    // --set-string: an image id can be all digits, which --set would read as a number.
+    '--set-string',
     `image.tag=${env('CLUSTER_IMAGE_TAG')}`,
     ...extra,
   ];

@@ -60,11 +60,12 @@ describe('CLI usage', () => {
     for (const command of COMMANDS) assert.match(help.stdout, new RegExp(`\\n  ${command}\\b`));
   });
 
-  it('prints the version of the package with --version', async () => {
+  it('prints the version of the package and the Node.js it runs on with --version', async () => {
     const { version } = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    const pinned = (await readFile('.node-version', 'utf8')).trim();
     const result = await runCli(['--version'], {});
     assert.equal(result.code, 0);
-    assert.equal(result.stdout.trim(), version);
+    assert.equal(result.stdout.trim(), `${version} (Node.js ${pinned})`);
   });
 
   it('exits 2 on an unknown command, an unknown option or a bad value, naming it', async () => {

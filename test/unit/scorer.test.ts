@@ -125,7 +125,7 @@ describe('scorer on the committed model', () => {
       const actual = all[index];
       assert.ok(actual, `fixture ${index} has a prediction`);
       for (const name of PREDICTION_NAMES) {
-        const got = actual[name];
+        const got: number = actual[name];
         const want = fixture.expected[name];
         assert.ok(
           Math.abs(got - want) <= golden.tolerance,
