@@ -12,6 +12,7 @@ import {
 import {
   planMigration,
   whereSeen,
+  type Change,
   type ExistingTable,
   type MigrationPlan,
   type SchemaState,
@@ -207,6 +208,24 @@ const RACE_ERROR_CODES = new Set([
 
 const ATTEMPTS = 3;
 
+// ClickHouse before 20.x refuses an ALTER … ON CLUSTER of a Distributed table when the
+// cluster's shards have internal_replication (ClickHouse/ClickHouse#3268).
+const NOT_REPLICATED_ON_CLUSTER = 371;
+
+/** Runs a change (or its fallback, where the server refuses the statement); returns what ran. */
+async function applyChange(client: ClickHouseClient, change: Change): Promise<string[]> {
+  try {
+    await client.command({ query: change.statement });
+    return [change.statement];
+  } catch (error) {
+    if (change.fallback === undefined || clickhouseErrorCode(error) !== NOT_REPLICATED_ON_CLUSTER) {
+      throw error;
+    }
+    for (const statement of change.fallback) await client.command({ query: statement });
+    return [...change.fallback];
+  }
+}
+
 /**
  * Brings the schema to what the settings ask for, or refuses. With `dryRun`, only reads
  * and plans. Idempotent, and safe to run from two places at once (see the module comment).
@@ -235,9 +254,14 @@ export async function migrate(
     let current = first.plan;
     for (let attempt = 1; current.changes.length > 0; attempt += 1) {
       try {
+        // A fallback makes its table again whole: the table's other changes are then done.
+        const remade = new Set<string>();
         for (const change of current.changes) {
-          await client.command({ query: change.statement });
-          applied.push(change.statement);
+          const key = change.fallback?.join('\n');
+          if (key !== undefined && remade.has(key)) continue;
+          const ran = await applyChange(client, change);
+          if (key !== undefined && ran.length > 1) remade.add(key);
+          applied.push(...ran);
         }
       } catch (error) {
         const code = clickhouseErrorCode(error);

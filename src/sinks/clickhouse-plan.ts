@@ -44,6 +44,11 @@ export interface Difference {
 /** A difference `migrate` closes with one statement (run once, ON CLUSTER in cluster mode). */
 export interface Change extends Difference {
   readonly statement: string;
+  /**
+   * What to run instead when the server refuses the statement as an ON CLUSTER ALTER of a
+   * table that is not replicated (code 371, ClickHouse before 20.x on a Distributed table).
+   */
+  readonly fallback?: readonly string[];
 }
 
 /** A difference `migrate` will not close: it exits 1 naming it and the way forward. */
@@ -159,8 +164,22 @@ export function planMigration(schema: DesiredSchema, state: SchemaState): Migrat
     if (seen === undefined) into.set(key, item);
     else into.set(key, { ...seen, hosts: [...seen.hosts, ...item.hosts] });
   };
-  const change = (rank: number, object: string, what: string, statement: string, host: string) => {
-    add(changes, statement, { object, what, statement, hosts: [host], rank });
+  const change = (
+    rank: number,
+    object: string,
+    what: string,
+    statement: string,
+    host: string,
+    fallback?: readonly string[],
+  ) => {
+    add(changes, statement, {
+      object,
+      what,
+      statement,
+      hosts: [host],
+      rank,
+      ...(fallback === undefined ? {} : { fallback }),
+    });
   };
 
   if (schema.cluster !== '' && state.servers.length === 0) {
@@ -263,6 +282,11 @@ export function planMigration(schema: DesiredSchema, state: SchemaState): Migrat
             `${qualified} has no column ${column.name}`,
             `ALTER TABLE ${qualified}${schema.onCluster} ADD COLUMN ${definition}${previous === undefined ? '' : ` AFTER ${previous.name}`}`,
             host,
+            // A Distributed table holds no rows (inserts are synchronous): made again from the
+            // local table, it has every column.
+            spec.engine === 'Distributed' && schema.cluster !== ''
+              ? [`DROP TABLE IF EXISTS ${qualified}${schema.onCluster}`, spec.create]
+              : undefined,
           );
         } else if (!column.accepted.includes(found.type)) {
           add(refusals, `${qualified} column ${column.name}`, {

@@ -312,6 +312,26 @@ describe('planMigration on a cluster', () => {
     );
   });
 
+  it('gives the Distributed table a fallback: made again from the local table (18.x refuses its ALTER ON CLUSTER)', () => {
+    const [local, distributed] = clustered.tables;
+    assert.ok(local && distributed);
+    const without = (spec: TableSpec) =>
+      existing(spec, {
+        columns: spec.columns
+          .filter((column) => column.name !== 'offer')
+          .map(({ name, type }) => ({ name, type })),
+      });
+    const plan = planMigration(clustered, {
+      servers: hosts.map((host) => server(host, [without(local), without(distributed)])),
+    });
+    const [localChange, distributedChange] = plan.changes;
+    assert.equal(localChange?.fallback, undefined);
+    assert.deepEqual(distributedChange?.fallback, [
+      "DROP TABLE IF EXISTS default.personal_offer ON CLUSTER 'offers'",
+      distributed.create,
+    ]);
+  });
+
   it('refuses CLICKHOUSE_CLUSTER switched on over a single-server table, naming the servers', () => {
     const single = first(schema().tables);
     const plan = planMigration(clustered, {
