@@ -14,6 +14,13 @@ export const ERROR_CODES = [
   'MODEL_INVALID',
   /** A ClickHouse request failed. */
   'CLICKHOUSE_FAILED',
+  /**
+   * `migrate` found a difference between the ClickHouse schema and the settings that it cannot
+   * close safely (another engine, partitioning or column type); it names each and the way forward.
+   */
+  'SCHEMA_REFUSED',
+  /** At start, the ClickHouse table is missing, lacks a column the service writes, or may not be inserted into. */
+  'TABLE_NOT_WRITABLE',
   /** A Redis command failed. */
   'REDIS_FAILED',
   /** Writing a rejected message to the dead-letter topic failed. */

@@ -14,11 +14,10 @@ import { errorMessage, isOfferError } from '../errors.js';
 import { createKafkaClients, readGroupPositions } from '../kafka/kafka-adapter.js';
 import { startOfferService } from '../service/offer-service.js';
 import { SERVICE_VERSION } from '../service/version.js';
-import { localTableName, migrate } from '../sinks/clickhouse-schema.js';
-import { createClickHouseClient, toClickHouseFailure } from '../sinks/clickhouse-sink.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
 import { startTracing } from '../telemetry/tracing.js';
+import { migrateCommand } from './migrate.js';
 import { sendRegistrations } from './send.js';
 import { smokeCommand } from './smoke.js';
 
@@ -95,22 +94,13 @@ function commandLine(exit: (code: number) => void): Command {
 
   program
     .command('migrate')
-    .description('create the ClickHouse database and table if missing (CLICKHOUSE_*)')
-    .action(async () => {
-      const config = loadClickHouseConfig();
-      const client = createClickHouseClient(config);
-      try {
-        const version = await migrate(client, config).catch((error: unknown) => {
-          throw toClickHouseFailure(error, 'migration');
-        });
-        console.log(
-          config.cluster === ''
-            ? `table ${config.database}.${config.table} is in place (ClickHouse ${version.text})`
-            : `tables ${config.database}.${localTableName(config.table)} (replicated) and ${config.database}.${config.table} (Distributed) are in place on cluster ${config.cluster} (ClickHouse ${version.text})`,
-        );
-      } finally {
-        await client.close();
-      }
+    .description(
+      'bring the ClickHouse database and table(s) to what CLICKHOUSE_* ask for: create what is ' +
+        'missing, apply safe changes (a column, the TTL), refuse the rest naming each difference (exit 1)',
+    )
+    .option('--dry-run', 'print the plan (and what would be refused) without changing anything')
+    .action(async (options: { dryRun?: boolean }) => {
+      exit(await migrateCommand(loadClickHouseConfig(), { dryRun: options.dryRun === true }));
     });
 
   program

@@ -7,6 +7,8 @@ import type { Logger } from '../telemetry/logger.js';
 
 export interface ReadinessReport {
   readonly ready: boolean;
+  /** While start-up still waits: the stores (and the model) not answered yet. */
+  readonly awaiting?: readonly string[];
   /** Each check's result: true, or what is wrong (a nested object for several sinks). */
   readonly checks: Readonly<Record<string, boolean | string | Readonly<Record<string, string>>>>;
 }
@@ -25,9 +27,10 @@ export interface RunningHttpServer {
 }
 
 /**
- * `/healthz`: the process is alive (the event loop answers).
+ * `/healthz`: the process is alive (the event loop answers), from the first second.
  * `/readyz`: 200 only while the consumer is in its group, the model is loaded and every
- * sink accepts writes; 503 with the failing checks otherwise.
+ * sink accepts writes; 503 with the failing checks otherwise, and during start-up with the
+ * stores still awaited.
  * `/metrics`: Prometheus text format.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
@@ -47,10 +50,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         return;
       case '/readyz': {
         const report = options.readiness();
+        const starting = report.awaiting !== undefined && report.awaiting.length > 0;
         reply(
           report.ready ? 200 : 503,
           'application/json',
-          JSON.stringify({ status: report.ready ? 'ready' : 'not ready', checks: report.checks }),
+          JSON.stringify({
+            status: report.ready ? 'ready' : starting ? 'starting' : 'not ready',
+            ...(starting ? { reason: `awaiting ${(report.awaiting ?? []).join(', ')}` } : {}),
+            ...(report.awaiting === undefined ? {} : { awaiting: report.awaiting }),
+            checks: report.checks,
+          }),
         );
         return;
       }

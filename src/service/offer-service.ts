@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 
 import type { ServiceConfig } from '../config/config.js';
 import { errorMessage, OfferError } from '../errors.js';
-import { startHttpServer, type RunningHttpServer } from '../http/server.js';
+import { startHttpServer, type ReadinessReport, type RunningHttpServer } from '../http/server.js';
 import {
   createKafkaClients,
   groupPositions,
@@ -11,12 +11,8 @@ import {
   type RegistrationConsumer,
 } from '../kafka/kafka-adapter.js';
 import { loadScorer } from '../scoring/scorer.js';
-import { migrate } from '../sinks/clickhouse-schema.js';
-import {
-  ClickHouseOfferSink,
-  createClickHouseClient,
-  toClickHouseFailure,
-} from '../sinks/clickhouse-sink.js';
+import { migrate } from '../sinks/clickhouse-migration.js';
+import { ClickHouseOfferSink, createClickHouseClient } from '../sinks/clickhouse-sink.js';
 import { DeadLetterSink } from '../sinks/dead-letter-sink.js';
 import { createRedisClusterClient, RedisClusterOfferSink } from '../sinks/redis-cluster-sink.js';
 import { createRedisClient, RedisOfferSink } from '../sinks/redis-sink.js';
@@ -54,8 +50,11 @@ export interface OfferService {
 
 /**
  * Wires the pipeline: model, sinks, Kafka consumer and DLQ producer, HTTP endpoints.
- * Start-up fails fast (model missing, Redis unreachable, topic missing); after start, sink
- * outages are waited out and only unrecoverable failures stop the service (exit code 1).
+ * The HTTP server listens first, so that /healthz answers from the first second and /readyz
+ * says which stores start-up still awaits. Start-up fails fast (model missing, a refusal,
+ * the table not writable) or after the start-up window (a store that never answered); after
+ * start, sink outages are waited out and only unrecoverable failures stop the service
+ * (exit code 1).
  */
 export async function startOfferService(
   config: ServiceConfig,
@@ -63,22 +62,71 @@ export async function startOfferService(
   tracing: Tracing,
 ): Promise<OfferService> {
   const metrics = createMetrics(tracing.stats);
+  const awaiting = new Set(['model', 'ClickHouse', 'Redis', 'Kafka']);
+  let readiness = (): ReadinessReport => ({
+    ready: false,
+    awaiting: [...awaiting],
+    checks: Object.fromEntries([...awaiting].map((part) => [part, 'awaited at start-up'])),
+  });
+  const http = await startHttpServer({
+    host: config.http.host,
+    port: config.http.port,
+    registry: metrics.registry,
+    logger,
+    readiness: () => readiness(),
+  });
+  try {
+    return await startPipeline(config, logger, tracing, {
+      metrics,
+      http,
+      started: (part) => awaiting.delete(part),
+      ready: (report) => {
+        readiness = report;
+      },
+    });
+  } catch (error) {
+    await http.close();
+    throw error;
+  }
+}
+
+interface StartupHooks {
+  readonly metrics: Metrics;
+  readonly http: RunningHttpServer;
+  /** A part start-up awaited has answered. */
+  readonly started: (part: string) => void;
+  /** Start-up is done: readiness from now on. */
+  readonly ready: (report: () => ReadinessReport) => void;
+}
+
+async function startPipeline(
+  config: ServiceConfig,
+  logger: Logger,
+  tracing: Tracing,
+  { metrics, http, started, ready }: StartupHooks,
+): Promise<OfferService> {
   const scorer = await loadScorer(config.model.path, {
     intraOpThreads: config.model.threads,
     workers: config.model.workers,
   });
+  started('model');
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
 
   const clickhouseClient = createClickHouseClient(config.clickhouse, logger);
   // The config's sub-objects are the components' options.
   const clickhouse = new ClickHouseOfferSink(clickhouseClient, config.clickhouse);
   const startup = new StartupWindow(config.startupTimeoutMs, logger);
-  await startup.ready('ClickHouse', () => clickhouse.healthcheck());
   if (config.clickhouse.createTable) {
-    await migrate(clickhouseClient, config.clickhouse).catch((error: unknown) => {
-      throw toClickHouseFailure(error, 'table creation');
-    });
+    const migration = await startup.ready('ClickHouse', () =>
+      migrate(clickhouseClient, config.clickhouse, { serviceVersion: SERVICE_VERSION }),
+    );
+    logger.info(
+      { applied: migration.applied, server: migration.server.text },
+      'clickhouse table migrated',
+    );
   }
+  await startup.ready('ClickHouse', () => clickhouse.healthcheck());
+  started('ClickHouse');
 
   metrics.buildInfo.set(
     { version: SERVICE_VERSION, model_version: scorer.modelVersion, node_version: process.version },
@@ -98,6 +146,7 @@ export async function startOfferService(
       ? new RedisOfferSink(redisClient, config.redis)
       : new RedisClusterOfferSink(redisClient, config.redis);
   await startup.ready('Redis', () => redis.healthcheck());
+  started('Redis');
   logger.info({ mode: config.redis.mode }, 'redis connected');
 
   const kafka = createKafkaClients(config.kafka, logger);
@@ -129,6 +178,7 @@ export async function startOfferService(
     logger,
   });
   await startup.ready('Kafka', () => refusalsAreFinal(() => deadLetters.healthcheck()));
+  started('Kafka');
 
   const group = new GroupMembership({
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
@@ -173,28 +223,6 @@ export async function startOfferService(
   const contactWatch = setInterval(() => group.inGroup, 1_000);
   contactWatch.unref();
 
-  const http: RunningHttpServer = await startHttpServer({
-    host: config.http.host,
-    port: config.http.port,
-    registry: metrics.registry,
-    logger,
-    readiness: () => {
-      const inGroup = group.inGroup;
-      const stopping = shutdown.stopping;
-      const checks = {
-        model: true,
-        consumer_in_group: inGroup,
-        redis_connected: redis.ready,
-        sinks: health.healthy ? true : health.failures,
-        stopping,
-      };
-      return {
-        ready: inGroup && redis.ready && health.healthy && !stopping,
-        checks,
-      };
-    },
-  });
-
   const shutdown = createShutdown({
     graceMs: config.shutdownGraceMs,
     logger,
@@ -216,6 +244,22 @@ export async function startOfferService(
       ],
       flushTelemetry: () => tracing.shutdown(),
     },
+  });
+
+  ready(() => {
+    const inGroup = group.inGroup;
+    const stopping = shutdown.stopping;
+    const checks = {
+      model: true,
+      consumer_in_group: inGroup,
+      redis_connected: redis.ready,
+      sinks: health.healthy ? true : health.failures,
+      stopping,
+    };
+    return {
+      ready: inGroup && redis.ready && health.healthy && !stopping,
+      checks,
+    };
   });
 
   const processor = createBatchProcessor({

@@ -93,7 +93,7 @@ describe('chart: monitoring (alert rules and Grafana dashboard)', () => {
   it('gives every alert a severity and runbook-style annotations', () => {
     for (const rule of alerts) {
       assert.match(rule.labels?.severity ?? '', /^(critical|warning)$/, rule.alert);
-      for (const annotation of ['summary', 'description', 'runbook']) {
+      for (const annotation of ['summary', 'description', 'runbook_url']) {
         assert.ok(rule.annotations?.[annotation], `${rule.alert}: no ${annotation}`);
       }
       assert.ok(rule.for, `${rule.alert}: no for`);

@@ -38,6 +38,22 @@ const REJECTED: readonly {
   },
   { what: 'a sampler ratio above 1', set: 'otel.tracesSamplerArg=2', message: /tracesSamplerArg/ },
   { what: 'a boolean as a string', set: 'autoscaling.enabled=yes', message: /enabled/ },
+  {
+    what: 'a startup probe period of 0',
+    set: 'startupProbe.periodSeconds=0',
+    message: /periodSeconds/,
+  },
+  {
+    what: 'an image registry with a scheme',
+    set: 'image.registry=https://registry.example.com',
+    message: /registry/,
+  },
+  {
+    what: 'an alert the rules do not have',
+    set: 'monitoring.prometheusRule.alerts.OffersUnknown.enabled=false',
+    message: /alerts/,
+  },
+  { what: 'a scrape interval without a unit', set: 'podMonitor.interval=30', message: /interval/ },
 ];
 
 describe('chart: values.schema.json', () => {

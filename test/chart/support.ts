@@ -74,7 +74,7 @@ function valuesArgs(files: readonly string[], sets: readonly string[]): string[]
 
 /**
  * `helm template` with the given values files, --set flags and any other flags (e.g.
- * --set-string); hooks and tests included.
+ * --set-string, --api-versions); hooks and tests included.
  */
 export function template(
   files: readonly string[],

@@ -162,6 +162,57 @@ const STRIMZI_OPERATIONS = [
   'All',
 ] as const;
 
+/** A RelabelConfig of the Prometheus Operator (its field names, camel case). */
+const RELABEL_CONFIG: Shape = {
+  fields: {
+    sourceLabels: { array: 'string' },
+    separator: 'string',
+    targetLabel: 'string',
+    regex: 'string',
+    modulus: 'integer',
+    replacement: 'string',
+    action: {
+      enum: [
+        'replace',
+        'Replace',
+        'keep',
+        'Keep',
+        'drop',
+        'Drop',
+        'hashmod',
+        'HashMod',
+        'labelmap',
+        'LabelMap',
+        'labeldrop',
+        'LabelDrop',
+        'labelkeep',
+        'LabelKeep',
+        'lowercase',
+        'Lowercase',
+        'uppercase',
+        'Uppercase',
+        'keepequal',
+        'KeepEqual',
+        'dropequal',
+        'DropEqual',
+      ],
+    },
+  },
+};
+
+/** An endpoint of a ServiceMonitor or PodMonitor. */
+const SCRAPE_ENDPOINT: Shape = {
+  fields: {
+    port: 'string',
+    path: 'string',
+    interval: { pattern: /^[0-9]+(ms|s|m|h)$/ },
+    scrapeTimeout: { pattern: /^[0-9]+(ms|s|m|h)$/ },
+    scheme: { enum: ['http', 'https'] },
+    relabelings: { array: RELABEL_CONFIG },
+    metricRelabelings: { array: RELABEL_CONFIG },
+  },
+};
+
 const CRDS: Readonly<Record<string, Shape>> = {
   'kafka.strimzi.io/v1/KafkaTopic': resource(
     {
@@ -405,26 +456,24 @@ const CRDS: Readonly<Record<string, Shape>> = {
     },
     required: ['configuration'],
   }),
-  // Prometheus Operator, monitoring.coreos.com/v1 (ServiceMonitor).
+  // Prometheus Operator, monitoring.coreos.com/v1 (ServiceMonitor, PodMonitor).
   'monitoring.coreos.com/v1/ServiceMonitor': resource({
     fields: {
       selector: 'map',
       namespaceSelector: { fields: { matchNames: { array: 'string' }, any: 'boolean' } },
-      endpoints: {
-        array: {
-          fields: {
-            port: 'string',
-            path: 'string',
-            interval: { pattern: /^[0-9]+(ms|s|m|h)$/ },
-            scrapeTimeout: { pattern: /^[0-9]+(ms|s|m|h)$/ },
-            scheme: { enum: ['http', 'https'] },
-          },
-        },
-        minItems: 1,
-      },
+      endpoints: { array: SCRAPE_ENDPOINT, minItems: 1 },
       jobLabel: 'string',
     },
     required: ['selector', 'endpoints'],
+  }),
+  'monitoring.coreos.com/v1/PodMonitor': resource({
+    fields: {
+      selector: 'map',
+      namespaceSelector: { fields: { matchNames: { array: 'string' }, any: 'boolean' } },
+      podMetricsEndpoints: { array: SCRAPE_ENDPOINT, minItems: 1 },
+      jobLabel: 'string',
+    },
+    required: ['selector', 'podMetricsEndpoints'],
   }),
 };
 

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { before, describe, it } from 'node:test';
+
+import { createClient } from '@clickhouse/client';
 
 import { startInfra, type InfraEnv } from '../support/infra.js';
 import { fatalMessage, runCli } from '../support/service.js';
@@ -9,6 +12,9 @@ const UNREACHABLE = {
   KAFKA_BROKERS: '127.0.0.1:1',
   CLICKHOUSE_URL: 'http://127.0.0.1:1',
   REDIS_URL: 'redis://127.0.0.1:1',
+  // The HTTP server listens before anything else starts: on a free port of loopback.
+  HTTP_HOST: '127.0.0.1',
+  HTTP_PORT: '0',
 };
 const COMMANDS = ['consume', 'migrate', 'topics', 'send', 'lag', 'smoke'] as const;
 
@@ -88,16 +94,32 @@ describe('CLI against a real Kafka', () => {
   });
 
   it('consume with REDIS_MODE=cluster against one Redis exits 1 at once naming why', async () => {
-    const result = await runCli(['consume'], {
-      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-      CLICKHOUSE_URL: infra.clickhouseUrl,
-      CLICKHOUSE_USER: infra.clickhouseUser,
-      CLICKHOUSE_PASSWORD: infra.clickhousePassword,
-      REDIS_URL: infra.redisUrl,
-      REDIS_MODE: 'cluster',
-    });
-    assert.equal(result.code, 1);
-    assert.match(fatalMessage(result.stderr), /cluster support disabled/);
+    // ClickHouse is checked first: a table of this test's own, created at start.
+    const table = `cli_redis_mode_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    try {
+      const result = await runCli(['consume'], {
+        KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+        CLICKHOUSE_URL: infra.clickhouseUrl,
+        CLICKHOUSE_USER: infra.clickhouseUser,
+        CLICKHOUSE_PASSWORD: infra.clickhousePassword,
+        CLICKHOUSE_TABLE: table,
+        CLICKHOUSE_CREATE_TABLE: 'true',
+        REDIS_URL: infra.redisUrl,
+        REDIS_MODE: 'cluster',
+        HTTP_HOST: '127.0.0.1',
+        HTTP_PORT: '0',
+      });
+      assert.equal(result.code, 1);
+      assert.match(fatalMessage(result.stderr), /cluster support disabled/);
+    } finally {
+      const client = createClient({
+        url: infra.clickhouseUrl,
+        username: infra.clickhouseUser,
+        password: infra.clickhousePassword,
+      });
+      await client.command({ query: `DROP TABLE IF EXISTS default.${table}` });
+      await client.close();
+    }
   });
 
   it('lag on a topic that does not exist says so', async () => {

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
-import { migrate } from '../../src/sinks/clickhouse-schema.js';
+import { migrate } from '../../src/sinks/clickhouse-migration.js';
 import { ClickHouseOfferSink, rowText } from '../../src/sinks/clickhouse-sink.js';
 import { buildOfferRecord, storeOffer } from '../../src/sinks/offer-record.js';
 import { createChdbClient } from '../support/chdb.js';

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 
 import kafkajs from 'kafkajs';
 
-import { migrate } from '../../src/sinks/clickhouse-schema.js';
+import { migrate } from '../../src/sinks/clickhouse-migration.js';
 import { Services } from '../faults/harness.js';
 import { infraDir, type InfraEnv } from '../support/infra.js';
 import { OtlpReceiver } from '../support/otlp-receiver.js';

@@ -9,7 +9,8 @@ import {
   type KafkaClients,
   type TopicAdmin,
 } from '../../src/kafka/kafka-adapter.js';
-import { localTableName, migrate } from '../../src/sinks/clickhouse-schema.js';
+import { migrate } from '../../src/sinks/clickhouse-migration.js';
+import { localTableName } from '../../src/sinks/clickhouse-schema.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import type { InfraEnv } from './infra.js';
 import { waitFor } from './service.js';

@@ -9,7 +9,6 @@ import { chunkBounds } from '../../src/pipeline/chunk-stages.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import {
   hasCurrentSchema,
-  migrate,
   parseServerVersion,
   schemaStatements,
   type SchemaOptions,
@@ -111,30 +110,6 @@ describe('ClickHouse schema per server version and mode', () => {
         !error.retriable &&
         error.message.includes('CLICKHOUSE_TTL_DAYS=30') &&
         error.message.includes('18.16.1'),
-    );
-  });
-
-  it('migrate asks the server its version first, then runs the statements in order', async () => {
-    const queries: string[] = [];
-    const client = {
-      query: ({ query }: { query: string }) => {
-        queries.push(query);
-        return Promise.resolve({ json: () => Promise.resolve([{ version: '18.16.1' }]) });
-      },
-      command: ({ query }: { query: string }) => {
-        queries.push(query);
-        return Promise.resolve({});
-      },
-    } as unknown as ClickHouseClient;
-    const version = await migrate(client, { ...options(), cluster: 'c1' });
-    assert.equal(version.text, '18.16.1');
-    assert.deepEqual(queries, [
-      'SELECT version() AS version',
-      ...schemaStatements(options({ cluster: 'c1' })),
-    ]);
-    await assert.rejects(
-      migrate(client, { ...options(), ttlDays: 1 }),
-      /CLICKHOUSE_TTL_DAYS=1 needs ClickHouse 20\.3/,
     );
   });
 });

@@ -49,6 +49,23 @@ describe('http endpoints', () => {
     });
   });
 
+  it('/readyz during start-up answers 503 naming the stores still awaited', async () => {
+    report = {
+      ready: false,
+      awaiting: ['ClickHouse', 'Kafka'],
+      checks: { ClickHouse: 'awaited at start-up', Kafka: 'awaited at start-up' },
+    };
+    const response = await fetch(url('/readyz'));
+    assert.equal(response.status, 503);
+    assert.deepEqual(await response.json(), {
+      status: 'starting',
+      reason: 'awaiting ClickHouse, Kafka',
+      awaiting: ['ClickHouse', 'Kafka'],
+      checks: { ClickHouse: 'awaited at start-up', Kafka: 'awaited at start-up' },
+    });
+    assert.equal((await fetch(url('/healthz'))).status, 200);
+  });
+
   it('/metrics serves the registry in Prometheus text', async () => {
     metrics.scored.inc(3);
     const response = await fetch(url('/metrics'));

@@ -60,10 +60,12 @@ app.kubernetes.io/component: consumer
 {{- end }}
 
 {{- define "realtime-offers.image" -}}
+{{- $registry := (.Values.global).imageRegistry | default .Values.image.registry }}
+{{- $repository := ternary .Values.image.repository (printf "%s/%s" (trimSuffix "/" $registry) .Values.image.repository) (empty $registry) }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- printf "%s:%s" $repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 {{- end }}
 
@@ -138,6 +140,7 @@ values to change.
 {{- fail (printf "podLabels and commonLabels both set the label %s: set it in one of them" $key) }}
 {{- end }}
 {{- end }}
+{{- include "realtime-offers.validateAdaptation" . }}
 {{- end }}
 
 {{/* SASL credentials: explicit values, or the Secret Strimzi creates for the KafkaUser. */}}
@@ -305,4 +308,110 @@ imagePullSecrets:
 {{/* KEDA spells the SASL mechanisms differently from the service. */}}
 {{- define "realtime-offers.kedaSasl" -}}
 {{- get (dict "plain" "plaintext" "scram-sha-256" "scram_sha256" "scram-sha-512" "scram_sha512") .Values.kafka.sasl.mechanism }}
+{{- end }}
+
+{{/*
+Adaptation points (commonAnnotations, extra containers and objects, the pods' scheduling
+and environment shared by the consumer, the migration Job and the helm test, the start-up
+window, monitoring, KEDA).
+*/}}
+
+{{/*
+`annotations:` with commonAnnotations and the object's own ("extra", which win), or nothing.
+The argument is a dict with the root context under "root".
+*/}}
+{{- define "realtime-offers.annotations" -}}
+{{- $annotations := merge (deepCopy (.extra | default dict)) (deepCopy (.root.Values.commonAnnotations | default dict)) }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* A list value rendered through tpl, so that it may refer to the release and the values. */}}
+{{- define "realtime-offers.tplList" -}}
+{{- with .value }}
+{{- tpl (toYaml .) $.root }}
+{{- end }}
+{{- end }}
+
+{{/*
+Scheduling fields of the consumer's pods, given to the migration Job and the helm test too:
+on a tainted or dedicated node pool, a hook pod without them stays Pending.
+*/}}
+{{- define "realtime-offers.podScheduling" -}}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* extraEnv and extraEnvFrom of a container: `env` entries, then an `envFrom:` block. */}}
+{{- define "realtime-offers.extraEnv" -}}
+{{- with .Values.extraEnv }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "realtime-offers.extraEnvFrom" -}}
+{{- with .Values.extraEnvFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+How long the kubelet lets start-up run before it restarts the container: the startup
+probe's window, or the liveness probe's without one. Kubernetes' defaults fill what a
+probe leaves out.
+*/}}
+{{- define "realtime-offers.startupWindowSeconds" -}}
+{{- $probe := ternary .Values.startupProbe .Values.livenessProbe .Values.startupProbe.enabled }}
+{{- $initial := int64 ($probe.initialDelaySeconds | default 0) }}
+{{- $period := int64 ($probe.periodSeconds | default 10) }}
+{{- $failures := int64 ($probe.failureThreshold | default 3) }}
+{{- add $initial (mul $period $failures) }}
+{{- end }}
+
+{{/*
+Kafka's client may finish its last connection attempt about 8 s after the start-up window:
+the kubelet must wait that long beyond STARTUP_TIMEOUT_MS.
+*/}}
+{{- define "realtime-offers.startupMarginSeconds" -}}
+10
+{{- end }}
+
+{{- define "realtime-offers.validateAdaptation" -}}
+{{- $window := int64 (include "realtime-offers.startupWindowSeconds" .) }}
+{{- $margin := int64 (include "realtime-offers.startupMarginSeconds" .) }}
+{{- $needed := add (div (add (int64 .Values.startupTimeoutMs) 999) 1000) $margin }}
+{{- if lt $window $needed }}
+{{- if .Values.startupProbe.enabled }}
+{{- $p := .Values.startupProbe }}
+{{- $period := int64 ($p.periodSeconds | default 10) }}
+{{- $failures := div (add (sub $needed (int64 ($p.initialDelaySeconds | default 0))) (sub $period 1)) $period }}
+{{- fail (printf "startupTimeoutMs (%v ms) plus %d s does not fit the startup probe's window (initialDelaySeconds %v + periodSeconds %v x failureThreshold %v = %d s): the kubelet would restart the pod before the service can exit naming the store it waited for. Raise startupProbe.failureThreshold to at least %d, or lower startupTimeoutMs" .Values.startupTimeoutMs $margin ($p.initialDelaySeconds | default 0) $period ($p.failureThreshold | default 3) $window $failures) }}
+{{- else }}
+{{- fail (printf "startupTimeoutMs (%v ms) plus %d s does not fit the liveness probe's window (%d s) and startupProbe.enabled is false: the kubelet would restart the pod before the service can exit naming the store it waited for. Enable startupProbe, raise livenessProbe.failureThreshold, or lower startupTimeoutMs" .Values.startupTimeoutMs $margin $window) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.serviceMonitor.enabled .Values.podMonitor.enabled }}
+{{- fail "serviceMonitor.enabled and podMonitor.enabled both scrape the same pods, so every series would be doubled: enable one of them" }}
+{{- end }}
+{{- /* Client-side rendering (helm template, helm lint) cannot see the cluster's APIs; a real
+cluster always serves apiregistration.k8s.io/v1, which helm's built-in list lacks. */}}
+{{- if and .Values.autoscaling.enabled (.Capabilities.APIVersions.Has "apiregistration.k8s.io/v1") (not (.Capabilities.APIVersions.Has "keda.sh/v1alpha1")) }}
+{{- fail "autoscaling.enabled needs KEDA, but this cluster does not serve its API (keda.sh/v1alpha1, kind ScaledObject): install KEDA 2.x first (helm install keda kedacore/keda -n keda --create-namespace), or set autoscaling.enabled=false and replicaCount" }}
+{{- end }}
 {{- end }}

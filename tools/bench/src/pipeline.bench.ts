@@ -64,7 +64,7 @@ import {
   type WatchedProcess,
 } from '../../loadtest/src/proc-stats.js';
 import { buildReport } from '../../loadtest/src/report-model.js';
-import { migrate } from '../../../src/sinks/clickhouse-schema.js';
+import { migrate } from '../../../src/sinks/clickhouse-migration.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { exitOnHelp } from './usage.js';
 

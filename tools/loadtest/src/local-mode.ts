@@ -6,7 +6,7 @@ import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 
 import { createKafkaClients } from '../../../src/kafka/kafka-adapter.js';
-import { migrate } from '../../../src/sinks/clickhouse-schema.js';
+import { migrate } from '../../../src/sinks/clickhouse-migration.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { runLoad } from './load-run.js';
 import {
