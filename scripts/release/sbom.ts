@@ -5,7 +5,7 @@
 // Usage: node --import tsx scripts/release/sbom.ts --out FILE --created ISO-TIME --revision SHA
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -64,9 +64,18 @@ const raw = execFileSync(
   ],
   { cwd: repo, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
 );
-const sbom = JSON.parse(raw) as CycloneDx;
-if (sbom.bomFormat !== 'CycloneDX' || (sbom.components?.length ?? 0) === 0) {
+const parsed = JSON.parse(raw) as CycloneDx;
+if (parsed.bomFormat !== 'CycloneDX' || (parsed.components?.length ?? 0) === 0) {
   throw new Error('npm sbom printed no CycloneDX document with components');
 }
+// npm names the root component after the checkout's folder; the package's name is the product's.
+const { name } = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as {
+  name: string;
+};
+const root = (parsed.metadata?.component ?? {}) as Record<string, unknown>;
+const sbom: CycloneDx = {
+  ...parsed,
+  metadata: { ...parsed.metadata, component: { ...root, name } },
+};
 writeFileSync(out, `${JSON.stringify(reproducible(sbom, created, revision), null, 2)}\n`);
 console.error(`[release] SBOM: ${String(sbom.components?.length)} components in ${out}`);
