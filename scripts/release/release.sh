@@ -12,7 +12,7 @@
 # stages run node and npm, which for another architecture would need an emulator.
 # Both images carry the org.opencontainers.image.* labels (title, description and licenses from
 # the Dockerfile, the rest from here); `created` and every file time are the commit's time
-# (buildah --timestamp), so the build's clock does not change the digests.
+# (buildah --timestamp), not the build's.
 # Env: VERSION (default package.json's, which it must equal), REGISTRY (the chart's image
 #   registry, default release.env's DEFAULT_REGISTRY), RELEASE_BASE=auto|upstream|stand-in
 #   (auto: the published base images when they can be pulled, else scripts/images/stand-ins.sh),
