@@ -3,6 +3,7 @@
 #   docker build -t realtime-offers:dev .                                (make image)
 # A second target is the load test's generator, which its Kubernetes Job runs:
 #   docker build --target loadtest -t realtime-offers-loadtest:dev .     (make image-loadtest)
+# make release builds both with buildah into OCI archives, labelled (scripts/release/release.sh).
 # The service's stage stays last, so a plain build is the service; the load test and its
 # Kubernetes client are never in the service's image.
 # One Node.js everywhere: NODE_VERSION is the version in .node-version (a test compares them),
@@ -85,6 +86,10 @@ RUN cp -rn /compiler/node_modules/@types/. node_modules/@types/ \
 # The Job copies the Deployment's environment, security context and volumes, so this image
 # runs under the same policies: distroless, read-only files, the same non-root user.
 FROM ${RUNTIME_IMAGE} AS loadtest
+# make release adds version, revision, created, source and base.name (scripts/release).
+LABEL org.opencontainers.image.title="realtime-offers-loadtest" \
+      org.opencontainers.image.description="Load generator of realtime-offers, run as a Kubernetes Job by its load test" \
+      org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps --chown=0:0 /usr/local/bin/node /nodejs/bin/node
@@ -99,6 +104,10 @@ CMD ["--help"]
 
 # --- service runtime (the default target: keep it last) -----------------------------------
 FROM ${RUNTIME_IMAGE} AS service
+# make release adds version, revision, created, source and base.name (scripts/release).
+LABEL org.opencontainers.image.title="realtime-offers" \
+      org.opencontainers.image.description="Kafka consumer that scores user registrations with an ONNX model and writes personal offers to ClickHouse and Redis" \
+      org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps --chown=0:0 /usr/local/bin/node /nodejs/bin/node

@@ -119,3 +119,5 @@ clean: ## Remove build output and local service state
 
 # Kubernetes: kind cluster, image, chart (see docs/kubernetes.md).
 include mk/kubernetes.mk
+# Releases: make release, make publish.
+include mk/release.mk

@@ -73,5 +73,5 @@ load-test-kind: node_modules/.package-lock.json image-loadtest ## Load test agai
 .PHONY: test-cluster
 # The chart on a single-node Kubernetes cluster built on this machine (see docs/kubernetes.md):
 # as root on Debian 12, without Docker. Its services get a state dir of their own.
-test-cluster: deps ## The chart on a real cluster (root, no Docker): helm test, KEDA scaling on lag, upgrade and scale-down with every message accounted for
+test-cluster: deps ## The release on a real cluster (root, no Docker): published to the cluster's registry, installed from oci:// and pulled by digest; helm test, KEDA scaling on lag, upgrade and scale-down with every message accounted for
 	INFRA_DIR="$(INFRA_DIR)/cluster" scripts/cluster/test.sh

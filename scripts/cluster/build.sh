@@ -5,7 +5,9 @@
 #     k8s.io/* with folders of its own tree, so a throw-away module requires it and replaces
 #     each of them with the published k8s.io/<name> v0.<minor>.<patch>);
 #   the KEDA operator and its metrics API server (github.com/kedacore/keda/v2);
-#   CoreDNS with the plugins cluster DNS needs (a main package of three plugins).
+#   CoreDNS with the plugins cluster DNS needs (a main package of three plugins);
+#   the CNCF Distribution registry (github.com/distribution/distribution/v3, cmd/registry),
+#     the OCI registry the test publishes the release to and containerd pulls from.
 # Each program is built once per version; a rerun with everything present does nothing.
 # Usage: scripts/cluster/build.sh      (prints the bin folder on stdout)
 set -euo pipefail
@@ -18,6 +20,7 @@ k8s_minor_patch="${K8S_VERSION#v1.}"
 k8s_stamp="$BIN_DIR/.kubernetes-$K8S_VERSION-kubectl"
 keda_stamp="$BIN_DIR/.keda-$KEDA_VERSION"
 coredns_stamp="$BIN_DIR/.coredns-$COREDNS_VERSION"
+registry_stamp="$BIN_DIR/.distribution-$DISTRIBUTION_VERSION"
 mkdir -p "$BIN_DIR"
 
 if [[ ! -f "$k8s_stamp" ]]; then
@@ -121,6 +124,31 @@ GO
   )
   touch "$coredns_stamp"
   log "CoreDNS $COREDNS_VERSION built in $((SECONDS - started)) s"
+fi
+
+if [[ ! -f "$registry_stamp" ]]; then
+  mod="$CACHE_DIR/build/distribution-$DISTRIBUTION_VERSION"
+  mkdir -p "$mod"
+  module=github.com/distribution/distribution/v3
+  gomod="$(go mod download -json "$module@$DISTRIBUTION_VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')"
+  [[ -f "$gomod" ]] || die "the Go module proxy did not serve $module@$DISTRIBUTION_VERSION"
+  {
+    printf 'module cluster-build/distribution\n\ngo %s\n\nrequire %s %s\n\n' \
+      "$(sed -n 's/^go //p' "$gomod")" "$module" "$DISTRIBUTION_VERSION"
+    # The module's own replace directives (ignored in a dependency) carried over.
+    grep -E '^replace .* => ' "$gomod" || true
+    awk '/^replace \($/ {inblock=1; print; next} inblock {print; if ($0 == ")") inblock=0}' "$gomod"
+  } >"$mod/go.mod"
+  log "building the Distribution registry $DISTRIBUTION_VERSION"
+  started=$SECONDS
+  (
+    cd "$mod"
+    go get "$module/cmd/registry@$DISTRIBUTION_VERSION" >/dev/null 2>&1 || go get "$module/cmd/registry@$DISTRIBUTION_VERSION"
+    CGO_ENABLED=0 go build -trimpath -o "$BIN_DIR/registry" \
+      -ldflags "-s -w -X $module/version.version=$DISTRIBUTION_VERSION" "$module/cmd/registry"
+  )
+  touch "$registry_stamp"
+  log "Distribution registry $DISTRIBUTION_VERSION built in $((SECONDS - started)) s"
 fi
 
 echo "$BIN_DIR"

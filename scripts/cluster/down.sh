@@ -38,7 +38,7 @@ for proc in /proc/[0-9]*; do
     kill -9 "${proc#/proc/}" 2>/dev/null
   fi
 done
-stop kube-scheduler kube-controller-manager kube-apiserver etcd
+stop registry kube-scheduler kube-controller-manager kube-apiserver etcd
 
 # Pod network namespaces left by containerd: those with an address of the pod network.
 for ns in /run/netns/cni-*; do

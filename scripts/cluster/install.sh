@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages `make test-cluster` runs (as root): etcd, containerd, runc, the
-# CNI plugins, buildah and busybox (for the build stages' base image), iptables (kube-proxy).
+# CNI plugins, buildah and busybox (for the build stages' base image), skopeo (make publish
+# pushes the release's OCI archives with it), iptables (kube-proxy).
 # Does nothing when they are all there.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-packages=(etcd-server containerd runc containernetworking-plugins buildah busybox-static iptables iproute2 util-linux openssl curl)
+packages=(etcd-server containerd runc containernetworking-plugins buildah skopeo busybox-static iptables iproute2 util-linux openssl curl)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

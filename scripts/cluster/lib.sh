@@ -32,7 +32,12 @@ API_SERVICE_IP=10.96.0.1
 API_PORT=6443
 KUBELET_PORT=10250
 KEDA_ADAPTER_PORT=6445
-# The sandbox image containerd runs for every pod (built by images.sh, never pulled).
+# The cluster's OCI registry (build.sh builds it, up.sh runs it on the bridge): the test
+# publishes the release there, and containerd pulls the images from it over plain http.
+REGISTRY_PORT=5000
+REGISTRY_ADDRESS="$NODE_IP:$REGISTRY_PORT"
+# The sandbox image containerd runs for every pod (built by images.sh and imported, never
+# pulled): the one image that does not come from the registry.
 PAUSE_IMAGE=localhost/realtime-offers-test/pause:1
 
 # State of one run: the infra state dir (scripts/infra) holds the cluster's in k8s/.
@@ -40,7 +45,7 @@ INFRA_DIR="${INFRA_DIR:-$REPO_ROOT/.infra/cluster}"
 CLUSTER_DIR="$INFRA_DIR/k8s"
 KUBECONFIG_FILE="$CLUSTER_DIR/admin.kubeconfig"
 CONTAINERD_SOCK="$CLUSTER_DIR/containerd/containerd.sock"
-# Image archives built by images.sh and imported into containerd by up.sh.
+# The pause image's archive, built by images.sh and imported into containerd by up.sh.
 IMAGE_DIR="$CACHE_DIR/images"
 # The CRDs of the operators the chart and k8s/ use: CRD_DIR, default ../shared/crds beside the
 # repository, with one folder per pinned operator version (CRD_FOLDERS of

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# make test-cluster: the chart on a real single-node Kubernetes cluster, without Docker, as root.
-#   1. install.sh  Debian packages (etcd, containerd, runc, CNI plugins, buildah, busybox)
-#   2. build.sh    Kubernetes, KEDA and CoreDNS from the Go module proxy (cached)
-#   3. images.sh   pause, the base images' stand-ins and the service's image (buildah)
-#   4. up.sh       the cluster in a network namespace of its own
-#   5. scripts/infra/up.sh inside that namespace, serving on the bridge (INFRA_HOST)
-#   6. platform.sh CRDs, k8s/, Secrets, Services, topics
-#   7. test/cluster/cluster.test.ts: install, helm test, scaling, upgrade, accounting
+# make test-cluster: the chart on a real single-node Kubernetes cluster, without Docker, as root,
+# installed as users install it: from an OCI registry, its image pulled by digest.
+#   1. install.sh  Debian packages (etcd, containerd, runc, CNI plugins, buildah, skopeo, busybox)
+#   2. build.sh    Kubernetes, KEDA, CoreDNS and the Distribution registry from the Go module
+#                  proxy (cached)
+#   3. images.sh   the pause image (buildah)
+#   4. scripts/release/release.sh (make release): both images as OCI archives, on the base
+#                  images' stand-ins (scripts/images/stand-ins.sh), the SBOM and the chart
+#   5. up.sh       the cluster in a network namespace of its own, with its registry
+#   6. scripts/release/publish.sh (make publish) into that registry
+#   7. scripts/infra/up.sh inside that namespace, serving on the bridge (INFRA_HOST)
+#   8. platform.sh CRDs, k8s/, Secrets, Services, topics
+#   9. test/cluster/cluster.test.ts: helm install oci://..., the pulled image's digest, helm test,
+#      scaling, upgrade, accounting
 # Everything it started is stopped on exit (down.sh and scripts/infra/down.sh), also on failure.
 # Env: INFRA_DIR (default <repo>/.infra/cluster), CLUSTER_CACHE_DIR (built programs and images,
 # default ~/.cache/realtime-offers-cluster), CLUSTER_KEEP=1 (leave it running for a look;
@@ -48,15 +54,25 @@ cleanup() {
 [[ -x "$HELM" ]] || "$REPO_ROOT/scripts/tools/install-helm.sh"
 "$CLUSTER_SCRIPTS/build.sh" >/dev/null
 timing "programs"
-image="$("$CLUSTER_SCRIPTS/images.sh")"
-timing "images ($image)"
+"$CLUSTER_SCRIPTS/images.sh"
+timing "pause image"
 
 # A run that was interrupted before its clean-up leaves the namespace: clear it first.
 if [[ -f "$INFRA_DIR/ports" ]]; then INFRA_STOP_TIMEOUT=0 "$REPO_ROOT/scripts/infra/down.sh" >/dev/null 2>&1 || true; fi
 "$CLUSTER_SCRIPTS/down.sh" >/dev/null 2>&1 || true
 trap cleanup EXIT
+
+# The release of the working tree (uncommitted changes allowed: this is a test, and its revision
+# label says -dirty), on the stand-ins: no public registry is reachable from here.
+export RELEASE_DIR="$CLUSTER_DIR/release" RELEASE_BASE=stand-in RELEASE_ALLOW_DIRTY=1
+REGISTRY="$REGISTRY_ADDRESS" "$REPO_ROOT/scripts/release/release.sh"
+timing "release"
 "$CLUSTER_SCRIPTS/up.sh"
 timing "cluster"
+REGISTRY="$REGISTRY_ADDRESS" REGISTRY_PLAIN_HTTP=1 in_ns "$REPO_ROOT/scripts/release/publish.sh"
+timing "publish"
+# shellcheck source=/dev/null
+. "$(ls "$RELEASE_DIR"/*/release.env)"
 INFRA_HOST="$NODE_IP" in_ns "$REPO_ROOT/scripts/infra/up.sh" >/dev/null
 timing "Kafka, Redis, ClickHouse"
 "$CLUSTER_SCRIPTS/platform.sh"
@@ -69,7 +85,8 @@ set -a
 . "$CLUSTER_DIR/passwords"
 set +a
 CLUSTER_KUBECONFIG="$KUBECONFIG_FILE" CLUSTER_KUBECTL="$BIN_DIR/kubectl" HELM="$HELM" \
-  CLUSTER_IMAGE_TAG="${image#*:}" CLUSTER_REDIS_PASSWORD="$REDIS_PASSWORD" \
+  CLUSTER_CHART="oci://$REGISTRY_ADDRESS/charts/realtime-offers" CLUSTER_CHART_VERSION="$VERSION" \
+  CLUSTER_IMAGE="$REGISTRY_ADDRESS/realtime-offers@$SERVICE_DIGEST" CLUSTER_REDIS_PASSWORD="$REDIS_PASSWORD" \
   in_ns node --import tsx --test --test-concurrency=1 --test-reporter=spec \
   "$REPO_ROOT/test/cluster/cluster.test.ts"
 timing "test"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts a single-node Kubernetes cluster inside a network namespace of its own: etcd,
-# kube-apiserver, kube-controller-manager, kube-scheduler, containerd (runc, bridge CNI),
-# kubelet, kube-proxy, CoreDNS, the KEDA operator and its metrics API server, all as plain
-# processes of this machine. The namespace has loopback and one bridge (NODE_IP/16) and
+# kube-apiserver, kube-controller-manager, kube-scheduler, an OCI registry (CNCF Distribution),
+# containerd (runc, bridge CNI, pulling from that registry), kubelet, kube-proxy, CoreDNS, the
+# KEDA operator and its metrics API server, all as plain processes of this machine. The namespace has loopback and one bridge (NODE_IP/16) and
 # nothing else: no route leaves it, and no port of it is reachable from outside, so the
 # fixed ports below cannot clash with anything on the machine.
 # Needs root, the programs of build.sh and Debian's etcd-server, containerd, runc and
@@ -16,7 +16,7 @@ set -euo pipefail
 for tool in etcd containerd runc ip iptables nsenter openssl; do
   command -v "$tool" >/dev/null || die "'$tool' is missing: run scripts/cluster/install.sh"
 done
-for bin in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns keda-operator keda-adapter; do
+for bin in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns keda-operator keda-adapter registry; do
   [[ -x "$BIN_DIR/$bin" ]] || die "$BIN_DIR/$bin is missing: run scripts/cluster/build.sh"
 done
 [[ -x /usr/lib/cni/bridge ]] || die "the CNI plugins are missing: run scripts/cluster/install.sh"
@@ -24,7 +24,7 @@ if [[ -e "/run/netns/$NETNS" ]]; then
   die "network namespace $NETNS exists: run scripts/cluster/down.sh first"
 fi
 
-mkdir -p "$CLUSTER_DIR"/{pki,logs,pids,etcd,containerd,cni/net.d,cni/ipam,kubelet,keda-certs}
+mkdir -p "$CLUSTER_DIR"/{pki,logs,pids,etcd,containerd,cni/net.d,cni/ipam,kubelet,keda-certs,registry/data}
 PKI="$CLUSTER_DIR/pki"
 
 log "network namespace $NETNS: lo and bridge $BRIDGE ($NODE_IP/16)"
@@ -139,6 +139,25 @@ start kube-scheduler "$BIN_DIR/kube-scheduler" --kubeconfig="$KUBECONFIG_FILE" \
   --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
   --bind-address=127.0.0.1 --leader-elect=false --profiling=false
 
+# --- the OCI registry ---------------------------------------------------------------------
+# Where the test publishes the release (make publish) and the kubelet's pulls go: plain http on
+# the bridge, storage in the run's state dir (deleted by down.sh).
+cat >"$CLUSTER_DIR/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog: {disabled: true}
+storage:
+  filesystem: {rootdirectory: $CLUSTER_DIR/registry/data}
+  delete: {enabled: true}
+http:
+  addr: $REGISTRY_ADDRESS
+EOF
+log "Distribution registry $DISTRIBUTION_VERSION on $REGISTRY_ADDRESS (plain http)"
+# No trace exporter: nothing collects the registry's spans here.
+start registry env OTEL_TRACES_EXPORTER=none "$BIN_DIR/registry" serve "$CLUSTER_DIR/registry/config.yml"
+wait_until 30 "the registry" in_ns curl -fsS "http://$REGISTRY_ADDRESS/v2/"
+
 # --- containerd and the kubelet -----------------------------------------------------------
 cat >"$CLUSTER_DIR/cni/net.d/10-offers.conflist" <<EOF
 {
@@ -189,15 +208,22 @@ state = "$CLUSTER_DIR/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CLUSTER_DIR/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$CLUSTER_DIR/containerd/certs.d"
+EOF
+# The cluster's registry speaks plain http: one hosts.toml for its host:port.
+mkdir -p "$CLUSTER_DIR/containerd/certs.d/$REGISTRY_ADDRESS"
+cat >"$CLUSTER_DIR/containerd/certs.d/$REGISTRY_ADDRESS/hosts.toml" <<EOF
+server = "http://$REGISTRY_ADDRESS"
+[host."http://$REGISTRY_ADDRESS"]
+  capabilities = ["pull", "resolve"]
 EOF
 log "containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | sed -n 's/^runc version //p')"
 start containerd containerd --config "$CLUSTER_DIR/containerd/config.toml"
 wait_until 60 "containerd" ctr_ns version
 
-log "images: pause, service (built by images.sh)"
-for archive in "$IMAGE_DIR"/*.tar; do
-  ctr_ns -n k8s.io images import --no-unpack=false "$archive" >/dev/null
-done
+log "image: pause (built by images.sh; every other image is pulled from $REGISTRY_ADDRESS)"
+ctr_ns -n k8s.io images import --no-unpack=false "$IMAGE_DIR/pause.tar" >/dev/null
 
 # The kubelet's own resolv.conf: pods get cluster DNS first, nothing upstream (the namespace
 # has no way out).

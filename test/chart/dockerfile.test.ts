@@ -198,6 +198,29 @@ describe('Dockerfile', () => {
     assert.equal(last('USER', loadtest), last('USER'));
   });
 
+  it("labels both images with their OCI title, description and package.json's license", () => {
+    const license = (
+      JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { license: string }
+    ).license;
+    const labels = (stage: readonly Instruction[]): Map<string, string> =>
+      new Map(
+        [
+          ...stage
+            .filter(({ keyword }) => keyword === 'LABEL')
+            .flatMap(({ args }) => [...args.matchAll(/([a-z.]+)="([^"]*)"/g)]),
+        ].map((match) => [match[1] ?? '', match[2] ?? '']),
+      );
+    for (const [name, stage] of [
+      ['realtime-offers', FINAL],
+      ['realtime-offers-loadtest', STAGES.get('loadtest') ?? []],
+    ] as const) {
+      const found = labels(stage);
+      assert.equal(found.get('org.opencontainers.image.title'), name);
+      assert.ok((found.get('org.opencontainers.image.description') ?? '').length > 20, name);
+      assert.equal(found.get('org.opencontainers.image.licenses'), license, name);
+    }
+  });
+
   it('passes hadolint', () => {
     const candidates = [path.join(REPO, '.cache/bin/hadolint'), 'hadolint'];
     const hadolint = candidates.find((candidate) =>

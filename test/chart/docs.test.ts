@@ -125,36 +125,22 @@ describe('chart: Chart.yaml', () => {
     assert.equal(linted.status, 0, linted.stdout + linted.stderr);
   });
 
-  it('carries the Artifact Hub annotations: license, category, images, links, changes', () => {
+  it('carries the Artifact Hub annotations: license, category, links (a release adds images and changes)', () => {
     const packageJson = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
       license: string;
     };
     const annotations = chartYaml.annotations;
     assert.equal(annotations['artifacthub.io/license'], packageJson.license);
     assert.equal(annotations['artifacthub.io/category'], 'streaming-messaging');
-    const images = parse(annotations['artifacthub.io/images'] ?? '') as { image: string }[];
-    const image = values.image as { repository: string };
-    assert.deepEqual(
-      images.map((entry) => entry.image),
-      [`${image.repository}:${chartYaml.appVersion}`],
-    );
     const links = parse(annotations['artifacthub.io/links'] ?? '') as {
       name: string;
       url: string;
     }[];
     assert.ok(links.length > 0);
     for (const link of links) assert.match(link.url, /^https:\/\//, link.name);
-    const changes = parse(annotations['artifacthub.io/changes'] ?? '') as {
-      kind: string;
-      description: string;
-    }[];
-    assert.ok(changes.length > 0);
-    for (const change of changes) {
-      assert.ok(
-        ['added', 'changed', 'deprecated', 'removed', 'fixed', 'security'].includes(change.kind),
-      );
-      assert.ok(change.description.length > 0);
-    }
+    // An image name without a digest would name an image no registry holds (release.test.ts).
+    assert.equal(annotations['artifacthub.io/images'], undefined);
+    assert.equal(annotations['artifacthub.io/changes'], undefined);
   });
 });
 

@@ -1,11 +1,16 @@
 // The chart on a real single-node cluster (make test-cluster, scripts/cluster/test.sh): a real
 // API server, kubelet, containerd, kube-proxy, CoreDNS and the KEDA operator with its metrics
-// API server; Kafka, Redis and ClickHouse from scripts/infra behind Services. Runs inside the
-// cluster's network namespace, in order: install, helm test, KEDA scaling on real lag with the
-// group's members counted, a rolling upgrade under load, the scale-down, and the accounting of
-// every message. Skipped nowhere: without the cluster's environment it fails.
+// API server; Kafka, Redis and ClickHouse from scripts/infra behind Services. The chart and the
+// image are the release that test.sh published to the cluster's registry (make release, make
+// publish): the chart is installed from oci://, and containerd pulls the image by the digest the
+// chart names. Runs inside the cluster's network namespace, in order: install (every pod runs
+// the pushed digest), helm test, KEDA scaling on real lag with the group's members counted, a
+// rolling upgrade under load, the scale-down, and the accounting of every message. Skipped
+// nowhere: without the cluster's environment it fails.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +18,7 @@ import { promisify } from 'node:util';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { parseDocument } from 'yaml';
 
 const run = promisify(execFile);
 
@@ -57,18 +63,66 @@ async function helm(...args: string[]): Promise<string> {
   }
 }
 
-/** The chart installed as make kind-up installs it, with this run's image tag. */
+/**
+ * values-kind.yaml without its `image` section, which names the image `make kind-up` loads onto
+ * the node: here the release chart's own image (its registry repository and digest) stays.
+ */
+const valuesDir = mkdtempSync(path.join(tmpdir(), 'offers-cluster-values-'));
+const KIND_VALUES = path.join(valuesDir, 'values-kind-platform.yaml');
+{
+  const values = parseDocument(readFileSync(path.join(CHART, 'values-kind.yaml'), 'utf8'));
+  values.delete('image');
+  writeFileSync(KIND_VALUES, values.toString());
+}
+
+/** The release's chart from the cluster's registry (plain http), with the kind platform's values. */
 function chartArgs(...extra: string[]): string[] {
   return [
     RELEASE,
-    CHART,
+    env('CLUSTER_CHART'),
+    '--version',
+    env('CLUSTER_CHART_VERSION'),
+    '--plain-http',
     '-f',
-    path.join(CHART, 'values-kind.yaml'),
-    // --set-string: an image id can be all digits, which --set would read as a number.
-    '--set-string',
-    `image.tag=${env('CLUSTER_IMAGE_TAG')}`,
+    KIND_VALUES,
     ...extra,
   ];
+}
+
+interface ConsumerPod {
+  metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
+  spec: { securityContext?: { runAsUser?: number } };
+  status: { containerStatuses?: { ready: boolean; image: string; imageID: string }[] };
+}
+
+async function consumerPods(): Promise<ConsumerPod[]> {
+  const list = JSON.parse(
+    await kubectl('get', 'pods', '-l', 'app.kubernetes.io/component=consumer', '-o', 'json'),
+  ) as { items: ConsumerPod[] };
+  return list.items.filter((pod) => pod.metadata.deletionTimestamp === undefined);
+}
+
+/**
+ * Every container of the pods runs the image the chart names, repository@digest, and the image
+ * containerd pulled for it has that digest: the manifest make publish pushed.
+ */
+function assertPulledByDigest(pods: readonly ConsumerPod[]): void {
+  const expected = env('CLUSTER_IMAGE');
+  const [repository, digest] = expected.split('@');
+  assert.match(digest ?? '', /^sha256:[0-9a-f]{64}$/);
+  for (const pod of pods) {
+    const statuses = pod.status.containerStatuses ?? [];
+    assert.ok(statuses.length > 0, `${pod.metadata.name} has no container status`);
+    for (const status of statuses) {
+      assert.equal(status.image, expected, `${pod.metadata.name}: the image the chart names`);
+      const [pulledFrom, pulled] = status.imageID.split('@');
+      console.log(
+        `[digest] ${pod.metadata.name}: imageID ${status.imageID}; pushed ${digest ?? '?'}: ${pulled === digest ? 'equal' : 'DIFFERENT'}`,
+      );
+      assert.equal(pulled, digest, `${pod.metadata.name}: the digest containerd pulled`);
+      assert.equal(pulledFrom, repository, `${pod.metadata.name}: the registry it was pulled from`);
+    }
+  }
 }
 
 interface DeploymentState {
@@ -234,6 +288,7 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     await admin.disconnect();
     await clickhouse.close();
     redis.disconnect();
+    rmSync(valuesDir, { recursive: true, force: true });
     if (timeline.length > 0) {
       console.log(
         '\nscaling timeline (every 3 s; seconds since start, lag of the group, replicas, members):',
@@ -268,7 +323,7 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     );
   });
 
-  it('installs the chart with values-kind.yaml: migrate hook, pods Ready under "restricted"', async () => {
+  it('installs the release chart from the registry: migrate hook, pods Ready under "restricted", the image pulled by digest', async () => {
     phase = 'install';
     try {
       await helm('upgrade', '--install', ...chartArgs('--wait', '--timeout', '300s'));
@@ -280,22 +335,13 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     const state = await deployment();
     assert.equal(state.replicas, MIN_REPLICAS);
     assert.equal(state.ready, MIN_REPLICAS);
-    const pods = JSON.parse(
-      await kubectl('get', 'pods', '-l', 'app.kubernetes.io/component=consumer', '-o', 'json'),
-    ) as {
-      items: {
-        spec: { securityContext?: { runAsUser?: number } };
-        status: { containerStatuses?: { ready: boolean; image: string }[] };
-      }[];
-    };
-    assert.equal(pods.items.length, MIN_REPLICAS);
-    for (const pod of pods.items) {
+    const pods = await consumerPods();
+    assert.equal(pods.length, MIN_REPLICAS);
+    for (const pod of pods) {
       assert.equal(pod.spec.securityContext?.runAsUser, 65532);
       assert.ok(pod.status.containerStatuses?.every((c) => c.ready));
-      assert.ok(
-        pod.status.containerStatuses?.every((c) => c.image.endsWith(env('CLUSTER_IMAGE_TAG'))),
-      );
     }
+    assertPulledByDigest(pods);
     // The migrate hook created the table the consumers write to.
     const tables = await clickhouse.query({
       query:
@@ -362,19 +408,12 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     await watch('the rollout', 450, () => rolledOut);
     await rollout;
     await watch('one group member per ready replica', 120, (e) => e.members === e.ready);
-    const pods = (
-      JSON.parse(
-        await kubectl('get', 'pods', '-l', 'app.kubernetes.io/component=consumer', '-o', 'json'),
-      ) as {
-        items: {
-          metadata: { annotations?: Record<string, string>; deletionTimestamp?: string };
-        }[];
-      }
-    ).items.filter((pod) => pod.metadata.deletionTimestamp === undefined);
+    const pods = await consumerPods();
     assert.ok(pods.length >= MIN_REPLICAS);
     for (const pod of pods) {
       assert.equal(pod.metadata.annotations?.['realtime-offers/restarted'], `r${revision}`);
     }
+    assertPulledByDigest(pods);
     console.log(`[upgrade] rolled ${before.replicas} replica(s); now ${pods.length}`);
     assert.ok(running(steady), 'the upgrade was not under load: the producer finished first');
   });
