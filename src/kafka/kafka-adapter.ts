@@ -1,3 +1,5 @@
+import type { ConnectionOptions } from 'node:tls';
+
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 
 import type { Logger } from '../telemetry/logger.js';
@@ -12,7 +14,12 @@ import type { KafkaClients } from './types.js';
  * the admin client, the error classification and the codecs.
  */
 export * from './types.js';
-export { isKafkaRefusal, isMembershipError, isPermanentKafkaError } from './errors.js';
+export {
+  isKafkaRefusal,
+  isMembershipError,
+  isPermanentKafkaError,
+  kafkaRefusal,
+} from './errors.js';
 export {
   groupPositions,
   readGroupPositions,
@@ -36,8 +43,29 @@ export interface KafkaConnection {
     readonly username: string;
     readonly password: string;
   };
-  /** TLS to the brokers, verified against `ca` (PEM) or the system's CAs; none when undefined. */
-  readonly tls?: { readonly ca?: string };
+  /**
+   * TLS to the brokers, verified against `ca` (PEM) or the system's CAs; with `cert` and
+   * `key` (PEM, `passphrase` when the key is encrypted) this client proves who it is (mutual
+   * TLS). None when undefined.
+   */
+  readonly tls?: {
+    readonly ca?: string;
+    readonly cert?: string;
+    readonly key?: string;
+    readonly passphrase?: string;
+  };
+}
+
+/** kafkajs's `ssl`: Node's TLS options, or true for the system's CAs alone. */
+function sslOptions(tls: NonNullable<KafkaConnection['tls']>): true | ConnectionOptions {
+  const { ca, cert, key, passphrase } = tls;
+  if (ca === undefined && cert === undefined) return true;
+  return {
+    ...(ca === undefined ? {} : { ca: [ca] }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(passphrase === undefined ? {} : { passphrase }),
+  };
 }
 
 function saslOptions(sasl: NonNullable<KafkaConnection['sasl']>): SASLOptions {
@@ -58,7 +86,7 @@ export function createKafkaClients(connection: KafkaConnection, logger: Logger):
   const kafka = new Kafka({
     clientId: connection.clientId,
     brokers: [...connection.brokers],
-    ...(tls === undefined ? {} : { ssl: tls.ca === undefined ? true : { ca: [tls.ca] } }),
+    ...(tls === undefined ? {} : { ssl: sslOptions(tls) }),
     ...(sasl === undefined ? {} : { sasl: saslOptions(sasl) }),
     logLevel: KafkaLogLevel.WARN,
     logCreator:
@@ -71,6 +99,6 @@ export function createKafkaClients(connection: KafkaConnection, logger: Logger):
   return {
     consumer: (options, events = {}) => createConsumer(kafka, options, events, kafkaLogger),
     producer: () => createProducer(kafka),
-    admin: () => createAdmin(kafka),
+    admin: (options) => createAdmin(kafka, options),
   };
 }

@@ -1,6 +1,9 @@
+import type { ConnectionOptions } from 'node:tls';
+
 import { Redis, ReplyError } from 'ioredis';
 
-import { OfferError } from '../errors.js';
+import type { TlsFiles } from '../config/config.js';
+import { describeTlsRefusal, errorMessage, OfferError, tlsRefusalOf } from '../errors.js';
 import type { StoredOffer } from './offer-record.js';
 import type { Sink } from './sink.js';
 
@@ -80,18 +83,22 @@ export const AUTH_REFUSAL = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
 /**
  * One start-up attempt on an ioredis client (one Redis or a cluster): done when it is ready;
  * retriable while it is still (re)connecting on its own or the server is not there; final when
- * the server refused the credentials or their rights, or `final` says a cause is (a
- * misconfiguration no retry changes). `causes` are the client's last error events: ioredis
- * rejects a connect with "Connection is closed." and reports why only as an event.
+ * the server refused the credentials or their rights, a TLS handshake failed on a certificate,
+ * or `final` says a cause is (a misconfiguration no retry changes). `causes` are the client's
+ * last error events: ioredis rejects a connect with "Connection is closed." and reports why
+ * only as an event.
  */
 export async function connectAttempt(
   client: { readonly status: string; connect(): Promise<void> },
   action: string,
-  causes: () => readonly string[],
+  causes: () => readonly unknown[],
   final: (cause: string) => boolean = () => false,
 ): Promise<void> {
   const because = (): string => {
-    const known = causes().filter((cause) => cause !== '');
+    const known = causes()
+      .filter((cause) => cause !== undefined)
+      .map(errorMessage)
+      .filter((cause) => cause !== '');
     return known.length === 0 ? '' : ` (${known.join('; ')})`;
   };
   const { status } = client;
@@ -100,8 +107,25 @@ export async function connectAttempt(
     throw toRedisFailure(new Error(`not connected yet: ${status}${because()}`), action);
   }
   await client.connect().catch((error: unknown) => {
-    const detail = `${error instanceof Error ? error.message : String(error)}${because()}`;
-    if (causes().some((cause) => AUTH_REFUSAL.test(cause) || final(cause))) {
+    const detail = `${errorMessage(error)}${because()}`;
+    const tls = causes()
+      .map((cause) => tlsRefusalOf(cause))
+      .find((refusal) => refusal !== undefined);
+    if (tls !== undefined) {
+      const advice = describeTlsRefusal(tls, { prefix: 'REDIS', tls: 'the rediss:// of REDIS_URL' });
+      throw new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}; ${advice}`, {
+        retriable: false,
+      });
+    }
+    const texts = causes().map(errorMessage);
+    if (texts.some((cause) => AUTH_REFUSAL.test(cause))) {
+      throw new OfferError(
+        'REDIS_FAILED',
+        `Redis ${action} failed: ${detail}; check the user and password of REDIS_URL, and the user's rights (README, "Security")`,
+        { retriable: false },
+      );
+    }
+    if (texts.some((cause) => final(cause))) {
       throw new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
         retriable: false,
       });
@@ -120,8 +144,21 @@ export function toRedisFailure(error: unknown, action: string): OfferError {
   });
 }
 
-export function createRedisClient(url: string): Redis {
+/** ioredis's `tls` (Node's TLS options) from the REDIS_TLS_* files. */
+export function redisTlsOptions(tls: TlsFiles): ConnectionOptions {
+  const { ca, cert, key, passphrase } = tls;
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(passphrase === undefined ? {} : { passphrase }),
+  };
+}
+
+/** One Redis; `tls` applies to a rediss:// URL (the config allows it with no other). */
+export function createRedisClient(url: string, tls?: TlsFiles): Redis {
   return new Redis(url, {
+    ...(tls === undefined ? {} : { tls: redisTlsOptions(tls) }),
     lazyConnect: true,
     // Fail commands at once while disconnected instead of queueing them: the pipeline
     // retries with backoff and pauses consumption, so nothing piles up in memory.
@@ -142,13 +179,13 @@ export class RedisOfferSink implements Sink<StoredOffer> {
   readonly name = 'redis';
   readonly #redis: Redis;
   readonly #options: RedisSinkOptions;
-  #lastConnectionError = '';
+  #lastConnectionError: unknown;
 
   constructor(redis: Redis, options: RedisSinkOptions) {
     this.#redis = redis;
     this.#options = options;
     redis.on('error', (error: unknown) => {
-      this.#lastConnectionError = error instanceof Error ? error.message : String(error);
+      this.#lastConnectionError = error;
     });
     // No fixed key count: each call passes how many keys it carries.
     redis.defineCommand('putOffers', { lua: PUT_OFFERS_SCRIPT });
