@@ -105,7 +105,7 @@ describe('chart: environment of the service', () => {
       const service = loadServiceConfig(withTestCa(resolvedEnv(consumer)));
       assert.equal(service.http.port, 8080);
       assert.ok(service.redis.url.startsWith('redis'));
-      const clickhouse = loadClickHouseConfig(resolvedEnv(migrate));
+      const clickhouse = loadClickHouseConfig(withTestCa(resolvedEnv(migrate)));
       assert.equal(clickhouse.url, service.clickhouse.url);
       assert.equal(clickhouse.table, service.clickhouse.table);
       const smokeConfig = loadSmokeConfig(withTestCa(resolvedEnv(smoke)));
