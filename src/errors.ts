@@ -110,7 +110,8 @@ export function tlsRefusalOf(error: unknown, depth = 0): TlsRefusal | undefined 
     if (CLIENT_CERTIFICATE_CODES.has(code)) return { code, side: 'client-certificate' };
     if (PROTOCOL_CODES.has(code)) return { code, side: 'protocol' };
   }
-  for (const next of [cause, originalError, ...(Array.isArray(errors) ? errors : [])]) {
+  const nested: readonly unknown[] = Array.isArray(errors) ? errors : [];
+  for (const next of [cause, originalError, ...nested]) {
     const found = tlsRefusalOf(next, depth + 1);
     if (found !== undefined) return found;
   }

@@ -53,7 +53,6 @@ const kafkaShape = {
   KAFKA_TLS_KEY_PASSWORD: keyPassword(),
 };
 
-
 interface KafkaSecurityEnv {
   KAFKA_SASL_MECHANISM?: SaslMechanism | undefined;
   KAFKA_SASL_USERNAME?: string | undefined;

@@ -112,7 +112,10 @@ export async function connectAttempt(
       .map((cause) => tlsRefusalOf(cause))
       .find((refusal) => refusal !== undefined);
     if (tls !== undefined) {
-      const advice = describeTlsRefusal(tls, { prefix: 'REDIS', tls: 'the rediss:// of REDIS_URL' });
+      const advice = describeTlsRefusal(tls, {
+        prefix: 'REDIS',
+        tls: 'the rediss:// of REDIS_URL',
+      });
       throw new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}; ${advice}`, {
         retriable: false,
       });

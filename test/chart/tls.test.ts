@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { loadClickHouseConfig, loadServiceConfig, loadSmokeConfig } from '../../src/config/config.js';
+import {
+  loadClickHouseConfig,
+  loadServiceConfig,
+  loadSmokeConfig,
+} from '../../src/config/config.js';
 import {
   all,
   at,
@@ -47,8 +51,19 @@ const dir = mkdtempSync(path.join(tmpdir(), 'chart-tls-'));
 execFileSync(
   'openssl',
   [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=client',
-    '-keyout', 'client.key', '-out', 'client.crt',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=client',
+    '-keyout',
+    'client.key',
+    '-out',
+    'client.crt',
   ],
   { cwd: dir, stdio: 'ignore' },
 );
@@ -200,17 +215,28 @@ describe('chart: mutual TLS and private CAs', () => {
       { parameter: 'key', name: 'offers-client', key: 'user.key' },
       { parameter: 'keyPassword', name: 'offers-client', key: 'password' },
     ]);
-    assert.equal(envOf(only(withPassword, 'Deployment')).KAFKA_TLS_KEY_PASSWORD, 'secret-offers-client-password');
+    assert.equal(
+      envOf(only(withPassword, 'Deployment')).KAFKA_TLS_KEY_PASSWORD,
+      'secret-offers-client-password',
+    );
   });
 
   it('refuses TLS values that cannot work together, naming them', () => {
     const cases: [string[], RegExp][] = [
       [
-        ['strimzi.user.enabled=true', 'strimzi.user.authentication=tls', 'kafka.tls.enabled=true', 'kafka.sasl.enabled=true'],
+        [
+          'strimzi.user.enabled=true',
+          'strimzi.user.authentication=tls',
+          'kafka.tls.enabled=true',
+          'kafka.sasl.enabled=true',
+        ],
         /strimzi.user.authentication tls .* set kafka.sasl.enabled false/,
       ],
       [['strimzi.user.enabled=true', 'strimzi.user.authentication=tls'], /needs kafka.tls.enabled/],
-      [['kafka.tls.certSecret=x'], /kafka.tls.caSecret and kafka.tls.certSecret need kafka.tls.enabled/],
+      [
+        ['kafka.tls.certSecret=x'],
+        /kafka.tls.caSecret and kafka.tls.certSecret need kafka.tls.enabled/,
+      ],
       [['clickhouse.tls.caSecret=x'], /clickhouse.tls needs an https:\/\/ clickhouse.url/],
       [['redis.tls.caSecret=x'], /redis.tls needs redis.scheme rediss/],
       [['strimzi.user.authentication=gssapi'], /authentication/],

@@ -58,7 +58,9 @@ describe('security: a Redis Cluster over TLS with a private CA and an ACL user',
   });
 
   it('runs the pipeline against it end to end: every valid message stored once, every invalid one dead-lettered', async () => {
-    await Promise.all(fixture.cluster?.nodes('all').map((node) => node.call('ACL', 'LOG', 'RESET')) ?? []);
+    await Promise.all(
+      fixture.cluster?.nodes('all').map((node) => node.call('ACL', 'LOG', 'RESET')) ?? [],
+    );
     const consumer = await ConsumerProcess.start(
       fixture.env({
         REDIS_URL: tlsUrls().join(','),

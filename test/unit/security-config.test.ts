@@ -118,10 +118,33 @@ describe('Kafka SASL and TLS configuration', () => {
 function openssl(...args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
 }
-openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=client',
-  '-keyout', 'client.key', '-out', 'client.crt');
-openssl('pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', 'client.key', '-out', 'encrypted.key',
-  '-passout', 'pass:open-sesame');
+openssl(
+  'req',
+  '-x509',
+  '-newkey',
+  'rsa:2048',
+  '-nodes',
+  '-days',
+  '2',
+  '-subj',
+  '/CN=client',
+  '-keyout',
+  'client.key',
+  '-out',
+  'client.crt',
+);
+openssl(
+  'pkcs8',
+  '-topk8',
+  '-v2',
+  'aes-256-cbc',
+  '-in',
+  'client.key',
+  '-out',
+  'encrypted.key',
+  '-passout',
+  'pass:open-sesame',
+);
 openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'other.key');
 const CERT = join(dir, 'client.crt');
 const KEY = join(dir, 'client.key');
@@ -138,7 +161,9 @@ describe('TLS files of Kafka, ClickHouse and Redis', () => {
   it('reads the CA, the client certificate and its (encrypted) key of each store', () => {
     const config = loadServiceConfig({
       ...MINIMAL,
-      ...Object.assign({}, ...stores.map((store) => store.on)),
+      KAFKA_TLS: 'true',
+      CLICKHOUSE_URL: 'https://clickhouse:8443',
+      REDIS_URL: 'rediss://redis:6380',
       ...Object.fromEntries(
         stores.flatMap(({ prefix }) => [
           [`${prefix}_TLS_CA_FILE`, CA_FILE],
@@ -155,8 +180,10 @@ describe('TLS files of Kafka, ClickHouse and Redis', () => {
       assert.equal(tls?.passphrase, 'open-sesame');
     }
     assert.equal(
-      loadClickHouseConfig({ CLICKHOUSE_URL: 'https://c:8443', CLICKHOUSE_TLS_CA_FILE: CA_FILE })
-        .tls?.ca?.includes('BEGIN CERTIFICATE'),
+      loadClickHouseConfig({
+        CLICKHOUSE_URL: 'https://c:8443',
+        CLICKHOUSE_TLS_CA_FILE: CA_FILE,
+      }).tls?.ca?.includes('BEGIN CERTIFICATE'),
       true,
       'the migrate command takes them too',
     );
@@ -172,14 +199,19 @@ describe('TLS files of Kafka, ClickHouse and Redis', () => {
       );
       assert.match(
         error({ [`${prefix}_TLS_CERT_FILE`]: CERT, [`${prefix}_TLS_KEY_FILE`]: OTHER_KEY }),
-        new RegExp(`${prefix}_TLS_CERT_FILE \\(".*client\\.crt"\\): is not the certificate of ${prefix}_TLS_KEY_FILE`),
+        new RegExp(
+          `${prefix}_TLS_CERT_FILE \\(".*client\\.crt"\\): is not the certificate of ${prefix}_TLS_KEY_FILE`,
+        ),
       );
       const wrong = error({
         [`${prefix}_TLS_CERT_FILE`]: CERT,
         [`${prefix}_TLS_KEY_FILE`]: ENCRYPTED_KEY,
         [`${prefix}_TLS_KEY_PASSWORD`]: 'not-the-password',
       });
-      assert.match(wrong, new RegExp(`${prefix}_TLS_KEY_FILE .*cannot be decrypted with ${prefix}_TLS_KEY_PASSWORD`));
+      assert.match(
+        wrong,
+        new RegExp(`${prefix}_TLS_KEY_FILE .*cannot be decrypted with ${prefix}_TLS_KEY_PASSWORD`),
+      );
       assert.doesNotMatch(wrong, /not-the-password/);
       assert.match(
         error({ [`${prefix}_TLS_CERT_FILE`]: CERT, [`${prefix}_TLS_KEY_FILE`]: ENCRYPTED_KEY }),
@@ -195,7 +227,9 @@ describe('TLS files of Kafka, ClickHouse and Redis', () => {
       );
       assert.match(
         error({ [`${prefix}_TLS_CA_FILE`]: join(dir, 'missing.pem') }),
-        new RegExp(`${prefix}_TLS_CA_FILE \\(".*missing\\.pem"\\): cannot read the file \\(ENOENT\\)`),
+        new RegExp(
+          `${prefix}_TLS_CA_FILE \\(".*missing\\.pem"\\): cannot read the file \\(ENOENT\\)`,
+        ),
       );
     });
   }

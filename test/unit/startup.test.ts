@@ -76,7 +76,7 @@ describe('StartupWindow', () => {
     const window = new StartupWindow(1_000, quiet, fakeClock(), networkPolicyHint);
     await assert.rejects(
       window.ready('Redis', () => Promise.reject(new Error('connect ETIMEDOUT'))),
-      /^Redis was not ready within 1 s of start \(STARTUP_TIMEOUT_MS\): connect ETIMEDOUT; a NetworkPolicy limits this pod's egress \(NETWORK_POLICY_ENABLED=true\): with the chart's, Redis is reachable only on the ports of networkPolicy\.redis\.ports/,
+      /Redis was not ready within 1 s of start \(STARTUP_TIMEOUT_MS\): connect ETIMEDOUT; a NetworkPolicy limits this pod's egress \(NETWORK_POLICY_ENABLED=true\): with the chart's, Redis is reachable only on the ports of networkPolicy\.redis\.ports/,
     );
   });
 
@@ -153,11 +153,14 @@ describe('TLS refusals', () => {
       }),
     );
     assert.equal(kafka?.retriable, false);
-    assert.match(kafka?.message ?? '', /KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE/);
+    assert.match(kafka.message, /KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE/);
     const clickhouse = toClickHouseFailure(tlsError('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), 'check');
     assert.equal(clickhouse.retriable, false);
     assert.match(clickhouse.message, /not trusted .*CLICKHOUSE_TLS_CA_FILE/);
-    const client = { status: 'wait', connect: () => Promise.reject(new Error('Connection is closed.')) };
+    const client = {
+      status: 'wait',
+      connect: () => Promise.reject(new Error('Connection is closed.')),
+    };
     await assert.rejects(
       connectAttempt(client, 'connection', () => [tlsError('DEPTH_ZERO_SELF_SIGNED_CERT')]),
       (error: unknown) => {
