@@ -45,8 +45,9 @@ export function isOfferError(error: unknown, code?: ErrorCode): error is OfferEr
   return error instanceof OfferError && (code === undefined || error.code === code);
 }
 
+/** An error's message without the line break that OpenSSL's and old ClickHouse's end with. */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return (error instanceof Error ? error.message : String(error)).trim();
 }
 
 /** Which side of a TLS handshake said no, decided from Node's error code. */
@@ -71,14 +72,20 @@ const SERVER_CERTIFICATE_CODES: ReadonlySet<string> = new Set([
   'CERT_SIGNATURE_FAILURE',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
+// Node names an OpenSSL error after its reason text: OpenSSL 3 says "ssl/tls alert ..." where
+// OpenSSL 1.1 said "sslv3 alert ...", so the alerts of both spellings are listed.
+const alertCodes = (...alerts: string[]): string[] =>
+  alerts.flatMap((alert) => [`ERR_SSL_SSLV3_ALERT_${alert}`, `ERR_SSL_SSL/TLS_ALERT_${alert}`]);
 // The server's alerts when it refuses this client's certificate, or that it sent none.
 const CLIENT_CERTIFICATE_CODES: ReadonlySet<string> = new Set([
   'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
-  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
-  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
-  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
-  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED',
-  'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE',
+  ...alertCodes(
+    'BAD_CERTIFICATE',
+    'CERTIFICATE_UNKNOWN',
+    'CERTIFICATE_EXPIRED',
+    'CERTIFICATE_REVOKED',
+    'UNSUPPORTED_CERTIFICATE',
+  ),
   'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
   'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
   'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR',
@@ -87,7 +94,7 @@ const CLIENT_CERTIFICATE_CODES: ReadonlySet<string> = new Set([
 const PROTOCOL_CODES: ReadonlySet<string> = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
   'ERR_SSL_PACKET_LENGTH_TOO_LONG',
-  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  ...alertCodes('HANDSHAKE_FAILURE'),
   'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
   'ERR_SSL_UNSUPPORTED_PROTOCOL',
 ]);

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 
 import { isPermanentKafkaError, isUnknownTopic } from './errors.js';
-import type { AdminOptions, TopicAdmin } from './types.js';
+import type { TopicAdmin } from './types.js';
 
 // kafkajs is CommonJS; Node's named-export detection misses this one.
 const { ConfigResourceTypes } = kafkajs;
@@ -51,10 +51,8 @@ async function waitUntilServed(kafka: Kafka, names: readonly string[]): Promise<
   }
 }
 
-export async function createAdmin(kafka: Kafka, options: AdminOptions = {}): Promise<TopicAdmin> {
-  const admin: Admin = kafka.admin(
-    options.attempts === undefined ? {} : { retry: { retries: options.attempts - 1 } },
-  );
+export async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
+  const admin: Admin = kafka.admin();
   await admin.connect();
   return {
     async ensureTopics(topics) {

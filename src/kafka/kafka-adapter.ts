@@ -83,22 +83,30 @@ function saslOptions(sasl: NonNullable<KafkaConnection['sasl']>): SASLOptions {
 export function createKafkaClients(connection: KafkaConnection, logger: Logger): KafkaClients {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
   const { sasl, tls } = connection;
-  const kafka = new Kafka({
-    clientId: connection.clientId,
-    brokers: [...connection.brokers],
-    ...(tls === undefined ? {} : { ssl: sslOptions(tls) }),
-    ...(sasl === undefined ? {} : { sasl: saslOptions(sasl) }),
-    logLevel: KafkaLogLevel.WARN,
-    logCreator:
-      () =>
-      ({ level, log }: LogEntry) => {
-        const { message, ...extra } = log;
-        kafkaLogger[LOG_METHODS[level] ?? 'info'](extra, message);
-      },
-  });
+  // kafkajs retries connecting with the client's retry settings, whatever an admin client's
+  // own say: a caller that retries itself gets a client that does not.
+  const client = (retries?: number): Kafka =>
+    new Kafka({
+      clientId: connection.clientId,
+      brokers: [...connection.brokers],
+      ...(tls === undefined ? {} : { ssl: sslOptions(tls) }),
+      ...(sasl === undefined ? {} : { sasl: saslOptions(sasl) }),
+      ...(retries === undefined ? {} : { retry: { retries } }),
+      logLevel: KafkaLogLevel.WARN,
+      logCreator:
+        () =>
+        ({ level, log }: LogEntry) => {
+          const { message, ...extra } = log;
+          kafkaLogger[LOG_METHODS[level] ?? 'info'](extra, message);
+        },
+    });
+  const kafka = client();
   return {
     consumer: (options, events = {}) => createConsumer(kafka, options, events, kafkaLogger),
     producer: () => createProducer(kafka),
-    admin: (options) => createAdmin(kafka, options),
+    admin: (options = {}) =>
+      options.attempts === undefined
+        ? createAdmin(kafka)
+        : createAdmin(client(options.attempts - 1)),
   };
 }

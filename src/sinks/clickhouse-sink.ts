@@ -10,7 +10,7 @@ import {
 } from '@clickhouse/client';
 
 import type { ClickHouseConnectionConfig, TlsFiles } from '../config/config.js';
-import { describeTlsRefusal, OfferError, tlsRefusalOf } from '../errors.js';
+import { describeTlsRefusal, errorMessage, OfferError, tlsRefusalOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { StoredOffer } from './offer-record.js';
 import type { RowOrigin, Sink } from './sink.js';
@@ -94,7 +94,7 @@ const RIGHTS_CODES: ReadonlySet<number> = new Set([164, 291, 392, 497]);
 
 export function toClickHouseFailure(error: unknown, action: string): OfferError {
   if (error instanceof OfferError) return error;
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = errorMessage(error);
   const tls = tlsRefusalOf(error);
   if (tls !== undefined) {
     const advice = describeTlsRefusal(tls, {
@@ -187,7 +187,8 @@ export function createClickHouseClient(
     url: config.url,
     username: config.user,
     password: config.password,
-    database: config.database,
+    // No session database: every statement names its own, and a client bound to a database
+    // fails every request until the migration has created it (UNKNOWN_DATABASE).
     request_timeout: config.requestTimeoutMs,
     ...(tls === undefined ? {} : { tls }),
     // Failed requests are retried by the pipeline, which also pauses consumption.

@@ -139,7 +139,7 @@ export async function connectAttempt(
 
 export function toRedisFailure(error: unknown, action: string): OfferError {
   if (error instanceof OfferError) return error;
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = errorMessage(error);
   const permanent = error instanceof ReplyError && !TRANSIENT_REPLY.test(detail);
   return new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
     retriable: !permanent,

@@ -40,7 +40,7 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
   const consumers: ConsumerProcess[] = [];
   let infra: InfraEnv;
   let fixture: PipelineFixture;
-  let kafkaAdmin: kafkajs.Admin;
+  let kafkaAdmin: kafkajs.Admin | undefined;
 
   const v = (name: string): string => need(infra.vars, name);
 
@@ -132,7 +132,7 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
 
   after(async () => {
     for (const consumer of consumers) await consumer.stop('SIGKILL');
-    await kafkaAdmin.disconnect();
+    await kafkaAdmin?.disconnect();
     await fixture.clickhouse
       .command({ query: `DROP TABLE IF EXISTS ${DATABASE}.${fixture.table}` })
       .catch(() => undefined);
