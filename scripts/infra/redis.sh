@@ -115,10 +115,11 @@ write_redis_config() { # write_redis_config SERVICE
         CERT="$(security_dir)/broker.crt" KEY="$(security_dir)/broker.key" \
         CLUSTER_TLS="$([[ "$svc" == redis ]] && printf no || printf yes)"
       # The service's user: its key prefix and the commands the sink sends (README,
-      # "Security"), in cluster mode also the slot map, the cluster state and WAIT.
+      # "Security"); in cluster mode also the slot map, the cluster state, what ioredis sends
+      # to replicas and its slot-map connection (READONLY, CLIENT SETNAME), and WAIT.
       render_template redis/service-user.conf USER="$REDIS_SERVICE_USER" \
         PASSWORD="$REDIS_SERVICE_PASSWORD" PREFIX="$REDIS_SERVICE_KEY_PREFIX" \
-        CLUSTER_COMMANDS="$([[ "$svc" == redis ]] || printf ' +cluster|slots +cluster|info +wait')"
+        CLUSTER_COMMANDS="$([[ "$svc" == redis ]] || printf ' +cluster|slots +cluster|info +readonly +client|setname +wait')"
     fi
   } >"$dir/redis.conf"
 }

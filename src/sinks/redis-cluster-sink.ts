@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, type ClusterOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 
 import type { TlsFiles } from '../config/config.js';
 import { errorMessage, OfferError } from '../errors.js';
@@ -28,6 +28,12 @@ export interface RedisClusterSinkOptions extends RedisSinkOptions {
    * not wait. With 1, an acknowledged offer survives its primary failing over to a replica.
    */
   readonly waitReplicas: number;
+  /**
+   * The node URLs the client starts from (REDIS_URL). When it cannot connect, the first one
+   * is asked directly why: the client's slot-map connections report no reason (a TLS
+   * refusal among them).
+   */
+  readonly nodes?: readonly string[];
 }
 
 /** How long one node's WAIT may take before the write is retried (well below commandTimeout). */
@@ -133,9 +139,39 @@ export class RedisClusterOfferSink implements Sink<StoredOffer> {
       this.#cluster,
       'cluster connection',
       () => [this.#lastConnectionError, this.#lastNodeError],
-      // A single Redis at the address: no retry makes it a cluster (REDIS_MODE is wrong).
-      (cause) => cause.includes('cluster support disabled'),
+      {
+        // A single Redis at the address: no retry makes it a cluster (REDIS_MODE is wrong).
+        final: (cause) => cause.includes('cluster support disabled'),
+        diagnose: () => this.#seedError(),
+      },
     );
+  }
+
+  /** What the first seed node says to a connection of its own, with the cluster's options. */
+  async #seedError(): Promise<unknown> {
+    const [seed] = this.#options.nodes ?? [];
+    if (seed === undefined) return undefined;
+    const { hostname, port } = new URL(seed);
+    const probe = new Redis({
+      ...this.#cluster.options.redisOptions,
+      host: hostname,
+      port: port === '' ? 6379 : Number(port),
+      lazyConnect: true,
+      enableReadyCheck: false,
+      retryStrategy: () => null,
+    });
+    let failure: unknown;
+    probe.on('error', (error: unknown) => {
+      failure ??= error;
+    });
+    try {
+      await probe.connect();
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      probe.disconnect();
+    }
+    return failure;
   }
 
   async write(records: readonly StoredOffer[]): Promise<void> {

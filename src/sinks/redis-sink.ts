@@ -91,26 +91,34 @@ export const AUTH_REFUSAL = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
 export async function connectAttempt(
   client: { readonly status: string; connect(): Promise<void> },
   action: string,
-  causes: () => readonly unknown[],
-  final: (cause: string) => boolean = () => false,
+  lastErrors: () => readonly unknown[],
+  options: {
+    /** A cause no retry changes (a misconfiguration), by its text. */
+    readonly final?: (cause: string) => boolean;
+    /** When the connect failed: finds the cause the client's events did not report. */
+    readonly diagnose?: () => Promise<unknown>;
+  } = {},
 ): Promise<void> {
-  const because = (): string => {
-    const known = causes()
+  const { status } = client;
+  const because = (causes: readonly unknown[]): string => {
+    const known = causes
       .filter((cause) => cause !== undefined)
       .map(errorMessage)
       .filter((cause) => cause !== '');
     return known.length === 0 ? '' : ` (${known.join('; ')})`;
   };
-  const { status } = client;
   if (status === 'ready') return;
   if (status !== 'wait' && status !== 'end') {
-    throw toRedisFailure(new Error(`not connected yet: ${status}${because()}`), action);
+    throw toRedisFailure(new Error(`not connected yet: ${status}${because(lastErrors())}`), action);
   }
-  await client.connect().catch((error: unknown) => {
-    const detail = `${errorMessage(error)}${because()}`;
-    const tls = causes()
-      .map((cause) => tlsRefusalOf(cause))
-      .find((refusal) => refusal !== undefined);
+  try {
+    await client.connect();
+    return;
+  } catch (error) {
+    const diagnosed = await options.diagnose?.().catch(() => undefined);
+    const causes = [...lastErrors(), diagnosed];
+    const detail = `${errorMessage(error)}${because(causes)}`;
+    const tls = causes.map((cause) => tlsRefusalOf(cause)).find((found) => found !== undefined);
     if (tls !== undefined) {
       const advice = describeTlsRefusal(tls, {
         prefix: 'REDIS',
@@ -120,7 +128,7 @@ export async function connectAttempt(
         retriable: false,
       });
     }
-    const texts = causes().map(errorMessage);
+    const texts = causes.filter((cause) => cause !== undefined).map(errorMessage);
     if (texts.some((cause) => AUTH_REFUSAL.test(cause))) {
       throw new OfferError(
         'REDIS_FAILED',
@@ -128,13 +136,13 @@ export async function connectAttempt(
         { retriable: false },
       );
     }
-    if (texts.some((cause) => final(cause))) {
+    if (texts.some((cause) => options.final?.(cause) === true)) {
       throw new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
         retriable: false,
       });
     }
     throw toRedisFailure(new Error(detail), action);
-  });
+  }
 }
 
 export function toRedisFailure(error: unknown, action: string): OfferError {

@@ -115,6 +115,7 @@ describe('security: a Redis Cluster over TLS with a private CA and an ACL user',
       keyPrefix: fixture.keyPrefix,
       ttlSeconds: 0,
       waitReplicas: 0,
+      nodes: tlsUrls(),
     });
     try {
       await assert.rejects(sink.healthcheck(), (error: unknown) => {
