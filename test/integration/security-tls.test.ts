@@ -227,18 +227,21 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
   });
 
   it('refuses a Kafka client certificate from another CA, and none, at once and naming it', async () => {
-    const foreign = await refused(
-      tlsEnv({
-        KAFKA_TLS_CERT_FILE: v('TLS_OTHER_CLIENT_CERT_FILE'),
-        KAFKA_TLS_KEY_FILE: v('TLS_OTHER_CLIENT_KEY_FILE'),
-        KAFKA_TLS_KEY_PASSWORD: '',
-      }),
-    );
+    // Each run starts a consumer process; they run side by side.
+    const [foreign, none] = await Promise.all([
+      refused(
+        tlsEnv({
+          KAFKA_TLS_CERT_FILE: v('TLS_OTHER_CLIENT_CERT_FILE'),
+          KAFKA_TLS_KEY_FILE: v('TLS_OTHER_CLIENT_KEY_FILE'),
+          KAFKA_TLS_KEY_PASSWORD: '',
+        }),
+      ),
+      refused(
+        tlsEnv({ KAFKA_TLS_CERT_FILE: '', KAFKA_TLS_KEY_FILE: '', KAFKA_TLS_KEY_PASSWORD: '' }),
+      ),
+    ]);
     assert.equal(foreign.code, 1);
     assert.match(foreign.message, /Kafka refused the connection: .*KAFKA_TLS_CERT_FILE/);
-    const none = await refused(
-      tlsEnv({ KAFKA_TLS_CERT_FILE: '', KAFKA_TLS_KEY_FILE: '', KAFKA_TLS_KEY_PASSWORD: '' }),
-    );
     assert.equal(none.code, 1);
     assert.match(none.message, /Kafka refused the connection: .*KAFKA_TLS_CERT_FILE/);
     for (const run of [foreign, none]) assert.ok(run.seconds < 15, `took ${run.seconds} s`);
@@ -246,14 +249,16 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
 
   it('refuses a server certificate from a CA it was not given, naming the store and setting', async () => {
     const other = v('TLS_OTHER_CA_FILE');
-    const kafka = await refused(tlsEnv({ KAFKA_TLS_CA_FILE: other }));
+    const [kafka, clickhouse, redis] = await Promise.all([
+      refused(tlsEnv({ KAFKA_TLS_CA_FILE: other })),
+      refused(tlsEnv({ CLICKHOUSE_TLS_CA_FILE: other })),
+      refused(tlsEnv({ REDIS_TLS_CA_FILE: other })),
+    ]);
     assert.match(kafka.message, /Kafka refused the connection: .*not trusted.*KAFKA_TLS_CA_FILE/);
-    const clickhouse = await refused(tlsEnv({ CLICKHOUSE_TLS_CA_FILE: other }));
     assert.match(
       clickhouse.message,
       /ClickHouse start-up check failed: .*not trusted.*CLICKHOUSE_TLS_CA_FILE/,
     );
-    const redis = await refused(tlsEnv({ REDIS_TLS_CA_FILE: other }));
     assert.match(redis.message, /Redis connection failed: .*not trusted.*REDIS_TLS_CA_FILE/);
     for (const run of [kafka, clickhouse, redis]) {
       assert.equal(run.code, 1);
@@ -266,37 +271,39 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
       cert: v('TLS_OTHER_CLIENT_CERT_FILE'),
       key: v('TLS_OTHER_CLIENT_KEY_FILE'),
     };
-    const clickhouse = await refused(
-      tlsEnv({
-        CLICKHOUSE_TLS_CERT_FILE: foreign.cert,
-        CLICKHOUSE_TLS_KEY_FILE: foreign.key,
-        CLICKHOUSE_TLS_KEY_PASSWORD: '',
-      }),
-    );
+    const [clickhouse, redis] = await Promise.all([
+      refused(
+        tlsEnv({
+          CLICKHOUSE_TLS_CERT_FILE: foreign.cert,
+          CLICKHOUSE_TLS_KEY_FILE: foreign.key,
+          CLICKHOUSE_TLS_KEY_PASSWORD: '',
+        }),
+      ),
+      refused(tlsEnv({ REDIS_TLS_CERT_FILE: foreign.cert, REDIS_TLS_KEY_FILE: foreign.key })),
+    ]);
     assert.match(
       clickhouse.message,
       /ClickHouse start-up check failed: .*CLICKHOUSE_TLS_CERT_FILE/,
-    );
-    const redis = await refused(
-      tlsEnv({ REDIS_TLS_CERT_FILE: foreign.cert, REDIS_TLS_KEY_FILE: foreign.key }),
     );
     assert.match(redis.message, /Redis connection failed: .*REDIS_TLS_CERT_FILE/);
     for (const run of [clickhouse, redis]) assert.equal(run.code, 1);
   });
 
   it('stops on an unusable key or certificate before connecting, naming the variable', async () => {
-    const mismatched = await refused(
-      tlsEnv({ KAFKA_TLS_KEY_FILE: v('TLS_OTHER_CLIENT_KEY_FILE'), KAFKA_TLS_KEY_PASSWORD: '' }),
-    );
+    const [mismatched, wrongPassword] = await Promise.all([
+      refused(
+        tlsEnv({ KAFKA_TLS_KEY_FILE: v('TLS_OTHER_CLIENT_KEY_FILE'), KAFKA_TLS_KEY_PASSWORD: '' }),
+      ),
+      refused(
+        tlsEnv({
+          REDIS_TLS_KEY_FILE: v('TLS_CLIENT_ENCRYPTED_KEY_FILE'),
+          REDIS_TLS_KEY_PASSWORD: 'not-it',
+        }),
+      ),
+    ]);
     assert.match(
       mismatched.message,
       /KAFKA_TLS_CERT_FILE \(".*client\.crt"\): is not the certificate of KAFKA_TLS_KEY_FILE/,
-    );
-    const wrongPassword = await refused(
-      tlsEnv({
-        REDIS_TLS_KEY_FILE: v('TLS_CLIENT_ENCRYPTED_KEY_FILE'),
-        REDIS_TLS_KEY_PASSWORD: 'not-it',
-      }),
     );
     assert.match(
       wrongPassword.message,
