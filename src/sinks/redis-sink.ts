@@ -100,49 +100,50 @@ export async function connectAttempt(
   } = {},
 ): Promise<void> {
   const { status } = client;
-  const because = (causes: readonly unknown[]): string => {
-    const known = causes
-      .filter((cause) => cause !== undefined)
-      .map(errorMessage)
-      .filter((cause) => cause !== '');
-    return known.length === 0 ? '' : ` (${known.join('; ')})`;
-  };
   if (status === 'ready') return;
+  // Still (re)connecting on its own: a refusal it already met is final all the same (the
+  // handshake's alert may arrive after the first attempt gave up on a closed connection).
   if (status !== 'wait' && status !== 'end') {
-    throw toRedisFailure(new Error(`not connected yet: ${status}${because(lastErrors())}`), action);
+    throw connectFailure(`not connected yet: ${status}`, action, lastErrors(), options.final);
   }
   try {
     await client.connect();
-    return;
   } catch (error) {
     const diagnosed = await options.diagnose?.().catch(() => undefined);
-    const causes = [...lastErrors(), diagnosed];
-    const detail = `${errorMessage(error)}${because(causes)}`;
-    const tls = causes.map((cause) => tlsRefusalOf(cause)).find((found) => found !== undefined);
-    if (tls !== undefined) {
-      const advice = describeTlsRefusal(tls, {
-        prefix: 'REDIS',
-        tls: 'the rediss:// of REDIS_URL',
-      });
-      throw new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}; ${advice}`, {
-        retriable: false,
-      });
-    }
-    const texts = causes.filter((cause) => cause !== undefined).map(errorMessage);
-    if (texts.some((cause) => AUTH_REFUSAL.test(cause))) {
-      throw new OfferError(
-        'REDIS_FAILED',
-        `Redis ${action} failed: ${detail}; check the user and password of REDIS_URL, and the user's rights (README, "Security")`,
-        { retriable: false },
-      );
-    }
-    if (texts.some((cause) => options.final?.(cause) === true)) {
-      throw new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
-        retriable: false,
-      });
-    }
-    throw toRedisFailure(new Error(detail), action);
+    throw connectFailure(errorMessage(error), action, [...lastErrors(), diagnosed], options.final);
   }
+}
+
+/** A failed connection attempt, final when one of its causes is a refusal. */
+function connectFailure(
+  what: string,
+  action: string,
+  causes: readonly unknown[],
+  final: (cause: string) => boolean = () => false,
+): OfferError {
+  const texts = causes.filter((cause) => cause !== undefined).map(errorMessage);
+  const known = texts.filter((cause) => cause !== '');
+  const detail = `${what}${known.length === 0 ? '' : ` (${known.join('; ')})`}`;
+  const tls = causes.map((cause) => tlsRefusalOf(cause)).find((found) => found !== undefined);
+  if (tls !== undefined) {
+    const advice = describeTlsRefusal(tls, { prefix: 'REDIS', tls: 'the rediss:// of REDIS_URL' });
+    return new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}; ${advice}`, {
+      retriable: false,
+    });
+  }
+  if (texts.some((cause) => AUTH_REFUSAL.test(cause))) {
+    return new OfferError(
+      'REDIS_FAILED',
+      `Redis ${action} failed: ${detail}; check the user and password of REDIS_URL, and the user's rights (README, "Security")`,
+      { retriable: false },
+    );
+  }
+  if (texts.some(final)) {
+    return new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
+      retriable: false,
+    });
+  }
+  return toRedisFailure(new Error(detail), action);
 }
 
 export function toRedisFailure(error: unknown, action: string): OfferError {

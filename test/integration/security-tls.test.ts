@@ -72,15 +72,19 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
     };
   }
 
-  /** Runs a consumer that must refuse to start; its exit code, fatal message and run time. */
+  /**
+   * Runs a consumer that must refuse to start: its exit code, its fatal message, and whether
+   * start-up gave up on a store only when its window closed. A refusal ends start-up as soon
+   * as a store gives it (on a busy machine a first handshake may time out and be retried).
+   */
   async function refused(
     env: Record<string, string>,
-  ): Promise<{ code: number | null; message: string; seconds: number }> {
-    const started = Date.now();
+  ): Promise<{ code: number | null; message: string; timedOut: boolean }> {
     const consumer = await ConsumerProcess.start(env);
     consumers.push(consumer);
     const code = await consumer.exited;
-    return { code, message: fatalMessage(consumer.output), seconds: (Date.now() - started) / 1000 };
+    const message = fatalMessage(consumer.output);
+    return { code, message, timedOut: /was not ready within/.test(message) };
   }
 
   before(async () => {
@@ -226,7 +230,7 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
     }
   });
 
-  it('refuses a Kafka client certificate from another CA, and none, at once and naming it', async () => {
+  it('refuses a Kafka client certificate from another CA, and none, naming it', async () => {
     // Each run starts a consumer process; they run side by side.
     const [foreign, none] = await Promise.all([
       refused(
@@ -244,7 +248,7 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
     assert.match(foreign.message, /Kafka refused the connection: .*KAFKA_TLS_CERT_FILE/);
     assert.equal(none.code, 1);
     assert.match(none.message, /Kafka refused the connection: .*KAFKA_TLS_CERT_FILE/);
-    for (const run of [foreign, none]) assert.ok(run.seconds < 15, `took ${run.seconds} s`);
+    for (const run of [foreign, none]) assert.equal(run.timedOut, false, run.message);
   });
 
   it('refuses a server certificate from a CA it was not given, naming the store and setting', async () => {
@@ -262,7 +266,7 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
     assert.match(redis.message, /Redis connection failed: .*not trusted.*REDIS_TLS_CA_FILE/);
     for (const run of [kafka, clickhouse, redis]) {
       assert.equal(run.code, 1);
-      assert.ok(run.seconds < 15, `took ${run.seconds} s: ${run.message}`);
+      assert.equal(run.timedOut, false, run.message);
     }
   });
 
@@ -286,7 +290,10 @@ describe('security: mutual TLS, private CAs and least-privilege users on the rea
       /ClickHouse start-up check failed: .*CLICKHOUSE_TLS_CERT_FILE/,
     );
     assert.match(redis.message, /Redis connection failed: .*REDIS_TLS_CERT_FILE/);
-    for (const run of [clickhouse, redis]) assert.equal(run.code, 1);
+    for (const run of [clickhouse, redis]) {
+      assert.equal(run.code, 1);
+      assert.equal(run.timedOut, false, run.message);
+    }
   });
 
   it('stops on an unusable key or certificate before connecting, naming the variable', async () => {
