@@ -45,11 +45,18 @@ clickhouse_services() {
 }
 
 # A ClickHouse server's port kinds (node_port SERVICE KIND): HTTP_PORT, TCP_PORT and
-# INTERSERVER_PORT. `clickhouse` keeps CLICKHOUSE_HTTP_PORT; clickhouse-2 has CLICKHOUSE_2_HTTP_PORT.
+# INTERSERVER_PORT, and with INFRA_SECURITY=1 HTTPS_PORT. `clickhouse` keeps
+# CLICKHOUSE_HTTP_PORT; clickhouse-2 has CLICKHOUSE_2_HTTP_PORT.
+clickhouse_port_kinds() {
+  printf '%s\n' HTTP_PORT TCP_PORT INTERSERVER_PORT
+  if security_enabled; then printf '%s\n' HTTPS_PORT; fi
+}
 
 # How many ports choose_ports needs for ClickHouse (and ZooKeeper).
 clickhouse_port_count() {
-  if clickhouse_cluster_mode; then printf '%d' $((3 * $(clickhouse_node_count) + 1)); else printf '3'; fi
+  local kinds
+  kinds="$(clickhouse_port_kinds | wc -l)"
+  if clickhouse_cluster_mode; then printf '%d' $((kinds * $(clickhouse_node_count) + 1)); else printf '%d' "$kinds"; fi
 }
 
 # The `ports` lines of ClickHouse, taking ports from the arguments in order.
@@ -61,7 +68,7 @@ clickhouse_ports_lines() { # clickhouse_ports_lines PORT...
   fi
   for svc in $(clickhouse_services); do
     [[ "$svc" == zookeeper ]] && continue
-    for kind in HTTP_PORT TCP_PORT INTERSERVER_PORT; do
+    for kind in $(clickhouse_port_kinds); do
       printf '%s=%s\n' "$(node_port_name "$svc" "$kind")" "${!i}"
       i=$((i + 1))
     done
@@ -107,8 +114,17 @@ clickhouse_remote_servers() {
   printf '        </%s>\n' "$CLICKHOUSE_CLUSTER_NAME"
 }
 
+# INFRA_SECURITY=1: the `env` line of the HTTPS port (CLICKHOUSE_HTTPS_URL), nothing without.
+clickhouse_tls_env_lines() {
+  local port
+  port="$(node_port "$(clickhouse_services | grep -v '^zookeeper$' | head -1)" HTTPS_PORT)"
+  [[ -n "$port" ]] || return 0
+  printf 'CLICKHOUSE_HTTPS_URL=https://127.0.0.1:%s\n' "$port"
+}
+
 write_clickhouse_config() { # write_clickhouse_config SERVICE
   local svc="$1" dir service_user='' extra_host='' extra_network='' cluster_config='' node
+  local https_config='' https_port
   local cache="$CLICKHOUSE_CACHE_BYTES"
   dir="$(svc_dir "$svc")"
   if [[ "$INFRA_HOST" != 127.0.0.1 ]]; then
@@ -123,16 +139,29 @@ write_clickhouse_config() { # write_clickhouse_config SERVICE
       ZOOKEEPER_PORT="$ZOOKEEPER_PORT" REMOTE_SERVERS="$(clickhouse_remote_servers)")"
   fi
   mkdir -p "$dir/data" "$dir/tmp" "$dir/logs" "$dir/user_files" "$dir/format_schemas"
+  https_port="$(node_port "$svc" HTTPS_PORT)"
+  if security_enabled && [[ -n "$https_port" ]]; then
+    https_config="$(render_template clickhouse/https.xml HTTPS_PORT="$https_port" \
+      CERT="$(security_dir)/broker.crt" KEY="$(security_dir)/broker.key" CA="$(security_dir)/ca.pem")"
+  fi
   render_template clickhouse/config.xml DIR="$dir" HTTP_PORT="$(node_port "$svc" HTTP_PORT)" \
     TCP_PORT="$(node_port "$svc" TCP_PORT)" \
     INTERSERVER_PORT="$(node_port "$svc" INTERSERVER_PORT)" \
     EXTRA_LISTEN_HOST="$extra_host" CACHE_SIZE="$cache" CLUSTER_CONFIG="$cluster_config" \
-    >"$dir/config.xml"
+    HTTPS_CONFIG="$https_config" >"$dir/config.xml"
   if security_enabled; then
     load_credentials
-    # ClickHouse 18.16 has no GRANTs: the service user is confined to one database.
-    service_user="$(render_template clickhouse/service-user.xml USER="$CLICKHOUSE_SERVICE_USER" \
-      PASSWORD_SHA256="$(printf '%s' "$CLICKHOUSE_SERVICE_PASSWORD" | sha256sum | cut -d' ' -f1)")"
+    # ClickHouse 18.16 has no GRANTs: both users are confined to one database, and the
+    # consumer's profile forbids DDL (allow_ddl=0), so it may insert and select but not
+    # create, alter, truncate or drop; the migration user may.
+    service_user="$(
+      render_template clickhouse/service-user.xml USER="$CLICKHOUSE_SERVICE_USER" \
+        PROFILE=consumer \
+        PASSWORD_SHA256="$(printf '%s' "$CLICKHOUSE_SERVICE_PASSWORD" | sha256sum | cut -d' ' -f1)"
+      render_template clickhouse/service-user.xml USER="$CLICKHOUSE_MIGRATE_USER" \
+        PROFILE=default \
+        PASSWORD_SHA256="$(printf '%s' "$CLICKHOUSE_MIGRATE_PASSWORD" | sha256sum | cut -d' ' -f1)"
+    )"
   fi
   # Without the service user its line stays empty.
   render_template clickhouse/users.xml SERVICE_USER="$service_user" EXTRA_NETWORK="$extra_network" >"$dir/users.xml"

@@ -85,6 +85,12 @@ write_kafka_config() { # write_kafka_config SERVICE
     listeners+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
     advertised+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
     protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+    # Mutual TLS (see security.sh); a state dir from before it has no port for it.
+    if [[ -n "${KAFKA_SSL_PORT:-}" ]]; then
+      listeners+=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
+      advertised+=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
+      protocols+=",SSL:SSL"
+    fi
   fi
   # Internal topics on up to 3 nodes, their min ISR up to 2: one node keeps the values of old.
   rf=$((INFRA_KAFKA_NODES < 3 ? INFRA_KAFKA_NODES : 3))
@@ -104,6 +110,9 @@ write_kafka_config() { # write_kafka_config SERVICE
           SERVICE_USER="$KAFKA_SERVICE_USER" SERVICE_PASSWORD="$KAFKA_SERVICE_PASSWORD" \
           ADMIN_USER="$KAFKA_ADMIN_USER" ADMIN_PASSWORD="$KAFKA_ADMIN_PASSWORD"
       done
+      if [[ -n "${KAFKA_SSL_PORT:-}" ]]; then
+        render_template kafka/ssl-listener.properties TRUSTSTORE="$(security_dir)/ca.pem"
+      fi
     fi
   } >"$dir/server.properties"
 }

@@ -25,7 +25,8 @@
 #                           INFRA_CLICKHOUSE_MODE=cluster (zoo.cfg, data/; each server as above)
 #   kafka/      server.properties  pid  stdout.log  logs/server.log  data/
 #   kafka-1/ .. kafka-N/        the same per node, instead of kafka/, when INFRA_KAFKA_NODES=N > 1
-#   security/   (INFRA_SECURITY=1 only) test CA, broker key and certificate, credentials
+#   security/   (INFRA_SECURITY=1 only) test CAs, server and client keys and certificates,
+#               credentials
 #
 # Given to the first `up` of a state dir, then remembered in `ports`:
 #   INFRA_KAFKA_NODES=N (default 1) runs N Kafka nodes kafka-1 .. kafka-N, with their internal
@@ -34,8 +35,9 @@
 #     redis-6 instead of the single Redis (see redis.sh);
 #   INFRA_CLICKHOUSE_MODE=cluster runs ZooKeeper and 2 shards x 2 replicas of ClickHouse
 #     clickhouse-1 .. clickhouse-4 instead of the single ClickHouse (see clickhouse.sh);
-#   INFRA_SECURITY=1 adds SASL/TLS Kafka listeners with ACLs and a ClickHouse user with a
-#     password (see security.sh).
+#   INFRA_SECURITY=1 adds SASL, TLS and mutual-TLS Kafka listeners with ACLs, ClickHouse over
+#     HTTPS with a consumer and a migration user, Redis over TLS with an ACL user (see
+#     security.sh).
 
 INFRA_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd "$INFRA_SCRIPTS/../.." && pwd -P)"
@@ -163,7 +165,7 @@ free_ports() { node "$INFRA_SCRIPTS/free-ports.mjs" "$1"; }
 choose_ports() {
   local ports count svc kind i=0
   count=$((4 * INFRA_KAFKA_NODES + $(clickhouse_port_count) + $(redis_port_count)))
-  security_enabled && count=$((count + 2))
+  security_enabled && count=$((count + 3))
   read -r -a ports <<<"$(free_ports "$count")"
   [[ ${#ports[@]} -eq $count ]] || die "could not find free ports"
   {
@@ -184,6 +186,7 @@ choose_ports() {
 INFRA_SECURITY=1
 KAFKA_SASL_PORT=${ports[i]}
 KAFKA_SASL_SSL_PORT=${ports[i + 1]}
+KAFKA_SSL_PORT=${ports[i + 2]}
 EOF
     fi
   } >"$PORTS_FILE"
@@ -266,6 +269,10 @@ EOF
 # INFRA_SECURITY=1: the listeners and users the security tests connect to.
 KAFKA_SASL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT
 KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_SSL_PORT
+KAFKA_SSL_BROKERS=127.0.0.1:${KAFKA_SSL_PORT:-}
+$(security_env_lines)
+$(redis_tls_env_lines)
+$(clickhouse_tls_env_lines)
 KAFKA_TEST_CA_FILE=$(security_dir)/ca.pem
 KAFKA_TEST_OTHER_CA_FILE=$(security_dir)/other-ca.pem
 KAFKA_SERVICE_USER=$KAFKA_SERVICE_USER
@@ -274,7 +281,12 @@ KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER
 KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD
 CLICKHOUSE_SERVICE_USER=$CLICKHOUSE_SERVICE_USER
 CLICKHOUSE_SERVICE_PASSWORD=$CLICKHOUSE_SERVICE_PASSWORD
+CLICKHOUSE_MIGRATE_USER=$CLICKHOUSE_MIGRATE_USER
+CLICKHOUSE_MIGRATE_PASSWORD=$CLICKHOUSE_MIGRATE_PASSWORD
 CLICKHOUSE_SERVICE_DATABASE=offers
+REDIS_SERVICE_USER=$REDIS_SERVICE_USER
+REDIS_SERVICE_PASSWORD=$REDIS_SERVICE_PASSWORD
+REDIS_SERVICE_KEY_PREFIX=$REDIS_SERVICE_KEY_PREFIX
 EOF
     chmod 600 "$tmp"
   fi

@@ -39,11 +39,15 @@ redis_services() {
 }
 
 # A Redis node's port kinds (node_port SERVICE KIND): PORT (clients) and BUS_PORT (cluster
-# bus). `redis` keeps REDIS_PORT; redis-2 has REDIS_2_PORT and REDIS_2_BUS_PORT.
+# bus), and with INFRA_SECURITY=1 TLS_PORT (clients over TLS). `redis` keeps REDIS_PORT;
+# redis-2 has REDIS_2_PORT, REDIS_2_BUS_PORT and REDIS_2_TLS_PORT.
 
 # How many ports choose_ports needs for Redis.
 redis_port_count() {
-  if redis_cluster_mode; then printf '%d' $((2 * REDIS_CLUSTER_NODES)); else printf '1'; fi
+  local per_node=1
+  redis_cluster_mode && per_node=2
+  security_enabled && per_node=$((per_node + 1))
+  if redis_cluster_mode; then printf '%d' $((per_node * REDIS_CLUSTER_NODES)); else printf '%d' "$per_node"; fi
 }
 
 # The `ports` lines of Redis, taking ports from the arguments in order.
@@ -51,6 +55,7 @@ redis_ports_lines() { # redis_ports_lines PORT...
   local svc i=1
   if ! redis_cluster_mode; then
     printf 'REDIS_PORT=%s\n' "$1"
+    if security_enabled; then printf 'REDIS_TLS_PORT=%s\n' "$2"; fi
     return 0
   fi
   printf 'INFRA_REDIS_MODE=cluster\n'
@@ -59,7 +64,23 @@ redis_ports_lines() { # redis_ports_lines PORT...
     i=$((i + 1))
     printf '%s=%s\n' "$(node_port_name "$svc" BUS_PORT)" "${!i}"
     i=$((i + 1))
+    if security_enabled; then
+      printf '%s=%s\n' "$(node_port_name "$svc" TLS_PORT)" "${!i}"
+      i=$((i + 1))
+    fi
   done
+}
+
+# INFRA_SECURITY=1: the `env` lines of the TLS ports (REDIS_TLS_URL, like REDIS_URL: in
+# cluster mode every node) and nothing when this state dir has none.
+redis_tls_env_lines() {
+  local svc port urls=''
+  for svc in $(redis_services); do
+    port="$(node_port "$svc" TLS_PORT)"
+    [[ -n "$port" ]] || return 0
+    urls+="${urls:+,}rediss://127.0.0.1:$port"
+  done
+  printf 'REDIS_TLS_URL=%s\n' "$urls"
 }
 
 # The `env` lines of Redis: REDIS_URL (in cluster mode every node, as a comma-separated list
@@ -77,18 +98,29 @@ redis_env_lines() {
 }
 
 write_redis_config() { # write_redis_config SERVICE
-  local svc="$1" dir bind=127.0.0.1
+  local svc="$1" dir bind=127.0.0.1 tls_port
   dir="$(svc_dir "$svc")"
   mkdir -p "$dir/data"
   [[ "$INFRA_HOST" == 127.0.0.1 ]] || bind+=" $INFRA_HOST"
-  if [[ "$svc" == redis ]]; then
-    render_template redis/redis.conf PORT="$REDIS_PORT" DIR="$dir" BIND="$bind" >"$dir/redis.conf"
-    return 0
-  fi
+  tls_port="$(node_port "$svc" TLS_PORT)"
   {
     render_template redis/redis.conf PORT="$(node_port "$svc" PORT)" DIR="$dir" BIND="$bind"
-    render_template redis/cluster.conf BUS_PORT="$(node_port "$svc" BUS_PORT)" \
-      NODE_TIMEOUT="$REDIS_CLUSTER_NODE_TIMEOUT_MS"
+    if [[ "$svc" != redis ]]; then
+      render_template redis/cluster.conf BUS_PORT="$(node_port "$svc" BUS_PORT)" \
+        NODE_TIMEOUT="$REDIS_CLUSTER_NODE_TIMEOUT_MS"
+    fi
+    if security_enabled && [[ -n "$tls_port" ]]; then
+      load_credentials
+      render_template redis/tls.conf TLS_PORT="$tls_port" CA="$(security_dir)/ca.pem" \
+        CERT="$(security_dir)/broker.crt" KEY="$(security_dir)/broker.key" \
+        CLUSTER_TLS="$([[ "$svc" == redis ]] && printf no || printf yes)"
+      # The service's user: its key prefix and the commands the sink sends (README,
+      # "Security"); in cluster mode also the slot map, the cluster state, what ioredis sends
+      # to replicas and its slot-map connection (READONLY, CLIENT SETNAME), and WAIT.
+      render_template redis/service-user.conf USER="$REDIS_SERVICE_USER" \
+        PASSWORD="$REDIS_SERVICE_PASSWORD" PREFIX="$REDIS_SERVICE_KEY_PREFIX" \
+        CLUSTER_COMMANDS="$([[ "$svc" == redis ]] || printf ' +cluster|slots +cluster|info +readonly +client|setname +wait')"
+    fi
   } >"$dir/redis.conf"
 }
 

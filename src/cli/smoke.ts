@@ -88,8 +88,10 @@ export async function smokeCommand(timeoutSeconds: number): Promise<number> {
   const producer = createKafkaClients(config.kafka, createLogger('warn')).producer();
   const redis =
     config.redis.mode === 'cluster'
-      ? createRedisClusterClient(config.redis.nodes)
-      : createRedisClient(config.redis.url);
+      ? createRedisClusterClient(config.redis.nodes, {
+          ...(config.redis.tls === undefined ? {} : { tls: config.redis.tls }),
+        })
+      : createRedisClient(config.redis.url, config.redis.tls);
   try {
     await Promise.all([producer.connect(), redis.connect()]);
     const result = await runSmoke(producer, redis, config, {

@@ -12,7 +12,10 @@ import {
   type TRACE_SAMPLERS,
 } from './variables.js';
 
+import { tlsFiles, type TlsFiles } from './tls.js';
+
 export type { RedisMode, SaslMechanism } from './parsers.js';
+export type { TlsFiles } from './tls.js';
 export { ENVIRONMENT_VARIABLES } from './variables.js';
 
 /**
@@ -26,10 +29,11 @@ export interface KafkaSaslConfig {
   readonly password: string;
 }
 
-export interface KafkaTlsConfig {
-  /** PEM CA bundle from KAFKA_TLS_CA_FILE; the system's CAs when undefined. */
-  readonly ca?: string;
-}
+/**
+ * KAFKA_TLS_CA_FILE (the system's CAs when unset), and for mutual TLS KAFKA_TLS_CERT_FILE,
+ * KAFKA_TLS_KEY_FILE and KAFKA_TLS_KEY_PASSWORD.
+ */
+export type KafkaTlsConfig = TlsFiles;
 
 export interface KafkaConnectionConfig {
   readonly brokers: readonly string[];
@@ -58,6 +62,8 @@ export interface ClickHouseConnectionConfig {
   readonly cluster: string;
   /** Rows expire this many days after they were stored; 0 keeps them for ever. */
   readonly ttlDays: number;
+  /** CLICKHOUSE_TLS_* files (https only); the system's CAs and no client certificate when undefined. */
+  readonly tls?: TlsFiles;
 }
 
 export interface RedisConnectionConfig {
@@ -68,6 +74,8 @@ export interface RedisConnectionConfig {
   /** Every URL of REDIS_URL: in cluster mode the nodes to discover the cluster from. */
   readonly nodes: readonly string[];
   readonly keyPrefix: string;
+  /** REDIS_TLS_* files (rediss:// only); the system's CAs and no client certificate when undefined. */
+  readonly tls?: TlsFiles;
 }
 
 export interface ServiceConfig {
@@ -102,6 +110,11 @@ export interface ServiceConfig {
   readonly shutdownGraceMs: number;
   /** How long start-up waits for each store to answer (StartupWindow). */
   readonly startupTimeoutMs: number;
+  /**
+   * A NetworkPolicy limits the pods' egress to configured ports (the chart's, when on): a
+   * store that does not answer at start may be one on a port it leaves out.
+   */
+  readonly networkPolicy: boolean;
 }
 
 export interface TracingConfig {
@@ -176,9 +189,13 @@ function kafkaConnection(env: z.output<typeof senderSchema>): KafkaConnectionCon
         }),
     ...(env.KAFKA_TLS
       ? {
-          tls: Object.freeze(
-            env.KAFKA_TLS_CA_FILE === undefined ? {} : { ca: env.KAFKA_TLS_CA_FILE },
-          ),
+          tls:
+            tlsFiles({
+              ca: env.KAFKA_TLS_CA_FILE,
+              cert: env.KAFKA_TLS_CERT_FILE,
+              key: env.KAFKA_TLS_KEY_FILE,
+              password: env.KAFKA_TLS_KEY_PASSWORD,
+            }) ?? Object.freeze({}),
         }
       : {}),
   };
@@ -186,15 +203,28 @@ function kafkaConnection(env: z.output<typeof senderSchema>): KafkaConnectionCon
 
 function redisConnection(env: z.output<typeof smokeSchema>): RedisConnectionConfig {
   const [url = ''] = env.REDIS_URL;
+  const tls = tlsFiles({
+    ca: env.REDIS_TLS_CA_FILE,
+    cert: env.REDIS_TLS_CERT_FILE,
+    key: env.REDIS_TLS_KEY_FILE,
+    password: env.REDIS_TLS_KEY_PASSWORD,
+  });
   return {
     mode: env.REDIS_MODE,
     url,
     nodes: Object.freeze([...env.REDIS_URL]),
     keyPrefix: env.REDIS_KEY_PREFIX,
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 
 function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseConnectionConfig {
+  const tls = tlsFiles({
+    ca: env.CLICKHOUSE_TLS_CA_FILE,
+    cert: env.CLICKHOUSE_TLS_CERT_FILE,
+    key: env.CLICKHOUSE_TLS_KEY_FILE,
+    password: env.CLICKHOUSE_TLS_KEY_PASSWORD,
+  });
   return {
     url: env.CLICKHOUSE_URL,
     user: env.CLICKHOUSE_USER,
@@ -204,6 +234,7 @@ function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseCo
     requestTimeoutMs: env.CLICKHOUSE_REQUEST_TIMEOUT_MS,
     cluster: env.CLICKHOUSE_CLUSTER,
     ttlDays: env.CLICKHOUSE_TTL_DAYS,
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 
@@ -244,6 +275,7 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
     logLevel: e.LOG_LEVEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
+    networkPolicy: e.NETWORK_POLICY_ENABLED,
   });
 }
 

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-
 import { z } from 'zod';
 
 // Parsers of single environment variables: each turns the text into a typed value or adds
@@ -137,27 +135,3 @@ export const brokerList = () =>
 
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
-
-// A CA bundle is read once, at start, so that a wrong path stops start-up with the variable's
-// name instead of surfacing later as an opaque TLS handshake failure.
-export const pemFile = () =>
-  z
-    .string()
-    .trim()
-    .optional()
-    .transform((path, ctx) => {
-      if (path === undefined) return undefined;
-      let pem: string;
-      try {
-        pem = readFileSync(path, 'utf8');
-      } catch (error) {
-        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-        ctx.addIssue({ code: 'custom', message: `cannot read the file (${reason})` });
-        return z.NEVER;
-      }
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-        ctx.addIssue({ code: 'custom', message: 'is not a PEM file with CA certificates' });
-        return z.NEVER;
-      }
-      return pem;
-    });

@@ -9,7 +9,6 @@ import {
   OFFSET_RESETS,
   oneOf,
   optionalIdentifier,
-  pemFile,
   REDIS_MODES,
   redisUrls,
   type RedisMode,
@@ -18,6 +17,7 @@ import {
   text,
   url,
 } from './parsers.js';
+import { caFile, certificateFile, checkTlsFiles, keyFile, keyPassword } from './tls.js';
 
 // The environment variables, declared as zod schemas: one per command (the service, the
 // OpenTelemetry set-up, send/topics/lag, migrate, smoke), with their cross-field rules.
@@ -47,7 +47,10 @@ const kafkaShape = {
   KAFKA_SASL_USERNAME: z.string().trim().optional(),
   KAFKA_SASL_PASSWORD: z.string().optional(),
   KAFKA_TLS: flag(false),
-  KAFKA_TLS_CA_FILE: pemFile(),
+  KAFKA_TLS_CA_FILE: caFile(),
+  KAFKA_TLS_CERT_FILE: certificateFile(),
+  KAFKA_TLS_KEY_FILE: keyFile(),
+  KAFKA_TLS_KEY_PASSWORD: keyPassword(),
 };
 
 interface KafkaSecurityEnv {
@@ -56,6 +59,9 @@ interface KafkaSecurityEnv {
   KAFKA_SASL_PASSWORD?: string | undefined;
   KAFKA_TLS: boolean;
   KAFKA_TLS_CA_FILE?: string | undefined;
+  KAFKA_TLS_CERT_FILE?: string | undefined;
+  KAFKA_TLS_KEY_FILE?: string | undefined;
+  KAFKA_TLS_KEY_PASSWORD?: string | undefined;
 }
 
 /** Cross-field rules of the Kafka security variables, shared by every schema that has them. */
@@ -81,25 +87,38 @@ function checkKafkaSecurity(env: KafkaSecurityEnv, ctx: z.RefinementCtx): void {
       }
     }
   }
-  if (env.KAFKA_TLS_CA_FILE !== undefined && !env.KAFKA_TLS) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['KAFKA_TLS_CA_FILE'],
-      message: 'needs KAFKA_TLS=true',
-    });
-  }
+  checkTlsFiles(
+    'KAFKA',
+    {
+      ca: env.KAFKA_TLS_CA_FILE,
+      cert: env.KAFKA_TLS_CERT_FILE,
+      key: env.KAFKA_TLS_KEY_FILE,
+      password: env.KAFKA_TLS_KEY_PASSWORD,
+    },
+    env.KAFKA_TLS,
+    'KAFKA_TLS=true',
+    ctx,
+  );
 }
 
 const redisShape = {
   REDIS_MODE: oneOf(REDIS_MODES, 'standalone'),
   REDIS_URL: redisUrls(),
   REDIS_KEY_PREFIX: z.string().default(''),
+  REDIS_TLS_CA_FILE: caFile(),
+  REDIS_TLS_CERT_FILE: certificateFile(),
+  REDIS_TLS_KEY_FILE: keyFile(),
+  REDIS_TLS_KEY_PASSWORD: keyPassword(),
 };
 
 interface RedisTopologyEnv {
   REDIS_MODE: RedisMode;
   REDIS_URL: string[];
   REDIS_WAIT_REPLICAS?: number;
+  REDIS_TLS_CA_FILE?: string | undefined;
+  REDIS_TLS_CERT_FILE?: string | undefined;
+  REDIS_TLS_KEY_FILE?: string | undefined;
+  REDIS_TLS_KEY_PASSWORD?: string | undefined;
 }
 
 /**
@@ -108,6 +127,18 @@ interface RedisTopologyEnv {
  */
 function checkRedisTopology(env: RedisTopologyEnv, ctx: z.RefinementCtx): void {
   const urls = env.REDIS_URL.map((url) => new URL(url));
+  checkTlsFiles(
+    'REDIS',
+    {
+      ca: env.REDIS_TLS_CA_FILE,
+      cert: env.REDIS_TLS_CERT_FILE,
+      key: env.REDIS_TLS_KEY_FILE,
+      password: env.REDIS_TLS_KEY_PASSWORD,
+    },
+    urls.every((url) => url.protocol === 'rediss:'),
+    'REDIS_URL to start with rediss:// (TLS)',
+    ctx,
+  );
   if (env.REDIS_MODE === 'standalone') {
     if (urls.length > 1) {
       ctx.addIssue({
@@ -156,7 +187,34 @@ const clickhouseShape = {
   CLICKHOUSE_REQUEST_TIMEOUT_MS: integer(30_000, 1_000, 600_000),
   CLICKHOUSE_CLUSTER: optionalIdentifier("the name of a cluster in the server's remote_servers"),
   CLICKHOUSE_TTL_DAYS: integer(0, 0, 36_500),
+  CLICKHOUSE_TLS_CA_FILE: caFile(),
+  CLICKHOUSE_TLS_CERT_FILE: certificateFile(),
+  CLICKHOUSE_TLS_KEY_FILE: keyFile(),
+  CLICKHOUSE_TLS_KEY_PASSWORD: keyPassword(),
 };
+
+interface ClickHouseTlsEnv {
+  CLICKHOUSE_URL: string;
+  CLICKHOUSE_TLS_CA_FILE?: string | undefined;
+  CLICKHOUSE_TLS_CERT_FILE?: string | undefined;
+  CLICKHOUSE_TLS_KEY_FILE?: string | undefined;
+  CLICKHOUSE_TLS_KEY_PASSWORD?: string | undefined;
+}
+
+function checkClickHouseTls(env: ClickHouseTlsEnv, ctx: z.RefinementCtx): void {
+  checkTlsFiles(
+    'CLICKHOUSE',
+    {
+      ca: env.CLICKHOUSE_TLS_CA_FILE,
+      cert: env.CLICKHOUSE_TLS_CERT_FILE,
+      key: env.CLICKHOUSE_TLS_KEY_FILE,
+      password: env.CLICKHOUSE_TLS_KEY_PASSWORD,
+    },
+    new URL(env.CLICKHOUSE_URL).protocol === 'https:',
+    'CLICKHOUSE_URL to start with https://',
+    ctx,
+  );
+}
 
 export const serviceSchema = z
   .object({
@@ -187,11 +245,13 @@ export const serviceSchema = z
     LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
     SHUTDOWN_GRACE_MS: integer(25_000, 0, 3_600_000),
     STARTUP_TIMEOUT_MS: integer(60_000, 0, 3_600_000),
+    NETWORK_POLICY_ENABLED: flag(false),
   })
   // Cross-field rules: one message per broken rule, named after the variable to change.
   .superRefine((env, ctx) => {
     checkKafkaSecurity(env, ctx);
     checkRedisTopology(env, ctx);
+    checkClickHouseTls(env, ctx);
     if (env.KAFKA_HEARTBEAT_INTERVAL_MS >= env.KAFKA_SESSION_TIMEOUT_MS) {
       ctx.addIssue({
         code: 'custom',
@@ -265,7 +325,7 @@ export const tracingSchema = z
   });
 
 export const senderSchema = z.object(kafkaShape).superRefine(checkKafkaSecurity);
-export const migrateSchema = z.object(clickhouseShape);
+export const migrateSchema = z.object(clickhouseShape).superRefine(checkClickHouseTls);
 
 export const smokeSchema = z
   .object({

@@ -1,3 +1,5 @@
+import { describeTlsRefusal, errorMessage, OfferError, tlsRefusalOf } from '../errors.js';
+
 // What kafkajs's errors mean for the service, decided from the broker's error type in the
 // cause chain, never from message text.
 
@@ -48,34 +50,47 @@ export function isUnknownTopic(error: unknown): boolean {
   return protocolErrorOf(error)?.type === 'UNKNOWN_TOPIC_OR_PARTITION';
 }
 
-// TLS verification failures (Node's codes, which kafkajs keeps on its connection errors):
-// the broker's certificate is not one this client will ever trust as configured.
-const TLS_REFUSALS: ReadonlySet<unknown> = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_UNTRUSTED',
-  'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 /**
  * True when the brokers refused this client for good at connection time: SASL
- * authentication failed, the broker's certificate is not trusted, or the broker answered
- * with a non-retriable protocol error (an authorization failure). Start-up stops on these
- * at once instead of retrying them.
+ * authentication failed, a TLS handshake failed on a certificate (the broker's, untrusted;
+ * or this client's, refused or missing), or the broker answered with a non-retriable
+ * protocol error (an authorization failure). Start-up stops on these at once instead of
+ * retrying them.
  */
 export function isKafkaRefusal(error: unknown): boolean {
-  if (isPermanentKafkaError(error)) return true;
+  return kafkaRefusal(error) !== undefined;
+}
+
+function isSaslFailure(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 10 && current instanceof Error; depth += 1) {
     if (current.name === 'KafkaJSSASLAuthenticationError') return true;
-    if (TLS_REFUSALS.has((current as { code?: unknown }).code)) return true;
     const next = current as { cause?: unknown; originalError?: unknown };
     current = next.cause ?? next.originalError;
   }
   return false;
+}
+
+/**
+ * The refusal in `error` as a start-up error that names what to change (the settings of the
+ * failing part), or undefined when `error` is not one (an outage, which start-up retries).
+ */
+export function kafkaRefusal(error: unknown): OfferError | undefined {
+  const tls = tlsRefusalOf(error);
+  let advice: string | undefined;
+  if (tls !== undefined) {
+    advice = describeTlsRefusal(tls, { prefix: 'KAFKA', tls: 'KAFKA_TLS and KAFKA_BROKERS' });
+  } else if (isSaslFailure(error)) {
+    advice =
+      'check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD against the user on the brokers';
+  } else if (isPermanentKafkaError(error)) {
+    advice =
+      "the brokers' answer does not change on a retry: for an authorization failure, grant the ACLs of the README's rights table to this client's principal (the SASL user, or the certificate's subject with mutual TLS)";
+  }
+  if (advice === undefined) return undefined;
+  return new OfferError(
+    'KAFKA_REFUSED',
+    `Kafka refused the connection: ${errorMessage(error)}; ${advice}`,
+    { retriable: false, cause: error },
+  );
 }

@@ -1,3 +1,5 @@
+import type { ConnectionOptions } from 'node:tls';
+
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 
 import type { Logger } from '../telemetry/logger.js';
@@ -12,7 +14,12 @@ import type { KafkaClients } from './types.js';
  * the admin client, the error classification and the codecs.
  */
 export * from './types.js';
-export { isKafkaRefusal, isMembershipError, isPermanentKafkaError } from './errors.js';
+export {
+  isKafkaRefusal,
+  isMembershipError,
+  isPermanentKafkaError,
+  kafkaRefusal,
+} from './errors.js';
 export {
   groupPositions,
   readGroupPositions,
@@ -36,8 +43,29 @@ export interface KafkaConnection {
     readonly username: string;
     readonly password: string;
   };
-  /** TLS to the brokers, verified against `ca` (PEM) or the system's CAs; none when undefined. */
-  readonly tls?: { readonly ca?: string };
+  /**
+   * TLS to the brokers, verified against `ca` (PEM) or the system's CAs; with `cert` and
+   * `key` (PEM, `passphrase` when the key is encrypted) this client proves who it is (mutual
+   * TLS). None when undefined.
+   */
+  readonly tls?: {
+    readonly ca?: string;
+    readonly cert?: string;
+    readonly key?: string;
+    readonly passphrase?: string;
+  };
+}
+
+/** kafkajs's `ssl`: Node's TLS options, or true for the system's CAs alone. */
+function sslOptions(tls: NonNullable<KafkaConnection['tls']>): true | ConnectionOptions {
+  const { ca, cert, key, passphrase } = tls;
+  if (ca === undefined && cert === undefined) return true;
+  return {
+    ...(ca === undefined ? {} : { ca: [ca] }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(passphrase === undefined ? {} : { passphrase }),
+  };
 }
 
 function saslOptions(sasl: NonNullable<KafkaConnection['sasl']>): SASLOptions {
@@ -55,22 +83,30 @@ function saslOptions(sasl: NonNullable<KafkaConnection['sasl']>): SASLOptions {
 export function createKafkaClients(connection: KafkaConnection, logger: Logger): KafkaClients {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
   const { sasl, tls } = connection;
-  const kafka = new Kafka({
-    clientId: connection.clientId,
-    brokers: [...connection.brokers],
-    ...(tls === undefined ? {} : { ssl: tls.ca === undefined ? true : { ca: [tls.ca] } }),
-    ...(sasl === undefined ? {} : { sasl: saslOptions(sasl) }),
-    logLevel: KafkaLogLevel.WARN,
-    logCreator:
-      () =>
-      ({ level, log }: LogEntry) => {
-        const { message, ...extra } = log;
-        kafkaLogger[LOG_METHODS[level] ?? 'info'](extra, message);
-      },
-  });
+  // kafkajs retries connecting with the client's retry settings, whatever an admin client's
+  // own say: a caller that retries itself gets a client that does not.
+  const client = (retries?: number): Kafka =>
+    new Kafka({
+      clientId: connection.clientId,
+      brokers: [...connection.brokers],
+      ...(tls === undefined ? {} : { ssl: sslOptions(tls) }),
+      ...(sasl === undefined ? {} : { sasl: saslOptions(sasl) }),
+      ...(retries === undefined ? {} : { retry: { retries } }),
+      logLevel: KafkaLogLevel.WARN,
+      logCreator:
+        () =>
+        ({ level, log }: LogEntry) => {
+          const { message, ...extra } = log;
+          kafkaLogger[LOG_METHODS[level] ?? 'info'](extra, message);
+        },
+    });
+  const kafka = client();
   return {
     consumer: (options, events = {}) => createConsumer(kafka, options, events, kafkaLogger),
     producer: () => createProducer(kafka),
-    admin: () => createAdmin(kafka),
+    admin: (options = {}) =>
+      options.attempts === undefined
+        ? createAdmin(kafka)
+        : createAdmin(client(options.attempts - 1)),
   };
 }

@@ -134,5 +134,15 @@ export interface TopicAdmin {
 export interface KafkaClients {
   consumer(options: ConsumerOptions, events?: ConsumerEvents): RegistrationConsumer;
   producer(): MessageProducer;
-  admin(): Promise<TopicAdmin>;
+  /**
+   * A connected admin client. `attempts: 1` makes each request (the connection included) fail
+   * at its first error instead of after kafkajs's own retries: for a caller that retries
+   * itself, such as the start-up window, so that a refusal stops start-up at once.
+   */
+  admin(options?: AdminOptions): Promise<TopicAdmin>;
+}
+
+export interface AdminOptions {
+  /** Tries per request, the first included; kafkajs's default (6) when undefined. */
+  readonly attempts?: number;
 }

@@ -7,7 +7,7 @@ import { startHttpServer, type ReadinessReport, type RunningHttpServer } from '.
 import {
   createKafkaClients,
   groupPositions,
-  isKafkaRefusal,
+  kafkaRefusal,
   type RegistrationConsumer,
 } from '../kafka/kafka-adapter.js';
 import { loadScorer } from '../scoring/scorer.js';
@@ -23,19 +23,16 @@ import type { Tracing } from '../telemetry/tracing.js';
 import { createBatchProcessor } from '../pipeline/batch-processor.js';
 import { SinkHealth } from '../pipeline/sink-health.js';
 import { createShutdown, GroupMembership } from './lifecycle.js';
-import { StartupWindow } from './startup.js';
+import { networkPolicyHint, StartupWindow } from './startup.js';
 import { SERVICE_VERSION } from './version.js';
 
-/** A Kafka call at start whose refusals (SASL, TLS trust, authorization) end start-up at once. */
+/** A Kafka call at start whose refusals (SASL, TLS certificates, authorization) end start-up at once. */
 async function refusalsAreFinal<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    if (error instanceof OfferError || !isKafkaRefusal(error)) throw error;
-    throw new OfferError('KAFKA_REFUSED', `Kafka refused the connection: ${errorMessage(error)}`, {
-      retriable: false,
-      cause: error,
-    });
+    if (error instanceof OfferError) throw error;
+    throw kafkaRefusal(error) ?? error;
   }
 }
 
@@ -115,7 +112,12 @@ async function startPipeline(
   const clickhouseClient = createClickHouseClient(config.clickhouse, logger);
   // The config's sub-objects are the components' options.
   const clickhouse = new ClickHouseOfferSink(clickhouseClient, config.clickhouse);
-  const startup = new StartupWindow(config.startupTimeoutMs, logger);
+  const startup = new StartupWindow(
+    config.startupTimeoutMs,
+    logger,
+    {},
+    config.networkPolicy ? networkPolicyHint : undefined,
+  );
   if (config.clickhouse.createTable) {
     const migration = await startup.ready('ClickHouse', () =>
       migrate(clickhouseClient, config.clickhouse, { serviceVersion: SERVICE_VERSION }),
@@ -136,8 +138,10 @@ async function startPipeline(
 
   const redisClient =
     config.redis.mode === 'cluster'
-      ? createRedisClusterClient(config.redis.nodes)
-      : createRedisClient(config.redis.url);
+      ? createRedisClusterClient(config.redis.nodes, {
+          ...(config.redis.tls === undefined ? {} : { tls: config.redis.tls }),
+        })
+      : createRedisClient(config.redis.url, config.redis.tls);
   redisClient.on('error', (error: unknown) => {
     logger.debug({ err: errorMessage(error) }, 'redis connection error');
   });
@@ -152,7 +156,8 @@ async function startPipeline(
   const kafka = createKafkaClients(config.kafka, logger);
   await startup.ready('Kafka', () =>
     refusalsAreFinal(async () => {
-      const admin = await kafka.admin();
+      // One try per attempt: the start-up window retries, and a refusal ends it at once.
+      const admin = await kafka.admin({ attempts: 1 });
       try {
         if ((await admin.missingTopics([config.kafka.topic])).length > 0) {
           throw new Error(

@@ -17,14 +17,21 @@ export class StartupWindow {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #wait: (ms: number) => Promise<unknown>;
+  readonly #timeoutHint: (store: string) => string;
 
+  /**
+   * `timeoutHint` adds to the message of a store that timed out what else may be in its way
+   * (a NetworkPolicy), after the store's last error.
+   */
   constructor(
     timeoutMs: number,
     logger: Logger,
     clock: { now?: () => number; wait?: (ms: number) => Promise<unknown> } = {},
+    timeoutHint: (store: string) => string = () => '',
   ) {
     this.#now = clock.now ?? Date.now;
     this.#wait = clock.wait ?? sleep;
+    this.#timeoutHint = timeoutHint;
     this.#timeoutMs = timeoutMs;
     this.#deadline = this.#now() + timeoutMs;
     this.#logger = logger;
@@ -41,7 +48,7 @@ export class StartupWindow {
         if (remainingMs <= 0) {
           throw new OfferError(
             'STARTUP_TIMEOUT',
-            `${store} was not ready within ${this.#timeoutMs / 1000} s of start (STARTUP_TIMEOUT_MS): ${errorMessage(error)}`,
+            `${store} was not ready within ${this.#timeoutMs / 1000} s of start (STARTUP_TIMEOUT_MS): ${errorMessage(error)}${this.#timeoutHint(store)}`,
             { retriable: false, cause: error },
           );
         }
@@ -54,4 +61,20 @@ export class StartupWindow {
       }
     }
   }
+}
+
+/** The chart's networkPolicy values that open egress to each store. */
+const NETWORK_POLICY_VALUES: Readonly<Record<string, string>> = {
+  Kafka: 'networkPolicy.kafka',
+  ClickHouse: 'networkPolicy.clickhouse',
+  Redis: 'networkPolicy.redis',
+};
+
+/**
+ * With a NetworkPolicy limiting egress (NETWORK_POLICY_ENABLED), a store on a port it leaves
+ * out does not refuse: its packets are dropped and start-up times out. This says so.
+ */
+export function networkPolicyHint(store: string): string {
+  const values = NETWORK_POLICY_VALUES[store] ?? 'networkPolicy';
+  return `; a NetworkPolicy limits this pod's egress (NETWORK_POLICY_ENABLED=true): with the chart's, ${store} is reachable only on the ports of ${values}.ports (and the addresses of ${values}.to, when set), so a ${store} on another port times out like this`;
 }

@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 
 import {
   ClickHouseError,
@@ -8,8 +9,8 @@ import {
   type LogParams,
 } from '@clickhouse/client';
 
-import type { ClickHouseConnectionConfig } from '../config/config.js';
-import { errorMessage, OfferError } from '../errors.js';
+import type { ClickHouseConnectionConfig, TlsFiles } from '../config/config.js';
+import { describeTlsRefusal, errorMessage, OfferError, tlsRefusalOf } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { columnSpecs } from './clickhouse-schema.js';
 import type { StoredOffer } from './offer-record.js';
@@ -59,6 +60,7 @@ const PERMANENT_ERROR_CODES = new Map<number, string>([
   [193, 'WRONG_PASSWORD'],
   [194, 'REQUIRED_PASSWORD'],
   [291, 'DATABASE_ACCESS_DENIED'],
+  [392, 'QUERY_IS_PROHIBITED'],
   [497, 'ACCESS_DENIED'],
   [516, 'AUTHENTICATION_FAILED'],
 ]);
@@ -89,15 +91,59 @@ export function clickhouseErrorCode(error: unknown): number | undefined {
   return match?.[1] === undefined ? undefined : Number(match[1]);
 }
 
+// What to change for the refusals that name a setting: the credentials, or the user's rights.
+const CREDENTIAL_CODES: ReadonlySet<number> = new Set([192, 193, 194, 516]);
+const RIGHTS_CODES: ReadonlySet<number> = new Set([164, 291, 392, 497]);
+
 export function toClickHouseFailure(error: unknown, action: string): OfferError {
   if (error instanceof OfferError) return error;
+  const detail = errorMessage(error);
+  const tls = tlsRefusalOf(error);
+  if (tls !== undefined) {
+    const advice = describeTlsRefusal(tls, {
+      prefix: 'CLICKHOUSE',
+      tls: 'the https:// of CLICKHOUSE_URL',
+    });
+    return new OfferError(
+      'CLICKHOUSE_FAILED',
+      `ClickHouse ${action} failed: ${detail}; ${advice}`,
+      { retriable: false, cause: error },
+    );
+  }
   const code = clickhouseErrorCode(error);
   const permanent = code !== undefined && PERMANENT_ERROR_CODES.has(code);
-  const detail = error instanceof Error ? error.message : String(error);
-  return new OfferError('CLICKHOUSE_FAILED', `ClickHouse ${action} failed: ${detail}`, {
+  const advice =
+    code === undefined
+      ? ''
+      : CREDENTIAL_CODES.has(code)
+        ? '; check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD'
+        : RIGHTS_CODES.has(code)
+          ? `; CLICKHOUSE_USER lacks a right this needs (README, "Security": the rights per user)`
+          : '';
+  return new OfferError('CLICKHOUSE_FAILED', `ClickHouse ${action} failed: ${detail}${advice}`, {
     retriable: !permanent,
     cause: error,
   });
+}
+
+/** @clickhouse/client's `tls`: the CA (the system's when unset) and a client certificate. */
+function clientTls(
+  tls: TlsFiles | undefined,
+): { ca_cert: Buffer } | { ca_cert: Buffer; cert: Buffer; key: Buffer } | undefined {
+  if (tls === undefined) return undefined;
+  const ca_cert = Buffer.from(tls.ca ?? rootCertificates.join('\n'));
+  if (tls.cert === undefined || tls.key === undefined) return { ca_cert };
+  // The client takes no key password: an encrypted key is handed over decrypted.
+  const key =
+    tls.passphrase === undefined
+      ? Buffer.from(tls.key)
+      : Buffer.from(
+          createPrivateKey({ key: tls.key, passphrase: tls.passphrase }).export({
+            type: 'pkcs8',
+            format: 'pem',
+          }),
+        );
+  return { ca_cert, cert: Buffer.from(tls.cert), key };
 }
 
 /**
@@ -139,12 +185,15 @@ export function createClickHouseClient(
   config: ClickHouseConnectionConfig,
   logger?: Logger,
 ): ClickHouseClient {
+  const tls = clientTls(config.tls);
   return createClient({
     url: config.url,
     username: config.user,
     password: config.password,
-    database: config.database,
+    // No session database: every statement names its own, and a client bound to a database
+    // fails every request until the migration has created it (UNKNOWN_DATABASE).
     request_timeout: config.requestTimeoutMs,
+    ...(tls === undefined ? {} : { tls }),
     // Failed requests are retried by the pipeline, which also pauses consumption.
     keep_alive: { enabled: true },
     ...(logger === undefined ? {} : { log: { LoggerClass: clientLoggerClass(logger) } }),

@@ -1,13 +1,15 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, type ClusterOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 
-import { OfferError } from '../errors.js';
+import type { TlsFiles } from '../config/config.js';
+import { errorMessage, OfferError } from '../errors.js';
 import type { StoredOffer } from './offer-record.js';
 import {
   appendOfferArgs,
   connectAttempt,
   KEYS_PER_CALL,
   PUT_OFFERS_SCRIPT,
+  redisTlsOptions,
   toRedisFailure,
   type OfferCommands,
   type RedisSinkOptions,
@@ -26,6 +28,12 @@ export interface RedisClusterSinkOptions extends RedisSinkOptions {
    * not wait. With 1, an acknowledged offer survives its primary failing over to a replica.
    */
   readonly waitReplicas: number;
+  /**
+   * The node URLs the client starts from (REDIS_URL). When it cannot connect, the first one
+   * is asked directly why: the client's slot-map connections report no reason (a TLS
+   * refusal among them).
+   */
+  readonly nodes?: readonly string[];
 }
 
 /** How long one node's WAIT may take before the write is retried (well below commandTimeout). */
@@ -34,12 +42,13 @@ export const WAIT_TIMEOUT_MS = 2_000;
 /**
  * A Redis Cluster client from the URLs of some of its nodes (it discovers the rest); the
  * scheme, user and password of the first URL apply to every node (the config checks that
- * they agree).
+ * they agree), and so do the TLS files with rediss:// URLs.
  */
 export function createRedisClusterClient(
   urls: readonly string[],
-  overrides: Partial<ClusterOptions> = {},
+  options: { readonly tls?: TlsFiles; readonly overrides?: Partial<ClusterOptions> } = {},
 ): Cluster {
+  const tls = options.tls === undefined ? {} : redisTlsOptions(options.tls);
   const parsed = urls.map((url) => new URL(url));
   const [first] = parsed;
   if (first === undefined) throw new Error('a Redis Cluster needs at least one node URL');
@@ -55,15 +64,26 @@ export function createRedisClusterClient(
       slotsRefreshInterval: 5_000,
       slotsRefreshTimeout: 5_000,
       clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+      // TLS certificates name hosts: connect to a node by the name it was given, not by an
+      // address the client looked up for it (ioredis resolves names by default, and a
+      // certificate for `clustercfg.example.com` does not list the address). Nodes the
+      // cluster announces by address are reached by that address either way.
+      ...(first.protocol === 'rediss:'
+        ? {
+            dnsLookup: (address: string, callback: (error: null, address: string) => void) => {
+              callback(null, address);
+            },
+          }
+        : {}),
       redisOptions: {
         ...(first.username === '' ? {} : { username: decodeURIComponent(first.username) }),
         ...(first.password === '' ? {} : { password: decodeURIComponent(first.password) }),
-        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+        ...(first.protocol === 'rediss:' ? { tls } : {}),
         maxRetriesPerRequest: 0,
         commandTimeout: 10_000,
         connectTimeout: 5_000,
       },
-      ...overrides,
+      ...options.overrides,
     },
   );
 }
@@ -85,19 +105,22 @@ export class RedisClusterOfferSink implements Sink<StoredOffer> {
   readonly name = 'redis';
   readonly #cluster: Cluster;
   readonly #options: RedisClusterSinkOptions;
-  #lastConnectionError = '';
-  #lastNodeError = '';
+  #lastConnectionError: unknown;
+  #lastNodeError: unknown;
 
   constructor(cluster: Cluster, options: RedisClusterSinkOptions) {
     this.#cluster = cluster;
     this.#options = options;
     cluster.on('error', (error: unknown) => {
-      this.#lastConnectionError = error instanceof Error ? error.message : String(error);
+      this.#lastConnectionError = error;
     });
     // Why a node refused, e.g. "ERR This instance has cluster support disabled" when the
     // URL is one Redis, not a cluster: the cluster's own error only says no node answered.
     cluster.on('node error', (error: unknown, node: string) => {
-      this.#lastNodeError = `${node}: ${error instanceof Error ? error.message : String(error)}`;
+      // The node's address in front, the error's code (a TLS refusal's) kept.
+      this.#lastNodeError = Object.assign(new Error(`${node}: ${errorMessage(error)}`), {
+        code: (error as { code?: unknown } | null)?.code,
+      });
     });
     cluster.defineCommand('putOffers', { lua: PUT_OFFERS_SCRIPT });
   }
@@ -116,9 +139,39 @@ export class RedisClusterOfferSink implements Sink<StoredOffer> {
       this.#cluster,
       'cluster connection',
       () => [this.#lastConnectionError, this.#lastNodeError],
-      // A single Redis at the address: no retry makes it a cluster (REDIS_MODE is wrong).
-      (cause) => cause.includes('cluster support disabled'),
+      {
+        // A single Redis at the address: no retry makes it a cluster (REDIS_MODE is wrong).
+        final: (cause) => cause.includes('cluster support disabled'),
+        diagnose: () => this.#seedError(),
+      },
     );
+  }
+
+  /** What the first seed node says to a connection of its own, with the cluster's options. */
+  async #seedError(): Promise<unknown> {
+    const [seed] = this.#options.nodes ?? [];
+    if (seed === undefined) return undefined;
+    const { hostname, port } = new URL(seed);
+    const probe = new Redis({
+      ...this.#cluster.options.redisOptions,
+      host: hostname,
+      port: port === '' ? 6379 : Number(port),
+      lazyConnect: true,
+      enableReadyCheck: false,
+      retryStrategy: () => null,
+    });
+    let failure: unknown;
+    probe.on('error', (error: unknown) => {
+      failure ??= error;
+    });
+    try {
+      await probe.connect();
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      probe.disconnect();
+    }
+    return failure;
   }
 
   async write(records: readonly StoredOffer[]): Promise<void> {

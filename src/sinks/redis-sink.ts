@@ -1,6 +1,9 @@
+import type { ConnectionOptions } from 'node:tls';
+
 import { Redis, ReplyError } from 'ioredis';
 
-import { OfferError } from '../errors.js';
+import type { TlsFiles } from '../config/config.js';
+import { describeTlsRefusal, errorMessage, OfferError, tlsRefusalOf } from '../errors.js';
 import type { StoredOffer } from './offer-record.js';
 import type { Sink } from './sink.js';
 
@@ -80,39 +83,72 @@ export const AUTH_REFUSAL = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
 /**
  * One start-up attempt on an ioredis client (one Redis or a cluster): done when it is ready;
  * retriable while it is still (re)connecting on its own or the server is not there; final when
- * the server refused the credentials or their rights, or `final` says a cause is (a
- * misconfiguration no retry changes). `causes` are the client's last error events: ioredis
- * rejects a connect with "Connection is closed." and reports why only as an event.
+ * the server refused the credentials or their rights, a TLS handshake failed on a certificate,
+ * or `final` says a cause is (a misconfiguration no retry changes). `causes` are the client's
+ * last error events: ioredis rejects a connect with "Connection is closed." and reports why
+ * only as an event.
  */
 export async function connectAttempt(
   client: { readonly status: string; connect(): Promise<void> },
   action: string,
-  causes: () => readonly string[],
-  final: (cause: string) => boolean = () => false,
+  lastErrors: () => readonly unknown[],
+  options: {
+    /** A cause no retry changes (a misconfiguration), by its text. */
+    readonly final?: (cause: string) => boolean;
+    /** When the connect failed: finds the cause the client's events did not report. */
+    readonly diagnose?: () => Promise<unknown>;
+  } = {},
 ): Promise<void> {
-  const because = (): string => {
-    const known = causes().filter((cause) => cause !== '');
-    return known.length === 0 ? '' : ` (${known.join('; ')})`;
-  };
   const { status } = client;
   if (status === 'ready') return;
+  // Still (re)connecting on its own: a refusal it already met is final all the same (the
+  // handshake's alert may arrive after the first attempt gave up on a closed connection).
   if (status !== 'wait' && status !== 'end') {
-    throw toRedisFailure(new Error(`not connected yet: ${status}${because()}`), action);
+    throw connectFailure(`not connected yet: ${status}`, action, lastErrors(), options.final);
   }
-  await client.connect().catch((error: unknown) => {
-    const detail = `${error instanceof Error ? error.message : String(error)}${because()}`;
-    if (causes().some((cause) => AUTH_REFUSAL.test(cause) || final(cause))) {
-      throw new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
-        retriable: false,
-      });
-    }
-    throw toRedisFailure(new Error(detail), action);
-  });
+  try {
+    await client.connect();
+  } catch (error) {
+    const diagnosed = await options.diagnose?.().catch(() => undefined);
+    throw connectFailure(errorMessage(error), action, [...lastErrors(), diagnosed], options.final);
+  }
+}
+
+/** A failed connection attempt, final when one of its causes is a refusal. */
+function connectFailure(
+  what: string,
+  action: string,
+  causes: readonly unknown[],
+  final: (cause: string) => boolean = () => false,
+): OfferError {
+  const texts = causes.filter((cause) => cause !== undefined).map(errorMessage);
+  const known = texts.filter((cause) => cause !== '');
+  const detail = `${what}${known.length === 0 ? '' : ` (${known.join('; ')})`}`;
+  const tls = causes.map((cause) => tlsRefusalOf(cause)).find((found) => found !== undefined);
+  if (tls !== undefined) {
+    const advice = describeTlsRefusal(tls, { prefix: 'REDIS', tls: 'the rediss:// of REDIS_URL' });
+    return new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}; ${advice}`, {
+      retriable: false,
+    });
+  }
+  if (texts.some((cause) => AUTH_REFUSAL.test(cause))) {
+    return new OfferError(
+      'REDIS_FAILED',
+      `Redis ${action} failed: ${detail}; check the user and password of REDIS_URL, and the user's rights (README, "Security")`,
+      { retriable: false },
+    );
+  }
+  if (texts.some(final)) {
+    return new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
+      retriable: false,
+    });
+  }
+  return toRedisFailure(new Error(detail), action);
 }
 
 export function toRedisFailure(error: unknown, action: string): OfferError {
   if (error instanceof OfferError) return error;
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = errorMessage(error);
   const permanent = error instanceof ReplyError && !TRANSIENT_REPLY.test(detail);
   return new OfferError('REDIS_FAILED', `Redis ${action} failed: ${detail}`, {
     retriable: !permanent,
@@ -120,8 +156,21 @@ export function toRedisFailure(error: unknown, action: string): OfferError {
   });
 }
 
-export function createRedisClient(url: string): Redis {
+/** ioredis's `tls` (Node's TLS options) from the REDIS_TLS_* files. */
+export function redisTlsOptions(tls: TlsFiles): ConnectionOptions {
+  const { ca, cert, key, passphrase } = tls;
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(passphrase === undefined ? {} : { passphrase }),
+  };
+}
+
+/** One Redis; `tls` applies to a rediss:// URL (the config allows it with no other). */
+export function createRedisClient(url: string, tls?: TlsFiles): Redis {
   return new Redis(url, {
+    ...(tls === undefined ? {} : { tls: redisTlsOptions(tls) }),
     lazyConnect: true,
     // Fail commands at once while disconnected instead of queueing them: the pipeline
     // retries with backoff and pauses consumption, so nothing piles up in memory.
@@ -142,13 +191,13 @@ export class RedisOfferSink implements Sink<StoredOffer> {
   readonly name = 'redis';
   readonly #redis: Redis;
   readonly #options: RedisSinkOptions;
-  #lastConnectionError = '';
+  #lastConnectionError: unknown;
 
   constructor(redis: Redis, options: RedisSinkOptions) {
     this.#redis = redis;
     this.#options = options;
     redis.on('error', (error: unknown) => {
-      this.#lastConnectionError = error instanceof Error ? error.message : String(error);
+      this.#lastConnectionError = error;
     });
     // No fixed key count: each call passes how many keys it carries.
     redis.defineCommand('putOffers', { lua: PUT_OFFERS_SCRIPT });

@@ -24,9 +24,14 @@ const CONFIG_NAMES = ENVIRONMENT_VARIABLES;
 const TEST_CA_FILE = path.join(mkdtempSync(path.join(tmpdir(), 'chart-ca-')), 'ca.crt');
 writeFileSync(TEST_CA_FILE, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
 
-// The service reads the CA file at start; in the cluster the chart mounts it from a Secret.
+// The service reads the CA files at start; in the cluster the chart mounts them from Secrets.
 function withTestCa(env: Record<string, string>): Record<string, string> {
-  return env.KAFKA_TLS_CA_FILE === undefined ? env : { ...env, KAFKA_TLS_CA_FILE: TEST_CA_FILE };
+  return Object.fromEntries(
+    Object.entries(env).map(([name, value]) => [
+      name,
+      name.endsWith('_TLS_CA_FILE') ? TEST_CA_FILE : value,
+    ]),
+  );
 }
 
 // Read by the service, left to its defaults by the chart (extraEnv sets them when needed).
@@ -42,7 +47,14 @@ const LEFT_TO_DEFAULTS: Readonly<Record<string, string>> = {
   KAFKA_SASL_MECHANISM: 'set only when kafka.sasl is configured',
   KAFKA_SASL_USERNAME: 'set only when kafka.sasl is configured',
   KAFKA_SASL_PASSWORD: 'set only when kafka.sasl is configured',
-  KAFKA_TLS_CA_FILE: 'set only when a CA Secret is configured',
+  ...Object.fromEntries(
+    ['KAFKA', 'CLICKHOUSE', 'REDIS'].flatMap((store) => [
+      [`${store}_TLS_CA_FILE`, 'set only when a CA Secret is configured'],
+      [`${store}_TLS_CERT_FILE`, 'set only when a client certificate Secret is configured'],
+      [`${store}_TLS_KEY_FILE`, 'set only when a client certificate Secret is configured'],
+      [`${store}_TLS_KEY_PASSWORD`, 'set only when the client key has a password key'],
+    ]),
+  ),
 };
 
 // Set by the chart although config.ts does not read them.
@@ -93,7 +105,7 @@ describe('chart: environment of the service', () => {
       const service = loadServiceConfig(withTestCa(resolvedEnv(consumer)));
       assert.equal(service.http.port, 8080);
       assert.ok(service.redis.url.startsWith('redis'));
-      const clickhouse = loadClickHouseConfig(resolvedEnv(migrate));
+      const clickhouse = loadClickHouseConfig(withTestCa(resolvedEnv(migrate)));
       assert.equal(clickhouse.url, service.clickhouse.url);
       assert.equal(clickhouse.table, service.clickhouse.table);
       const smokeConfig = loadSmokeConfig(withTestCa(resolvedEnv(smoke)));

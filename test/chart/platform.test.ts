@@ -45,7 +45,37 @@ describe('k8s/ platform manifests', () => {
     }[];
     assert.ok(listeners.some((listener) => listener.port === 9092 && !listener.authentication));
     assert.ok(listeners.some((listener) => listener.authentication?.type === 'scram-sha-512'));
+    assert.ok(
+      listeners.some(
+        (listener) => listener.port === 9093 && listener.authentication?.type === 'tls',
+      ),
+      'a mutual-TLS listener',
+    );
     assert.equal(at(kafka, 'spec', 'kafka', 'config', 'offsets.topic.replication.factor'), 1);
+  });
+
+  it("has a TLS-authenticated KafkaUser with the chart's consumer ACLs", () => {
+    const user = all(PLATFORM, 'KafkaUser').find(
+      (candidate) => at(candidate, 'spec', 'authentication', 'type') === 'tls',
+    );
+    assert.ok(user, 'a KafkaUser with authentication tls');
+    assert.equal(
+      user.metadata.labels?.['strimzi.io/cluster'],
+      only(PLATFORM, 'Kafka').metadata.name,
+    );
+    const acls = (
+      at(user, 'spec', 'authorization', 'acls') as {
+        resource: { type: string; name: string };
+        operations: string[];
+      }[]
+    ).map(
+      (acl) => `${acl.resource.type}:${acl.resource.name}:${[...acl.operations].sort().join('+')}`,
+    );
+    assert.deepEqual(acls.sort(), [
+      'group:realtime-offers:Describe+Read',
+      'topic:streaming-user-registration.dlq:Describe+DescribeConfigs+Write',
+      'topic:streaming-user-registration:Describe+Read',
+    ]);
   });
 
   it('gives ClickHouse one shard, one replica, a Secret password and a ClusterIP Service', () => {

@@ -171,7 +171,7 @@ describe('Redis sink on a real Redis Cluster', () => {
   it('a slot moved to another primary: the stale write fails retriable, the retry lands', async () => {
     // A client that never refreshes its slot map by itself: only the sink's failure handling
     // can bring it up to date.
-    const stale = createRedisClusterClient(nodes(), { slotsRefreshInterval: 0 });
+    const stale = createRedisClusterClient(nodes(), { overrides: { slotsRefreshInterval: 0 } });
     stale.on('error', () => undefined);
     const keyPrefix = `${prefix}moved:`;
     const sink = new RedisClusterOfferSink(stale, { keyPrefix, ttlSeconds: 0, waitReplicas: 0 });

@@ -25,7 +25,7 @@ export class PipelineFixture {
   readonly dlqTopic = `${this.topic}.dlq`;
   readonly groupId = `offers-${this.id}`;
   readonly table = `personal_offer_${this.id}`;
-  readonly keyPrefix = `offer-${this.id}:`;
+  readonly keyPrefix: string;
   /** CLICKHOUSE_CLUSTER of an infra started with INFRA_CLICKHOUSE_MODE=cluster, else empty. */
   readonly clickhouseCluster: string;
   readonly clickhouse: ClickHouseClient;
@@ -36,8 +36,10 @@ export class PipelineFixture {
   readonly #infra: InfraEnv;
   #admin: TopicAdmin | undefined;
 
-  constructor(infra: InfraEnv) {
+  /** `keyPrefix`: the start of this fixture's Redis keys, before its id (`offer-` by default). */
+  constructor(infra: InfraEnv, options: { keyPrefix?: string } = {}) {
     this.#infra = infra;
+    this.keyPrefix = `${options.keyPrefix ?? 'offer-'}${this.id}:`;
     this.clickhouseCluster = infra.vars.CLICKHOUSE_CLUSTER ?? '';
     this.clickhouse = createClient({
       url: infra.clickhouseUrl,

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { loadKafkaConfig, loadServiceConfig, redactUrlPassword } from '../../src/config/config.js';
+import {
+  loadClickHouseConfig,
+  loadKafkaConfig,
+  loadServiceConfig,
+  redactUrlPassword,
+} from '../../src/config/config.js';
 import { OfferError } from '../../src/errors.js';
 
 const MINIMAL = {
@@ -104,6 +110,150 @@ describe('Kafka SASL and TLS configuration', () => {
       configError({ KAFKA_TLS_CA_FILE: CA_FILE }),
       /KAFKA_TLS_CA_FILE \(".*ca\.pem"\): needs KAFKA_TLS=true/,
     );
+  });
+});
+
+// Real keys and certificates (openssl, as the local services' set-up uses): a client
+// certificate, its key also encrypted, and a key of another pair.
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+}
+openssl(
+  'req',
+  '-x509',
+  '-newkey',
+  'rsa:2048',
+  '-nodes',
+  '-days',
+  '2',
+  '-subj',
+  '/CN=client',
+  '-keyout',
+  'client.key',
+  '-out',
+  'client.crt',
+);
+openssl(
+  'pkcs8',
+  '-topk8',
+  '-v2',
+  'aes-256-cbc',
+  '-in',
+  'client.key',
+  '-out',
+  'encrypted.key',
+  '-passout',
+  'pass:open-sesame',
+);
+openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'other.key');
+const CERT = join(dir, 'client.crt');
+const KEY = join(dir, 'client.key');
+const ENCRYPTED_KEY = join(dir, 'encrypted.key');
+const OTHER_KEY = join(dir, 'other.key');
+
+describe('TLS files of Kafka, ClickHouse and Redis', () => {
+  const stores = [
+    { prefix: 'KAFKA', on: { KAFKA_TLS: 'true' } },
+    { prefix: 'CLICKHOUSE', on: { CLICKHOUSE_URL: 'https://clickhouse:8443' } },
+    { prefix: 'REDIS', on: { REDIS_URL: 'rediss://redis:6380' } },
+  ] as const;
+
+  it('reads the CA, the client certificate and its (encrypted) key of each store', () => {
+    const config = loadServiceConfig({
+      ...MINIMAL,
+      KAFKA_TLS: 'true',
+      CLICKHOUSE_URL: 'https://clickhouse:8443',
+      REDIS_URL: 'rediss://redis:6380',
+      ...Object.fromEntries(
+        stores.flatMap(({ prefix }) => [
+          [`${prefix}_TLS_CA_FILE`, CA_FILE],
+          [`${prefix}_TLS_CERT_FILE`, CERT],
+          [`${prefix}_TLS_KEY_FILE`, ENCRYPTED_KEY],
+          [`${prefix}_TLS_KEY_PASSWORD`, 'open-sesame'],
+        ]),
+      ),
+    });
+    for (const tls of [config.kafka.tls, config.clickhouse.tls, config.redis.tls]) {
+      assert.match(tls?.ca ?? '', /BEGIN CERTIFICATE/);
+      assert.match(tls?.cert ?? '', /BEGIN CERTIFICATE/);
+      assert.match(tls?.key ?? '', /BEGIN ENCRYPTED PRIVATE KEY/);
+      assert.equal(tls?.passphrase, 'open-sesame');
+    }
+    assert.equal(
+      loadClickHouseConfig({
+        CLICKHOUSE_URL: 'https://c:8443',
+        CLICKHOUSE_TLS_CA_FILE: CA_FILE,
+      }).tls?.ca?.includes('BEGIN CERTIFICATE'),
+      true,
+      'the migrate command takes them too',
+    );
+    assert.equal(loadServiceConfig(MINIMAL).redis.tls, undefined);
+  });
+
+  for (const { prefix, on } of stores) {
+    it(`${prefix}: names the variable of a key or certificate that cannot work`, () => {
+      const error = (env: Record<string, string>) => configError({ ...on, ...env });
+      assert.match(
+        error({ [`${prefix}_TLS_CERT_FILE`]: CERT }),
+        new RegExp(`${prefix}_TLS_KEY_FILE \\(unset\\): is required with ${prefix}_TLS_CERT_FILE`),
+      );
+      assert.match(
+        error({ [`${prefix}_TLS_CERT_FILE`]: CERT, [`${prefix}_TLS_KEY_FILE`]: OTHER_KEY }),
+        new RegExp(
+          `${prefix}_TLS_CERT_FILE \\(".*client\\.crt"\\): is not the certificate of ${prefix}_TLS_KEY_FILE`,
+        ),
+      );
+      const wrong = error({
+        [`${prefix}_TLS_CERT_FILE`]: CERT,
+        [`${prefix}_TLS_KEY_FILE`]: ENCRYPTED_KEY,
+        [`${prefix}_TLS_KEY_PASSWORD`]: 'not-the-password',
+      });
+      assert.match(
+        wrong,
+        new RegExp(`${prefix}_TLS_KEY_FILE .*cannot be decrypted with ${prefix}_TLS_KEY_PASSWORD`),
+      );
+      assert.doesNotMatch(wrong, /not-the-password/);
+      assert.match(
+        error({ [`${prefix}_TLS_CERT_FILE`]: CERT, [`${prefix}_TLS_KEY_FILE`]: ENCRYPTED_KEY }),
+        new RegExp(`${prefix}_TLS_KEY_FILE .*it is encrypted \\(set ${prefix}_TLS_KEY_PASSWORD\\)`),
+      );
+      assert.match(
+        error({ [`${prefix}_TLS_CERT_FILE`]: KEY, [`${prefix}_TLS_KEY_FILE`]: KEY }),
+        new RegExp(`${prefix}_TLS_CERT_FILE \\(".*client\\.key"\\): is not a PEM certificate`),
+      );
+      assert.match(
+        error({ [`${prefix}_TLS_CERT_FILE`]: CERT, [`${prefix}_TLS_KEY_FILE`]: CERT }),
+        new RegExp(`${prefix}_TLS_KEY_FILE \\(".*client\\.crt"\\): is not a PEM private key`),
+      );
+      assert.match(
+        error({ [`${prefix}_TLS_CA_FILE`]: join(dir, 'missing.pem') }),
+        new RegExp(
+          `${prefix}_TLS_CA_FILE \\(".*missing\\.pem"\\): cannot read the file \\(ENOENT\\)`,
+        ),
+      );
+    });
+  }
+
+  it('refuses TLS files for a connection without TLS, naming what turns it on', () => {
+    assert.match(
+      configError({ CLICKHOUSE_TLS_CA_FILE: CA_FILE }),
+      /CLICKHOUSE_TLS_CA_FILE \(".*"\): needs CLICKHOUSE_URL to start with https:\/\//,
+    );
+    assert.match(
+      configError({ REDIS_TLS_CERT_FILE: CERT, REDIS_TLS_KEY_FILE: KEY }),
+      /REDIS_TLS_CERT_FILE \(".*"\): needs REDIS_URL to start with rediss:\/\/ \(TLS\)/,
+    );
+  });
+
+  it('treats an empty key password as none, as a chart renders an unset one', () => {
+    const config = loadServiceConfig({
+      ...MINIMAL,
+      KAFKA_TLS: 'true',
+      KAFKA_TLS_CERT_FILE: CERT,
+      KAFKA_TLS_KEY_FILE: KEY,
+      KAFKA_TLS_KEY_PASSWORD: '',
+    });
+    assert.equal(config.kafka.tls?.passphrase, undefined);
   });
 });
 

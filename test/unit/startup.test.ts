@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { isOfferError, OfferError } from '../../src/errors.js';
-import { isKafkaRefusal } from '../../src/kafka/kafka-adapter.js';
-import { StartupWindow } from '../../src/service/startup.js';
+import { isOfferError, OfferError, tlsRefusalOf } from '../../src/errors.js';
+import { isKafkaRefusal, kafkaRefusal } from '../../src/kafka/kafka-adapter.js';
+import { toClickHouseFailure } from '../../src/sinks/clickhouse-sink.js';
+import { connectAttempt } from '../../src/sinks/redis-sink.js';
+import { networkPolicyHint, StartupWindow } from '../../src/service/startup.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 
 /** A clock that only moves when the window waits. */
@@ -70,6 +72,14 @@ describe('StartupWindow', () => {
     );
   });
 
+  it('says, when asked, that a NetworkPolicy may be why a store timed out', async () => {
+    const window = new StartupWindow(1_000, quiet, fakeClock(), networkPolicyHint);
+    await assert.rejects(
+      window.ready('Redis', () => Promise.reject(new Error('connect ETIMEDOUT'))),
+      /Redis was not ready within 1 s of start \(STARTUP_TIMEOUT_MS\): connect ETIMEDOUT; a NetworkPolicy limits this pod's egress \(NETWORK_POLICY_ENABLED=true\): with the chart's, Redis is reachable only on the ports of networkPolicy\.redis\.ports/,
+    );
+  });
+
   it('shares one window among the stores', async () => {
     const clock = fakeClock();
     const window = new StartupWindow(5_000, quiet, clock);
@@ -112,5 +122,58 @@ describe('isKafkaRefusal', () => {
     });
     assert.ok(!isKafkaRefusal(refused));
     assert.ok(!isKafkaRefusal(wrapped(refused)));
+  });
+});
+
+describe('TLS refusals', () => {
+  const tlsError = (code: string): Error =>
+    Object.assign(new Error(`handshake failed (${code})`), { code });
+
+  it('tells the untrusted server certificate, the refused client certificate and no TLS apart', () => {
+    assert.deepEqual(tlsRefusalOf(tlsError('SELF_SIGNED_CERT_IN_CHAIN')), {
+      code: 'SELF_SIGNED_CERT_IN_CHAIN',
+      side: 'server-certificate',
+    });
+    assert.equal(
+      tlsRefusalOf(new Error('x', { cause: tlsError('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') }))
+        ?.side,
+      'client-certificate',
+    );
+    assert.equal(
+      tlsRefusalOf(new AggregateError([tlsError('ERR_SSL_WRONG_VERSION_NUMBER')]))?.side,
+      'protocol',
+    );
+    assert.equal(tlsRefusalOf(tlsError('ECONNREFUSED')), undefined);
+  });
+
+  it('is final for each store and names its setting', async () => {
+    const kafka = kafkaRefusal(
+      Object.assign(tlsError('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE'), {
+        name: 'KafkaJSConnectionError',
+      }),
+    );
+    assert.equal(kafka?.retriable, false);
+    assert.match(kafka.message, /KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE/);
+    const clickhouse = toClickHouseFailure(tlsError('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), 'check');
+    assert.equal(clickhouse.retriable, false);
+    assert.match(clickhouse.message, /not trusted .*CLICKHOUSE_TLS_CA_FILE/);
+    const client = {
+      status: 'wait',
+      connect: () => Promise.reject(new Error('Connection is closed.')),
+    };
+    await assert.rejects(
+      connectAttempt(client, 'connection', () => [tlsError('DEPTH_ZERO_SELF_SIGNED_CERT')]),
+      (error: unknown) => {
+        assert.ok(isOfferError(error, 'REDIS_FAILED'));
+        assert.equal(error.retriable, false);
+        assert.match(error.message, /not trusted .*REDIS_TLS_CA_FILE/);
+        return true;
+      },
+    );
+    // An outage stays retriable.
+    await assert.rejects(
+      connectAttempt(client, 'connection', () => [tlsError('ECONNREFUSED')]),
+      (error: unknown) => isOfferError(error) && error.retriable,
+    );
   });
 });

@@ -120,8 +120,30 @@ values to change.
 {{- fail "kafka.sasl.enabled needs kafka.sasl.username or kafka.sasl.existingSecretUsernameKey" }}
 {{- end }}
 {{- end }}
-{{- if and .Values.kafka.sasl.enabled .Values.strimzi.user.enabled (ne .Values.kafka.sasl.mechanism "scram-sha-512") }}
+{{- $userTls := and .Values.strimzi.user.enabled (eq .Values.strimzi.user.authentication "tls") }}
+{{- if and .Values.kafka.sasl.enabled .Values.strimzi.user.enabled (not $userTls) (ne .Values.kafka.sasl.mechanism "scram-sha-512") }}
 {{- fail "the KafkaUser authenticates with SCRAM-SHA-512: set kafka.sasl.mechanism to scram-sha-512" }}
+{{- end }}
+{{- if and $userTls .Values.kafka.sasl.enabled }}
+{{- fail "strimzi.user.authentication tls authenticates with the KafkaUser's certificate: set kafka.sasl.enabled false" }}
+{{- end }}
+{{- if and $userTls (not .Values.kafka.tls.enabled) }}
+{{- fail "strimzi.user.authentication tls needs kafka.tls.enabled (mutual TLS), and kafka.brokers on the cluster's TLS listener" }}
+{{- end }}
+{{- if and (not .Values.kafka.tls.enabled) (or .Values.kafka.tls.caSecret .Values.kafka.tls.certSecret) }}
+{{- fail "kafka.tls.caSecret and kafka.tls.certSecret need kafka.tls.enabled" }}
+{{- end }}
+{{- if and (or .Values.clickhouse.tls.caSecret .Values.clickhouse.tls.certSecret) (not (hasPrefix "https://" .Values.clickhouse.url)) }}
+{{- fail "clickhouse.tls needs an https:// clickhouse.url" }}
+{{- end }}
+{{- if and (or .Values.redis.tls.caSecret .Values.redis.tls.certSecret) (not .Values.redis.existingSecretUrlKey) (ne .Values.redis.scheme "rediss") }}
+{{- fail "redis.tls needs redis.scheme rediss" }}
+{{- end }}
+{{- range $store := list "kafka" "clickhouse" "redis" }}
+{{- $tls := get (get $.Values $store) "tls" }}
+{{- if and $tls.keyPasswordSecretKey (not $tls.certSecret) (ne $store "kafka") }}
+{{- fail (printf "%s.tls.keyPasswordSecretKey needs %s.tls.certSecret" $store $store) }}
+{{- end }}
 {{- end }}
 {{- if and (not .Values.redis.existingSecretUrlKey) (not .Values.redis.host) }}
 {{- fail "set redis.host, or redis.existingSecret with redis.existingSecretUrlKey" }}
@@ -152,10 +174,6 @@ values to change.
 {{- .Values.kafka.sasl.username | default (include "realtime-offers.kafkaUserName" .) }}
 {{- end }}
 
-{{- define "realtime-offers.kafkaCaDir" -}}
-/etc/realtime-offers/kafka-ca
-{{- end }}
-
 {{/*
 Kafka connection variables (consumer and helm test). The argument is a dict with the root
 context under "root" and, for the test pod, SASL credentials under "sasl" that replace the
@@ -176,10 +194,6 @@ consumer's.
   value: {{ $v.kafka.groupId | quote }}
 - name: KAFKA_TLS
   value: {{ $v.kafka.tls.enabled | quote }}
-{{- if and $v.kafka.tls.enabled $v.kafka.tls.caSecret }}
-- name: KAFKA_TLS_CA_FILE
-  value: {{ printf "%s/%s" (include "realtime-offers.kafkaCaDir" $root) $v.kafka.tls.caSecretKey | quote }}
-{{- end }}
 {{- if $v.kafka.sasl.enabled }}
 {{- $sasl := .sasl | default dict }}
 - name: KAFKA_SASL_MECHANISM
@@ -212,28 +226,42 @@ consumer's.
 {{- end }}
 {{- end }}
 
+{{/*
+ClickHouse connection variables. The migration Job (argument "migrate") runs as
+migration.clickhouse.user with its own Secret when that is set, else as the consumer's user.
+*/}}
 {{- define "realtime-offers.clickhouseEnv" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $user := $v.clickhouse.user }}
+{{- $secret := $v.clickhouse.existingSecret }}
+{{- $secretKey := $v.clickhouse.existingSecretPasswordKey }}
+{{- if and (eq .component "migrate") $v.migration.clickhouse.user }}
+{{- $user = $v.migration.clickhouse.user }}
+{{- $secret = $v.migration.clickhouse.existingSecret }}
+{{- $secretKey = $v.migration.clickhouse.existingSecretPasswordKey }}
+{{- end }}
 - name: CLICKHOUSE_URL
-  value: {{ .Values.clickhouse.url | quote }}
+  value: {{ $v.clickhouse.url | quote }}
 - name: CLICKHOUSE_USER
-  value: {{ .Values.clickhouse.user | quote }}
-{{- if .Values.clickhouse.existingSecret }}
+  value: {{ $user | quote }}
+{{- if $secret }}
 - name: CLICKHOUSE_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.clickhouse.existingSecret }}
-      key: {{ .Values.clickhouse.existingSecretPasswordKey }}
+      name: {{ $secret }}
+      key: {{ $secretKey }}
 {{- end }}
 - name: CLICKHOUSE_DATABASE
-  value: {{ .Values.clickhouse.database | quote }}
+  value: {{ $v.clickhouse.database | quote }}
 - name: CLICKHOUSE_TABLE
-  value: {{ .Values.clickhouse.table | quote }}
+  value: {{ $v.clickhouse.table | quote }}
 - name: CLICKHOUSE_REQUEST_TIMEOUT_MS
-  value: {{ .Values.clickhouse.requestTimeoutMs | int64 | quote }}
+  value: {{ $v.clickhouse.requestTimeoutMs | int64 | quote }}
 - name: CLICKHOUSE_CLUSTER
-  value: {{ .Values.clickhouse.cluster | quote }}
+  value: {{ $v.clickhouse.cluster | quote }}
 - name: CLICKHOUSE_TTL_DAYS
-  value: {{ .Values.clickhouse.ttlDays | int64 | quote }}
+  value: {{ $v.clickhouse.ttlDays | int64 | quote }}
 {{- end }}
 
 {{/*
@@ -266,22 +294,127 @@ $(VAR) interpolation, which needs REDIS_PASSWORD defined before REDIS_URL.
   value: {{ $r.keyPrefix | quote }}
 {{- end }}
 
-{{- define "realtime-offers.kafkaCaVolume" -}}
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
-- name: kafka-ca
-  secret:
-    secretName: {{ .Values.kafka.tls.caSecret }}
-    items:
-      - key: {{ .Values.kafka.tls.caSecretKey }}
-        path: {{ .Values.kafka.tls.caSecretKey }}
+{{/*
+The TLS files of one component ("consumer", "migrate" or "smoke"): a YAML list with, per store
+that has a CA or a client certificate Secret, its variable prefix, volume names, mount dirs and
+Secret keys. The env, volumes and mounts below are all made from it, so they cannot disagree.
+Kafka's client certificate defaults to the chart's KafkaUser's Secret (the helm test's own
+user for "smoke") when that user authenticates with TLS.
+*/}}
+{{- define "realtime-offers.tlsStores" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $component := .component }}
+{{- $stores := list }}
+{{- if and (ne $component "migrate") $v.kafka.tls.enabled }}
+{{- $cert := $v.kafka.tls.certSecret }}
+{{- if and (not $cert) $v.strimzi.user.enabled (eq $v.strimzi.user.authentication "tls") }}
+{{- $cert = include "realtime-offers.kafkaUserName" $root }}
+{{- if eq $component "smoke" }}
+{{- $cert = printf "%s-smoke" $cert }}
+{{- end }}
+{{- end }}
+{{- $stores = append $stores (dict "name" "kafka" "prefix" "KAFKA" "tls" $v.kafka.tls "certSecret" $cert) }}
+{{- end }}
+{{- if ne $component "smoke" }}
+{{- $stores = append $stores (dict "name" "clickhouse" "prefix" "CLICKHOUSE" "tls" $v.clickhouse.tls "certSecret" $v.clickhouse.tls.certSecret) }}
+{{- end }}
+{{- if ne $component "migrate" }}
+{{- $stores = append $stores (dict "name" "redis" "prefix" "REDIS" "tls" $v.redis.tls "certSecret" $v.redis.tls.certSecret) }}
+{{- end }}
+{{- $out := list }}
+{{- range $stores }}
+{{- if or .tls.caSecret .certSecret }}
+{{- $out = append $out (dict
+  "name" .name
+  "prefix" .prefix
+  "caSecret" .tls.caSecret
+  "caKey" .tls.caSecretKey
+  "certSecret" .certSecret
+  "certKey" .tls.certSecretKey
+  "keyKey" .tls.keySecretKey
+  "passwordKey" .tls.keyPasswordSecretKey
+) }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/* The consumer's Kafka entry of realtime-offers.tlsStores, as YAML ({} without one). */}}
+{{- define "realtime-offers.kafkaTls" -}}
+{{- $kafka := dict }}
+{{- range include "realtime-offers.tlsStores" (dict "root" . "component" "consumer") | fromYamlArray }}
+{{- if eq .name "kafka" }}
+{{- $kafka = . }}
+{{- end }}
+{{- end }}
+{{- toYaml $kafka }}
+{{- end }}
+
+{{/* Non-empty when KEDA needs a TriggerAuthentication: SASL, or Kafka TLS files. */}}
+{{- define "realtime-offers.kedaAuthentication" -}}
+{{- if or .Values.kafka.sasl.enabled (include "realtime-offers.kafkaTls" . | fromYaml) }}true{{- end }}
+{{- end }}
+
+{{/* <STORE>_TLS_* variables of a component: the mounted files' paths, the key's password. */}}
+{{- define "realtime-offers.tlsEnv" -}}
+{{- range include "realtime-offers.tlsStores" . | fromYamlArray }}
+{{- if .caSecret }}
+- name: {{ .prefix }}_TLS_CA_FILE
+  value: {{ printf "/etc/realtime-offers/%s-ca/%s" .name .caKey | quote }}
+{{- end }}
+{{- if .certSecret }}
+- name: {{ .prefix }}_TLS_CERT_FILE
+  value: {{ printf "/etc/realtime-offers/%s-client-cert/%s" .name .certKey | quote }}
+- name: {{ .prefix }}_TLS_KEY_FILE
+  value: {{ printf "/etc/realtime-offers/%s-client-cert/%s" .name .keyKey | quote }}
+{{- if .passwordKey }}
+- name: {{ .prefix }}_TLS_KEY_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .certSecret }}
+      key: {{ .passwordKey }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
-{{- define "realtime-offers.kafkaCaMount" -}}
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caSecret }}
-- name: kafka-ca
-  mountPath: {{ include "realtime-offers.kafkaCaDir" . }}
+{{/* The Secrets of a component's TLS files as volumes: only the keys it reads. */}}
+{{- define "realtime-offers.tlsVolumes" -}}
+{{- range include "realtime-offers.tlsStores" . | fromYamlArray }}
+{{- if .caSecret }}
+- name: {{ .name }}-ca
+  secret:
+    secretName: {{ .caSecret }}
+    items:
+      - key: {{ .caKey }}
+        path: {{ .caKey }}
+{{- end }}
+{{- if .certSecret }}
+- name: {{ .name }}-client-cert
+  secret:
+    secretName: {{ .certSecret }}
+    items:
+      - key: {{ .certKey }}
+        path: {{ .certKey }}
+      - key: {{ .keyKey }}
+        path: {{ .keyKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "realtime-offers.tlsMounts" -}}
+{{- range include "realtime-offers.tlsStores" . | fromYamlArray }}
+{{- if .caSecret }}
+- name: {{ .name }}-ca
+  mountPath: {{ printf "/etc/realtime-offers/%s-ca" .name }}
   readOnly: true
+{{- end }}
+{{- if .certSecret }}
+- name: {{ .name }}-client-cert
+  mountPath: {{ printf "/etc/realtime-offers/%s-client-cert" .name }}
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- end }}
 
