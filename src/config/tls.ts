@@ -34,8 +34,11 @@ function readPem(path: string, ctx: z.RefinementCtx): string | undefined {
   }
 }
 
-/** A file of CA certificates (PEM); its text. */
-export const caFile = () =>
+/**
+ * A PEM file named by a variable: its text, once it is readable and `isKind` accepts it;
+ * otherwise an issue saying it `is not <what>`.
+ */
+const pemFile = (what: string, isKind: (pem: string) => boolean) => () =>
   z
     .string()
     .trim()
@@ -44,48 +47,32 @@ export const caFile = () =>
       if (path === undefined) return undefined;
       const pem = readPem(path, ctx);
       if (pem === undefined) return z.NEVER;
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-        ctx.addIssue({ code: 'custom', message: 'is not a PEM file with CA certificates' });
+      if (!isKind(pem)) {
+        ctx.addIssue({ code: 'custom', message: `is not ${what}` });
         return z.NEVER;
       }
       return pem;
     });
+
+/** A file of CA certificates (PEM); its text. */
+export const caFile = pemFile('a PEM file with CA certificates', (pem) =>
+  pem.includes('-----BEGIN CERTIFICATE-----'),
+);
 
 /** A client certificate (PEM, the leaf first); its text, once it parses. */
-export const certificateFile = () =>
-  z
-    .string()
-    .trim()
-    .optional()
-    .transform((path, ctx) => {
-      if (path === undefined) return undefined;
-      const pem = readPem(path, ctx);
-      if (pem === undefined) return z.NEVER;
-      try {
-        new X509Certificate(pem);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not a PEM certificate' });
-        return z.NEVER;
-      }
-      return pem;
-    });
+export const certificateFile = pemFile('a PEM certificate', (pem) => {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
+});
 
 /** A private key (PEM, maybe encrypted); its text. Whether it decrypts is checked with its password. */
-export const keyFile = () =>
-  z
-    .string()
-    .trim()
-    .optional()
-    .transform((path, ctx) => {
-      if (path === undefined) return undefined;
-      const pem = readPem(path, ctx);
-      if (pem === undefined) return z.NEVER;
-      if (!/-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.test(pem)) {
-        ctx.addIssue({ code: 'custom', message: 'is not a PEM private key' });
-        return z.NEVER;
-      }
-      return pem;
-    });
+export const keyFile = pemFile('a PEM private key', (pem) =>
+  /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.test(pem),
+);
 
 /** The key's password: empty (as a chart renders an unset key) means none. */
 export const keyPassword = () =>
