@@ -27,7 +27,7 @@ describe('a sink failure no retry can fix', () => {
     const sent = await runCli(['send', '--count', '20', '--no-progress'], fixture.env());
     assert.equal(sent.code, 0, sent.stderr);
 
-    assert.equal(await consumer.exited, 1, consumer.output.slice(-2000));
+    assert.equal(await consumer.waitExit(), 1, consumer.output.slice(-2000));
     assert.match(consumer.output, /unrecoverable failure; stopping without commit/);
     assert.match(consumer.output, new RegExp(fixture.table));
     const committed = [...(await fixture.committedOffsets()).values()];

@@ -27,7 +27,7 @@ describe('logs', () => {
       fixture.env({ CLICKHOUSE_URL: `http://127.0.0.1:${closedPort}`, STARTUP_TIMEOUT_MS: '4000' }),
     );
     consumer = running;
-    assert.equal(await running.exited, 1, running.output.slice(-2000));
+    assert.equal(await running.waitExit(), 1, running.output.slice(-2000));
     assert.ok(
       running.output.split('ClickHouse not ready at start; retrying').length > 3,
       'several start-up attempts, each logged',

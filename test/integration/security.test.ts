@@ -91,7 +91,7 @@ describe('security: authenticated, encrypted, least-privileged connections', () 
     env: Record<string, string>,
   ): Promise<{ code: number | null; output: string }> {
     const consumer = await start(env);
-    const code = await consumer.exited;
+    const code = await consumer.waitExit();
     observed.push(consumer.output);
     return { code, output: consumer.output };
   }
@@ -299,7 +299,7 @@ describe('security: authenticated, encrypted, least-privileged connections', () 
       fixture.env(),
     );
     assert.equal(sent.code, 0, sent.stderr);
-    assert.equal(await consumer.exited, 1, consumer.output.slice(-2000));
+    assert.equal(await consumer.waitExit(), 1, consumer.output.slice(-2000));
     observed.push(consumer.output);
     assert.match(consumer.output, /Redis offer write failed: NOPERM.*unrecoverable failure/);
   });
@@ -330,7 +330,7 @@ describe('security: authenticated, encrypted, least-privileged connections', () 
       fixture.env(),
     );
     assert.equal(sent.code, 0, sent.stderr);
-    assert.equal(await consumer.exited, 1, consumer.output.slice(-2000));
+    assert.equal(await consumer.waitExit(), 1, consumer.output.slice(-2000));
     observed.push(consumer.output);
     assert.match(
       consumer.output,

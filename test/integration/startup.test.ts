@@ -87,7 +87,7 @@ describe('start-up with a store that is not there', () => {
         [variable]: url(await freePort()),
         STARTUP_TIMEOUT_MS: '3000',
       });
-      assert.equal(await consumer.exited, 1, consumer.output.slice(-2000));
+      assert.equal(await consumer.waitExit(), 1, consumer.output.slice(-2000));
       assert.ok(consumer.output.includes(attemptLine), `logged: ${attemptLine}`);
       assert.match(
         fatalMessage(consumer.output),
@@ -101,7 +101,7 @@ describe('start-up with a store that is not there', () => {
       KAFKA_TOPIC: 'no-such-topic-at-start',
       STARTUP_TIMEOUT_MS: '3000',
     });
-    assert.equal(await consumer.exited, 1, consumer.output.slice(-2000));
+    assert.equal(await consumer.waitExit(), 1, consumer.output.slice(-2000));
     assert.match(
       fatalMessage(consumer.output),
       /Kafka topic no-such-topic-at-start does not exist/,
@@ -142,7 +142,7 @@ describe('start-up with a store that is not there', () => {
       CLICKHOUSE_TABLE: 'no_such_table_at_start',
       STARTUP_TIMEOUT_MS: '3000',
     });
-    assert.equal(await consumer.exited, 1, consumer.output.slice(-2000));
+    assert.equal(await consumer.waitExit(), 1, consumer.output.slice(-2000));
     assert.match(
       fatalMessage(consumer.output),
       /ClickHouse table default\.no_such_table_at_start does not exist .*: create it with `realtime-offers migrate`/,

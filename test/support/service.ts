@@ -189,4 +189,22 @@ export class ConsumerProcess {
     if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill(signal);
     return this.#exited;
   }
+
+  /**
+   * The exit code of a process expected to stop by itself; one still running after
+   * `timeoutMs` is killed and the test fails with its output instead of waiting forever.
+   */
+  async waitExit(timeoutMs = 90_000): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'running'>((resolve) => {
+      timer = setTimeout(() => resolve('running'), timeoutMs);
+    });
+    const outcome = await Promise.race([this.#exited, deadline]);
+    clearTimeout(timer);
+    if (outcome !== 'running') return outcome;
+    await this.stop('SIGKILL');
+    throw new Error(
+      `the consumer was expected to exit but still ran after ${timeoutMs} ms:\n${this.#output.slice(-3000)}`,
+    );
+  }
 }
