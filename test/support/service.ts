@@ -197,7 +197,9 @@ export class ConsumerProcess {
   async waitExit(timeoutMs = 90_000): Promise<number | null> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'running'>((resolve) => {
-      timer = setTimeout(() => resolve('running'), timeoutMs);
+      timer = setTimeout(() => {
+        resolve('running');
+      }, timeoutMs);
     });
     const outcome = await Promise.race([this.#exited, deadline]);
     clearTimeout(timer);
