@@ -7,7 +7,7 @@ import {
   type MigrationResult,
 } from '../sinks/clickhouse-migration.js';
 import { whereSeen } from '../sinks/clickhouse-plan.js';
-import { createClickHouseClient } from '../sinks/clickhouse-sink.js';
+import { createClickHouseClient } from '../sinks/clickhouse-client.js';
 
 /** The report of a run (or a dry run), one fact a line, as the hook Job's log shows it. */
 export function migrationReport(

@@ -51,6 +51,22 @@ async function waitUntilServed(kafka: Kafka, names: readonly string[]): Promise<
   }
 }
 
+/**
+ * Throws naming every topic of `names` that does not exist or this client may not see,
+ * and how to create it. Start-up retries it within its window: a topic operator may be on
+ * its way.
+ */
+export async function requireTopics(admin: TopicAdmin, names: readonly string[]): Promise<void> {
+  const missing = await admin.missingTopics(names);
+  if (missing.length === 0) return;
+  const which = missing
+    .map((name) => `Kafka topic ${name} does not exist or this client may not see it`)
+    .join('; ');
+  throw new Error(
+    `${which} (Describe ACL); create ${missing.length === 1 ? 'it' : 'them'} first (realtime-offers topics, or the chart's KafkaTopic resources)`,
+  );
+}
+
 export async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
   const admin: Admin = kafka.admin();
   await admin.connect();

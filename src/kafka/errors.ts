@@ -94,3 +94,13 @@ export function kafkaRefusal(error: unknown): OfferError | undefined {
     { retriable: false, cause: error },
   );
 }
+
+/** Runs a Kafka call whose refusals (SASL, TLS certificates, authorization) are final. */
+export async function refusalsAreFinal<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof OfferError) throw error;
+    throw kafkaRefusal(error) ?? error;
+  }
+}

@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 
+import type { KafkaConnectionConfig } from '../config/config.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createAdmin } from './admin.js';
 import { createConsumer } from './consumer.js';
@@ -19,7 +20,9 @@ export {
   isMembershipError,
   isPermanentKafkaError,
   kafkaRefusal,
+  refusalsAreFinal,
 } from './errors.js';
+export { requireTopics } from './admin.js';
 export {
   groupPositions,
   readGroupPositions,
@@ -34,27 +37,11 @@ const LOG_METHODS: Readonly<Record<number, 'error' | 'warn' | 'info' | 'debug'>>
   [KafkaLogLevel.DEBUG]: 'debug',
 };
 
-export interface KafkaConnection {
-  readonly brokers: readonly string[];
-  readonly clientId: string;
-  /** SASL authentication; none when undefined. */
-  readonly sasl?: {
-    readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
-    readonly username: string;
-    readonly password: string;
-  };
-  /**
-   * TLS to the brokers, verified against `ca` (PEM) or the system's CAs; with `cert` and
-   * `key` (PEM, `passphrase` when the key is encrypted) this client proves who it is (mutual
-   * TLS). None when undefined.
-   */
-  readonly tls?: {
-    readonly ca?: string;
-    readonly cert?: string;
-    readonly key?: string;
-    readonly passphrase?: string;
-  };
-}
+/**
+ * What a Kafka client connects with: the config's brokers, client id, SASL and TLS (`tls.ca`
+ * or the system's CAs; with `cert` and `key`, mutual TLS). None of either when undefined.
+ */
+export type KafkaConnection = Pick<KafkaConnectionConfig, 'brokers' | 'clientId' | 'sasl' | 'tls'>;
 
 /** kafkajs's `ssl`: Node's TLS options, or true for the system's CAs alone. */
 function sslOptions(tls: NonNullable<KafkaConnection['tls']>): true | ConnectionOptions {

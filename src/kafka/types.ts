@@ -4,6 +4,7 @@
  */
 
 export { lastHeader, type HeaderValue, type MessageHeaders } from '../contract/headers.js';
+import type { ServiceConfig } from '../config/config.js';
 import type { MessageHeaders } from '../contract/headers.js';
 
 export interface InboundMessage {
@@ -57,20 +58,21 @@ export interface OutboundMessage {
   >;
 }
 
-export interface ConsumerOptions {
-  readonly groupId: string;
-  readonly topic: string;
-  readonly fromBeginning: boolean;
-  readonly partitionsConcurrency: number;
-  readonly maxBytesPerPartition: number;
-  readonly sessionTimeoutMs: number;
-  readonly heartbeatIntervalMs: number;
-  /**
-   * How old the cluster metadata may get before it is fetched again; partitions added to the
-   * topic are consumed after at most this long (kafkajs's default is 5 minutes).
-   */
-  readonly metadataMaxAgeMs?: number;
-}
+/**
+ * The consumer's settings, as the config holds them. `metadataMaxAgeMs`: partitions added to
+ * the topic are consumed after at most this long (kafkajs's default, 5 minutes, when unset).
+ */
+export type ConsumerOptions = Pick<
+  ServiceConfig['kafka'],
+  | 'groupId'
+  | 'topic'
+  | 'fromBeginning'
+  | 'partitionsConcurrency'
+  | 'maxBytesPerPartition'
+  | 'sessionTimeoutMs'
+  | 'heartbeatIntervalMs'
+> &
+  Partial<Pick<ServiceConfig['kafka'], 'metadataMaxAgeMs'>>;
 
 export interface ConsumerEvents {
   /** The consumer failed; `willRestart` false means it stopped for good. */

@@ -1,7 +1,5 @@
-import type { Tracer } from '@opentelemetry/api';
-
 import type { Registration } from '../contract/registration.js';
-import { errorMessage, OfferError } from '../errors.js';
+import { OfferError } from '../errors.js';
 import type {
   BatchContext,
   BatchHandler,
@@ -12,44 +10,35 @@ import type { Predictions } from '../scoring/predictions.js';
 import type { RejectedMessage } from '../sinks/dead-letter-sink.js';
 import type { StoredOffer } from '../sinks/offer-record.js';
 import type { Sink } from '../sinks/sink.js';
-import type { Logger } from '../telemetry/logger.js';
-import { withContext } from '../telemetry/message-tracing.js';
-import type { Metrics } from '../telemetry/metrics.js';
-import { ATTR } from '../telemetry/semconv.js';
-import { observeChunk, type ChunkObserver, type ObserverDependencies } from './chunk-observer.js';
+import type { ChunkObserver, PipelineObserver } from './chunk-observer.js';
 import { chunkBounds, decodeChunk, toStoredOffers } from './chunk-stages.js';
 import { decideFailure } from './failure-policy.js';
-import type { SinkHealth } from './sink-health.js';
-import { sinkWrite, writeAll, type RetrySettings } from './write-all.js';
+import type { RetryPolicy } from './retry.js';
+import { sinkWrite, writeAll } from './write-all.js';
 
-/** What the processor needs from its collaborators; the real ones are wired in offer-service.ts. */
+/** What the processor works with; the real ones are wired in offer-service.ts. */
 export interface ProcessorDependencies {
   readonly scorer: {
     readonly modelVersion: string;
     score(batch: readonly Registration[]): Promise<Predictions[]>;
   };
-  readonly clickhouse: Sink<StoredOffer>;
-  readonly redis: Sink<StoredOffer> & { keyOf(userId: number): string };
-  readonly deadLetters: Sink<RejectedMessage> & { readonly topic: string };
-  readonly health: SinkHealth;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  /** Writes per-message spans when set; undefined when tracing is off. */
-  readonly tracer?: Tracer;
+  readonly sinks: {
+    readonly clickhouse: Sink<StoredOffer>;
+    readonly redis: Sink<StoredOffer>;
+    readonly deadLetters: Sink<RejectedMessage>;
+  };
+  readonly retry: RetryPolicy;
   readonly settings: {
-    readonly groupId: string;
-    /** ClickHouse table, named in the insert spans. */
-    readonly table: string;
     readonly messageMaxBytes: number;
     readonly batchMaxMessages: number;
     /**
      * Cut chunks at multiples of `batchMaxMessages` in offset space (see chunkBounds): with a
      * deduplicating ClickHouse cluster, a chunk written again is then the same insert block.
      */
-    readonly alignChunksToOffsets?: boolean;
-    readonly retryInitialMs: number;
-    readonly retryMaxMs: number;
+    readonly alignChunksToOffsets: boolean;
   };
+  /** Watches every chunk (timings, spans, log lines, counters) and every abandoned batch. */
+  readonly observer: PipelineObserver;
   /** Called once with a failure no retry can fix; the service then stops, uncommitted. */
   readonly onFatal: (error: unknown) => void;
   readonly now?: () => number;
@@ -62,24 +51,8 @@ export interface ProcessorDependencies {
  * `batchMaxMessages`, each committed on its own.
  */
 export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler {
-  const { settings, scorer } = deps;
+  const { settings, scorer, sinks } = deps;
   const now = deps.now ?? Date.now;
-  const observation: ObserverDependencies = {
-    metrics: deps.metrics,
-    logger: deps.logger,
-    ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }),
-    groupId: settings.groupId,
-    table: settings.table,
-    dlqTopic: deps.deadLetters.topic,
-    now,
-  };
-  const retrying: RetrySettings = {
-    initialMs: settings.retryInitialMs,
-    maxMs: settings.retryMaxMs,
-    health: deps.health,
-    metrics: deps.metrics,
-    logger: deps.logger,
-  };
 
   async function handleChunk(
     batch: InboundBatch,
@@ -93,21 +66,11 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     const { accepted, rejected } = obs.stage('decode', () =>
       decodeChunk(chunk, settings.messageMaxBytes, obs),
     );
-    const acceptedIndexes = accepted.map(({ index }) => index);
     const predictions =
       accepted.length === 0
         ? []
-        : await obs.stageAsync(
-            'score',
-            () => scorer.score(accepted.map(({ registration }) => registration)),
-            {
-              name: 'predict',
-              indexes: acceptedIndexes,
-              attributes: {
-                [ATTR.modelVersion]: scorer.modelVersion,
-                [ATTR.batchSize]: accepted.length,
-              },
-            },
+        : await obs.score(scorer.modelVersion, accepted.length, () =>
+            scorer.score(accepted.map(({ registration }) => registration)),
           );
     const offers = toStoredOffers(
       batch.partition,
@@ -116,7 +79,6 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       scorer.modelVersion,
       now(),
     );
-    let userIds: Map<number, number> | undefined;
     const origin = {
       topic: batch.topic,
       partition: batch.partition,
@@ -126,22 +88,14 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     await obs.stageAsync('write', () =>
       writeAll(
         [
-          sinkWrite(deps.clickhouse, offers, acceptedIndexes),
-          sinkWrite(deps.redis, offers, acceptedIndexes, (index) => {
-            // Only sampled messages get here: the map is built for chunks that have one.
-            userIds ??= new Map(accepted.map((entry) => [entry.index, entry.registration.userId]));
-            return { [ATTR.redisKey]: deps.redis.keyOf(userIds.get(index) ?? 0) };
-          }),
-          sinkWrite(
-            deps.deadLetters,
-            rejected,
-            rejected.map(({ index }) => index),
-          ),
+          sinkWrite(sinks.clickhouse, offers),
+          sinkWrite(sinks.redis, offers),
+          sinkWrite(sinks.deadLetters, rejected),
         ],
         origin,
         context,
         obs,
-        retrying,
+        deps.retry,
       ),
     );
     if (context.isStale()) {
@@ -161,9 +115,9 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     chunk: readonly InboundMessage[],
     context: BatchContext,
   ): Promise<void> {
-    const obs = observeChunk(observation, batch, chunk);
+    const obs = deps.observer.chunk(batch, chunk);
     try {
-      await withContext(obs.context, () => handleChunk(batch, chunk, context, obs));
+      await obs.within(() => handleChunk(batch, chunk, context, obs));
     } catch (error) {
       obs.finish(error);
       throw error;
@@ -175,7 +129,7 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
     const bounds = chunkBounds(
       batch.messages,
       settings.batchMaxMessages,
-      settings.alignChunksToOffsets ?? false,
+      settings.alignChunksToOffsets,
     );
     for (const [start, end] of bounds) {
       const chunk = batch.messages.slice(start, end);
@@ -184,10 +138,7 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       } catch (error) {
         switch (decideFailure(error)) {
           case 'abandon':
-            deps.logger.info(
-              { topic: batch.topic, partition: batch.partition, err: errorMessage(error) },
-              'batch abandoned uncommitted; it will be redelivered',
-            );
+            deps.observer.abandoned(batch, error);
             return;
           case 'fatal':
             deps.onFatal(error);

@@ -1,12 +1,14 @@
-import type { Attributes, Context, Tracer } from '@opentelemetry/api';
+import { SpanKind, type Tracer } from '@opentelemetry/api';
 
 import type { DecodeResult } from '../contract/decode.js';
+import { errorMessage } from '../errors.js';
 import type { InboundMessage } from '../kafka/kafka-adapter.js';
 import type { Rejection } from '../sinks/dead-letter.js';
-import type { SinkName } from '../sinks/sink.js';
+import type { Sink, SinkName } from '../sinks/sink.js';
 import type { Logger } from '../telemetry/logger.js';
-import { nowMs, traceChunk, withContext, type TracedStage } from '../telemetry/message-tracing.js';
+import { nowMs, traceChunk, withContext, type StageSpan } from '../telemetry/message-tracing.js';
 import type { Metrics, StageName } from '../telemetry/metrics.js';
+import { ATTR } from '../telemetry/semconv.js';
 
 /**
  * Everything that watches one chunk on its way (stage timings, per-message spans, the
@@ -14,17 +16,16 @@ import type { Metrics, StageName } from '../telemetry/metrics.js';
  * the batch path reads as the work alone. Without a tracer the spans cost nothing.
  */
 export interface ChunkObserver {
-  /** The context log lines about the chunk carry (the first sampled message's trace). */
-  readonly context: Context;
+  /** Runs the chunk's work so that its log lines carry the first sampled message's trace. */
+  within<T>(work: () => Promise<T>): Promise<T>;
   /** Times a synchronous stage. */
   stage<T>(stage: StageName, work: () => T): T;
-  /**
-   * Times an asynchronous stage; with `span`, the messages at `indexes` get a child span
-   * for it (`perMessage` adds attributes of each message).
-   */
-  stageAsync<T>(stage: StageName, work: () => Promise<T>, span?: StageSpan): Promise<T>;
-  /** Times one sink's write within the `write` stage, with the same optional spans. */
-  sinkWrite<T>(sink: SinkName, work: () => Promise<T>, span?: StageSpan): Promise<T>;
+  /** Times an asynchronous stage. */
+  stageAsync<T>(stage: StageName, work: () => Promise<T>): Promise<T>;
+  /** Times the model run over the accepted messages; each traced one gets a `predict` span. */
+  score<T>(modelVersion: string, rows: number, work: () => Promise<T>): Promise<T>;
+  /** Times one sink's write within the `write` stage; its rows' messages get the sink's span. */
+  sinkWrite<Row, T>(sink: Sink<Row>, rows: readonly Row[], work: () => Promise<T>): Promise<T>;
   /** Decodes message `index` with `decode`; the decode gets a span when the message is traced. */
   decode(
     index: number,
@@ -32,6 +33,7 @@ export interface ChunkObserver {
     decode: (message: InboundMessage) => DecodeResult,
   ): DecodeResult;
   rejected(index: number, message: InboundMessage, rejection: Rejection): void;
+  /** A write of `sink` failed and is tried again after `delayMs`. */
   retried(sink: SinkName, attempt: number, delayMs: number, error: unknown): void;
   /** Everything was stored and committed. */
   acknowledged(timestampsMs: readonly number[], rejections: readonly Rejection[]): void;
@@ -39,66 +41,70 @@ export interface ChunkObserver {
   finish(error?: unknown): void;
 }
 
-/** The child span an asynchronous step gives each traced message at `indexes`. */
-export interface StageSpan {
-  readonly name: TracedStage;
-  readonly indexes: readonly number[];
-  readonly attributes: Attributes;
-  /** Attributes of each message. */
-  readonly perMessage?: (index: number) => Attributes;
+interface BatchOrigin {
+  readonly topic: string;
+  readonly partition: number;
 }
 
-export interface ObserverDependencies {
+/** What watches the batch path: each chunk on its way, and the batches left uncommitted. */
+export interface PipelineObserver {
+  /** Starts the observation of one chunk of a partition's batch. */
+  chunk(batch: BatchOrigin, chunk: readonly InboundMessage[]): ChunkObserver;
+  /** A batch left uncommitted on purpose, to be redelivered (its partition moved). */
+  abandoned(batch: BatchOrigin, error: unknown): void;
+}
+
+/** What the service watches the batch path with, given at wiring. */
+export interface Observation {
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Per-message spans when set. */
   readonly tracer?: Tracer;
+  /** The consumer group, named in every message's span. */
   readonly groupId: string;
-  /** ClickHouse table and DLQ topic, named in spans. */
-  readonly table: string;
-  readonly dlqTopic: string;
-  readonly now: () => number;
+  readonly now?: () => number;
 }
 
-export function observeChunk(
-  deps: ObserverDependencies,
-  batch: { readonly topic: string; readonly partition: number },
+const PREDICT: Omit<StageSpan, 'attributes'> = {
+  key: 'predict',
+  name: 'predict',
+  kind: SpanKind.INTERNAL,
+};
+
+export function createPipelineObserver(deps: Observation): PipelineObserver {
+  const { logger } = deps;
+  return {
+    chunk: (batch, chunk) => observeChunk(deps, batch, chunk),
+    abandoned(batch, error) {
+      logger.info(
+        { topic: batch.topic, partition: batch.partition, err: errorMessage(error) },
+        'batch abandoned uncommitted; it will be redelivered',
+      );
+    },
+  };
+}
+
+function observeChunk(
+  deps: Observation,
+  batch: BatchOrigin,
   chunk: readonly InboundMessage[],
 ): ChunkObserver {
-  const { metrics, logger } = deps;
+  const { metrics, logger, tracer, groupId } = deps;
+  const now = deps.now ?? Date.now;
   const endChunk = metrics.chunkSeconds.startTimer();
   metrics.consumed.inc({ topic: batch.topic }, chunk.length);
   metrics.batchSize.observe(chunk.length);
   const tracing = traceChunk(
-    deps.tracer,
-    {
-      topic: batch.topic,
-      partition: batch.partition,
-      groupId: deps.groupId,
-      table: deps.table,
-      dlqTopic: deps.dlqTopic,
-    },
+    tracer,
+    { topic: batch.topic, partition: batch.partition, groupId },
     chunk,
     nowMs(),
   );
-  const timed = async <T>(
-    end: () => void,
-    work: () => Promise<T>,
-    span: StageSpan | undefined,
-  ): Promise<T> => {
-    const start = nowMs();
-    try {
-      const result = await work();
-      if (span !== undefined) {
-        tracing.stage(span.name, span.indexes, start, nowMs(), span.attributes, span.perMessage);
-      }
-      return result;
-    } finally {
-      end();
-    }
-  };
+  // Which messages the rows of each sink line up with; kept only when messages are traced.
+  const traced = tracer !== undefined;
+  const messagesOf = { accepted: [] as number[], rejected: [] as number[] };
   return {
-    context: tracing.chunkContext,
+    within: (work) => withContext(tracing.chunkContext, work),
     stage(stage, work) {
       const end = metrics.stageSeconds.startTimer({ stage });
       try {
@@ -107,20 +113,52 @@ export function observeChunk(
         end();
       }
     },
-    stageAsync(stage, work, span) {
-      return timed(metrics.stageSeconds.startTimer({ stage }), work, span);
+    stageAsync(stage, work) {
+      return timed(metrics.stageSeconds.startTimer({ stage }), work);
     },
-    sinkWrite(sink, work, span) {
-      return timed(metrics.sinkWriteSeconds.startTimer({ sink }), work, span);
+    score(modelVersion, rows, work) {
+      return timed(metrics.stageSeconds.startTimer({ stage: 'score' }), work, (start, end) => {
+        const attributes = { [ATTR.modelVersion]: modelVersion, [ATTR.batchSize]: rows };
+        tracing.stage({ ...PREDICT, attributes }, messagesOf.accepted, start, end);
+      });
+    },
+    sinkWrite(sink, rows, work) {
+      return timed(metrics.sinkWriteSeconds.startTimer({ sink: sink.name }), work, (start, end) => {
+        const { span } = sink;
+        const { rowAttributes } = span;
+        tracing.stage(
+          {
+            key: sink.name,
+            name: span.name,
+            kind: span.kind,
+            attributes: { ...span.attributes, [ATTR.dbBatchSize]: rows.length },
+          },
+          messagesOf[span.rowsOf],
+          start,
+          end,
+          rowAttributes === undefined
+            ? undefined
+            : (position) => {
+                const row = rows[position];
+                return row === undefined ? {} : rowAttributes(row);
+              },
+        );
+      });
     },
     decode(index, message, decode) {
-      if (!tracing.isRecording(index)) return decode(message);
+      if (!tracing.isRecording(index)) {
+        const result = decode(message);
+        if (traced && result.ok) messagesOf.accepted.push(index);
+        return result;
+      }
       const start = nowMs();
       const result = decode(message);
       tracing.decoded(index, result.ok ? result.registration.userId : null, start, nowMs());
+      if (result.ok) messagesOf.accepted.push(index);
       return result;
     },
     rejected(index, message, rejection) {
+      if (traced) messagesOf.rejected.push(index);
       tracing.rejected(index, rejection.reason, rejection.detail);
       withContext(tracing.contextOf(index), () => {
         logger.info(
@@ -136,12 +174,23 @@ export function observeChunk(
       });
     },
     retried(sink, attempt, delayMs, error) {
+      logger.warn(
+        {
+          topic: batch.topic,
+          partition: batch.partition,
+          sink,
+          attempt,
+          delayMs,
+          err: errorMessage(error),
+        },
+        'sink write failed; retrying',
+      );
       tracing.retried(sink, attempt, delayMs, error, nowMs());
     },
     acknowledged(timestampsMs, rejections) {
       metrics.scored.inc(timestampsMs.length);
       for (const { reason } of rejections) metrics.deadLettered.inc({ reason });
-      const acknowledgedAt = deps.now();
+      const acknowledgedAt = now();
       for (const timestampMs of timestampsMs) {
         metrics.endToEndSeconds.observe(Math.max(0, acknowledgedAt - timestampMs) / 1000);
       }
@@ -151,4 +200,20 @@ export function observeChunk(
       if (error === undefined) endChunk();
     },
   };
+
+  /** Runs `work` with a timer; `traceStage` gets its start and end once it succeeded. */
+  async function timed<T>(
+    end: () => void,
+    work: () => Promise<T>,
+    traceStage?: (startMs: number, endMs: number) => void,
+  ): Promise<T> {
+    const start = nowMs();
+    try {
+      const result = await work();
+      if (traced && traceStage !== undefined) traceStage(start, nowMs());
+      return result;
+    } finally {
+      end();
+    }
+  }
 }

@@ -1,24 +1,30 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { ServiceConfig } from '../config/config.js';
 import { errorMessage, OfferError } from '../errors.js';
-import type { Logger } from '../telemetry/logger.js';
 import type { SinkName } from '../sinks/sink.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { backoffDelay, decideFailure } from './failure-policy.js';
 import type { SinkHealth } from './sink-health.js';
 
-export interface RetryContext {
-  readonly initialMs: number;
-  readonly maxMs: number;
+/**
+ * How every sink write is retried, built once at wiring: the backoff of SINK_RETRY_* (the
+ * config's own shape), the sinks' health that pauses fetching while a write waits, and the
+ * counters of failed writes and retries.
+ */
+export type RetryPolicy = ServiceConfig['sinkRetry'] & {
   readonly health: SinkHealth;
   readonly metrics: Metrics;
-  readonly logger: Logger;
+};
+
+/** One chunk's side of its writes' retries. */
+export interface RetryScope {
   /** Called between attempts; throws when the batch must be given up (group rebalancing). */
   readonly checkpoint: () => Promise<void>;
   /** True when the batch must be given up: partition moved, or another write failed fatally. */
   readonly shouldStop: () => boolean;
-  /** Told of every retry, e.g. to add it to the messages' traces. */
-  readonly onRetry?: (sink: SinkName, attempt: number, delayMs: number, error: unknown) => void;
+  /** Told of every retry before its wait (log line, traces). */
+  readonly onRetry: (sink: SinkName, attempt: number, delayMs: number, error: unknown) => void;
 }
 
 /**
@@ -29,51 +35,49 @@ export interface RetryContext {
 export async function writeUntilDone<T>(
   sink: SinkName,
   write: () => Promise<T>,
-  context: RetryContext,
+  policy: RetryPolicy,
+  scope: RetryScope,
 ): Promise<T> {
   // Fetching stays paused only while some write waits for a sink, so a write that
   // registered as waiting must deregister however it ends, given up included.
   const registration = { waiting: false };
   try {
-    return await attemptUntilDone(sink, write, context, () => {
+    return await attemptUntilDone(sink, write, policy, scope, () => {
       if (registration.waiting) return;
       registration.waiting = true;
-      context.health.retryStarted();
+      policy.health.retryStarted();
     });
   } finally {
-    if (registration.waiting) context.health.retryEnded();
+    if (registration.waiting) policy.health.retryEnded();
   }
 }
 
 async function attemptUntilDone<T>(
   sink: SinkName,
   write: () => Promise<T>,
-  context: RetryContext,
+  policy: RetryPolicy,
+  scope: RetryScope,
   onWait: () => void,
 ): Promise<T> {
   for (let attempt = 0; ; attempt += 1) {
-    if (context.shouldStop()) {
+    if (scope.shouldStop()) {
       throw new OfferError('ABORTED', `${sink} write abandoned`, { retriable: false });
     }
     try {
       const result = await write();
-      context.health.markUp(sink);
+      policy.health.markUp(sink);
       return result;
     } catch (error) {
       const action = decideFailure(error);
-      context.metrics.sinkErrors.inc({ sink, retriable: String(action === 'retry') });
+      policy.metrics.sinkErrors.inc({ sink, retriable: String(action === 'retry') });
       if (action !== 'retry') throw error;
-      context.health.markDown(sink, errorMessage(error));
+      policy.health.markDown(sink, errorMessage(error));
       onWait();
-      const delayMs = backoffDelay(attempt, context.initialMs, context.maxMs);
-      context.logger.warn(
-        { sink, attempt: attempt + 1, delayMs, err: errorMessage(error) },
-        'sink write failed; retrying',
-      );
-      context.onRetry?.(sink, attempt + 1, delayMs, error);
+      const delayMs = backoffDelay(attempt, policy.initialMs, policy.maxMs);
+      scope.onRetry(sink, attempt + 1, delayMs, error);
       await sleep(delayMs);
-      await context.checkpoint();
-      context.metrics.sinkRetries.inc({ sink });
+      await scope.checkpoint();
+      policy.metrics.sinkRetries.inc({ sink });
     }
   }
 }

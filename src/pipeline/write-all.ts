@@ -1,44 +1,27 @@
-import type { Attributes } from '@opentelemetry/api';
-
 import type { BatchContext } from '../kafka/kafka-adapter.js';
 import type { RowOrigin, Sink, SinkName } from '../sinks/sink.js';
-import type { Logger } from '../telemetry/logger.js';
-import type { Metrics } from '../telemetry/metrics.js';
-import { ATTR } from '../telemetry/semconv.js';
 import type { ChunkObserver } from './chunk-observer.js';
-import { writeUntilDone, type RetryContext } from './retry.js';
-import type { SinkHealth } from './sink-health.js';
+import { writeUntilDone, type RetryPolicy, type RetryScope } from './retry.js';
 
-/** One sink's share of a chunk: its rows, and which messages of the chunk they come from. */
+/** One sink's share of a chunk. */
 export interface SinkWrite {
   readonly name: SinkName;
   readonly rows: number;
-  readonly indexes: readonly number[];
-  readonly perMessage?: (index: number) => Attributes;
-  readonly write: (origin: RowOrigin) => Promise<void>;
+  /** Writes the rows, watched by `obs`, each attempt through `attempt`. */
+  run(
+    origin: RowOrigin,
+    obs: ChunkObserver,
+    attempt: (write: () => Promise<void>) => Promise<void>,
+  ): Promise<void>;
 }
 
-export function sinkWrite<Row>(
-  sink: Sink<Row>,
-  rows: readonly Row[],
-  indexes: readonly number[],
-  perMessage?: (index: number) => Attributes,
-): SinkWrite {
+export function sinkWrite<Row>(sink: Sink<Row>, rows: readonly Row[]): SinkWrite {
   return {
     name: sink.name,
     rows: rows.length,
-    indexes,
-    ...(perMessage === undefined ? {} : { perMessage }),
-    write: (origin) => sink.write(rows, origin),
+    run: (origin, obs, attempt) =>
+      obs.sinkWrite(sink, rows, () => attempt(() => sink.write(rows, origin))),
   };
-}
-
-export interface RetrySettings {
-  readonly initialMs: number;
-  readonly maxMs: number;
-  readonly health: SinkHealth;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
 }
 
 /**
@@ -51,15 +34,10 @@ export async function writeAll(
   origin: RowOrigin,
   context: BatchContext,
   obs: ChunkObserver,
-  retrying: RetrySettings,
+  policy: RetryPolicy,
 ): Promise<void> {
   let givenUp = false;
-  const retry: RetryContext = {
-    initialMs: retrying.initialMs,
-    maxMs: retrying.maxMs,
-    health: retrying.health,
-    metrics: retrying.metrics,
-    logger: retrying.logger.child({ topic: origin.topic, partition: origin.partition }),
+  const scope: RetryScope = {
     checkpoint: () => context.heartbeat(),
     shouldStop: () => givenUp || context.isStale(),
     onRetry: (sink, attempt, delayMs, error) => {
@@ -70,13 +48,8 @@ export async function writeAll(
   // as recovered (which resumed fetching and flapped /readyz during an outage).
   const pending = writes
     .filter(({ rows }) => rows > 0)
-    .map(({ name, rows, indexes, perMessage, write }) =>
-      obs.sinkWrite(name, () => writeUntilDone(name, () => write(origin), retry), {
-        name,
-        indexes,
-        attributes: { [ATTR.dbBatchSize]: rows },
-        ...(perMessage === undefined ? {} : { perMessage }),
-      }),
+    .map((write) =>
+      write.run(origin, obs, (attempt) => writeUntilDone(write.name, attempt, policy, scope)),
     );
   try {
     await Promise.all(pending);

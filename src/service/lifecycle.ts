@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { Metrics } from '../telemetry/metrics.js';
+import type { MembershipStatus } from '../telemetry/metrics.js';
 
 /**
  * Whether the consumer holds its place in the group: joined, and heard from the brokers
@@ -10,19 +10,10 @@ import type { Metrics } from '../telemetry/metrics.js';
 export class GroupMembership {
   #joined = false;
   readonly #sessionTimeoutMs: number;
-  readonly #lastContactMs: () => number;
-  readonly #metrics: Metrics;
   readonly #now: () => number;
 
-  constructor(options: {
-    sessionTimeoutMs: number;
-    lastContactMs: () => number;
-    metrics: Metrics;
-    now?: () => number;
-  }) {
+  constructor(options: { sessionTimeoutMs: number; now?: () => number }) {
     this.#sessionTimeoutMs = options.sessionTimeoutMs;
-    this.#lastContactMs = options.lastContactMs;
-    this.#metrics = options.metrics;
     this.#now = options.now ?? Date.now;
   }
 
@@ -35,14 +26,13 @@ export class GroupMembership {
     this.#joined = false;
   }
 
-  /** Evaluates (and publishes as metrics) whether the member is in its group now. */
-  get inGroup(): boolean {
-    const lastContact = this.#lastContactMs();
-    const ageMs = this.#now() - lastContact;
-    const inGroup = this.#joined && ageMs <= this.#sessionTimeoutMs;
-    this.#metrics.kafkaInGroup.set(inGroup ? 1 : 0);
-    this.#metrics.kafkaContactAgeSeconds.set(lastContact === 0 ? 0 : ageMs / 1000);
-    return inGroup;
+  /** Whether the member is in its group now, given when the brokers last answered it. */
+  status(lastContactMs: number): MembershipStatus {
+    const ageMs = this.#now() - lastContactMs;
+    return {
+      inGroup: this.#joined && ageMs <= this.#sessionTimeoutMs,
+      contactAgeSeconds: lastContactMs === 0 ? 0 : ageMs / 1000,
+    };
   }
 }
 

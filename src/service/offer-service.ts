@@ -1,40 +1,37 @@
 import { trace } from '@opentelemetry/api';
-import { Redis } from 'ioredis';
 
 import type { ServiceConfig } from '../config/config.js';
-import { errorMessage, OfferError } from '../errors.js';
-import { startHttpServer, type ReadinessReport, type RunningHttpServer } from '../http/server.js';
+import { errorMessage } from '../errors.js';
+import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import {
   createKafkaClients,
   groupPositions,
-  kafkaRefusal,
-  type RegistrationConsumer,
+  refusalsAreFinal,
+  requireTopics,
+  type ConsumerEvents,
+  type KafkaClients,
+  type MessageProducer,
 } from '../kafka/kafka-adapter.js';
-import { loadScorer } from '../scoring/scorer.js';
-import { migrate } from '../sinks/clickhouse-migration.js';
-import { ClickHouseOfferSink, createClickHouseClient } from '../sinks/clickhouse-sink.js';
+import { createBatchProcessor } from '../pipeline/batch-processor.js';
+import { createPipelineObserver } from '../pipeline/chunk-observer.js';
+import { SinkHealth } from '../pipeline/sink-health.js';
+import { loadScorer, type Scorer } from '../scoring/scorer.js';
+import { openClickHouseSink, type ClickHouseOfferSink } from '../sinks/clickhouse-sink.js';
 import { DeadLetterSink } from '../sinks/dead-letter-sink.js';
-import { createRedisClusterClient, RedisClusterOfferSink } from '../sinks/redis-cluster-sink.js';
-import { createRedisClient, RedisOfferSink } from '../sinks/redis-sink.js';
+import { openRedisSink, type RedisOffers } from '../sinks/redis-offer-sinks.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
 import type { Tracing } from '../telemetry/tracing.js';
-import { createBatchProcessor } from '../pipeline/batch-processor.js';
-import { SinkHealth } from '../pipeline/sink-health.js';
 import { createShutdown, GroupMembership } from './lifecycle.js';
-import { networkPolicyHint, StartupWindow } from './startup.js';
+import { Readiness } from './readiness.js';
+import {
+  networkPolicyHint,
+  runStartupChecks,
+  StartupWindow,
+  type StartupCheck,
+} from './startup.js';
 import { SERVICE_VERSION } from './version.js';
-
-/** A Kafka call at start whose refusals (SASL, TLS certificates, authorization) end start-up at once. */
-async function refusalsAreFinal<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof OfferError) throw error;
-    throw kafkaRefusal(error) ?? error;
-  }
-}
 
 export interface OfferService {
   readonly httpPort: number;
@@ -45,11 +42,32 @@ export interface OfferService {
   stop(reason: string): Promise<number>;
 }
 
+/** The parts of the pipeline, opened but not yet checked or connected to each other. */
+interface Parts {
+  readonly scorer: Scorer;
+  readonly clickhouse: ClickHouseOfferSink;
+  readonly redis: RedisOffers;
+  readonly kafka: KafkaClients;
+  readonly producer: MessageProducer;
+  readonly deadLetters: DeadLetterSink;
+}
+
+/** What the service runs with from its first second: metrics, `/healthz`, `/readyz`. */
+interface Base {
+  readonly config: ServiceConfig;
+  readonly logger: Logger;
+  readonly tracing: Tracing;
+  readonly metrics: Metrics;
+  readonly readiness: Readiness;
+  readonly http: RunningHttpServer;
+}
+
 /**
- * Wires the pipeline: model, sinks, Kafka consumer and DLQ producer, HTTP endpoints.
- * The HTTP server listens first, so that /healthz answers from the first second and /readyz
- * says which stores start-up still awaits. Start-up fails fast (model missing, a refusal,
- * the table not writable) or after the start-up window (a store that never answered); after
+ * Starts the service in three phases: open the parts (model, sinks, Kafka clients), check
+ * them through one start-up list, then wire consumer -> processor -> lifecycle. The HTTP
+ * server listens first, so that /healthz answers from the first second and /readyz says
+ * which parts start-up still awaits. Start-up fails fast (model missing, a refusal, the
+ * table not writable) or after the start-up window (a store that never answered); after
  * start, sink outages are waited out and only unrecoverable failures stop the service
  * (exit code 1).
  */
@@ -59,140 +77,100 @@ export async function startOfferService(
   tracing: Tracing,
 ): Promise<OfferService> {
   const metrics = createMetrics(tracing.stats);
-  const awaiting = new Set(['model', 'ClickHouse', 'Redis', 'Kafka']);
-  let readiness = (): ReadinessReport => ({
-    ready: false,
-    awaiting: [...awaiting],
-    checks: Object.fromEntries([...awaiting].map((part) => [part, 'awaited at start-up'])),
-  });
+  const readiness = new Readiness(['model', 'ClickHouse', 'Redis', 'Kafka']);
   const http = await startHttpServer({
     host: config.http.host,
     port: config.http.port,
     registry: metrics.registry,
     logger,
-    readiness: () => readiness(),
+    readiness: () => readiness.report(),
   });
+  const base: Base = { config, logger, tracing, metrics, readiness, http };
   try {
-    return await startPipeline(config, logger, tracing, {
-      metrics,
-      http,
-      started: (part) => awaiting.delete(part),
-      ready: (report) => {
-        readiness = report;
-      },
+    const parts = await openParts(base);
+    const window = new StartupWindow(
+      config.startupTimeoutMs,
+      logger,
+      {},
+      config.networkPolicy ? networkPolicyHint : undefined,
+    );
+    await runStartupChecks(window, startupChecks(config, parts, logger), (part) => {
+      readiness.started(part);
     });
+    return await wirePipeline(base, parts);
   } catch (error) {
     await http.close();
     throw error;
   }
 }
 
-interface StartupHooks {
-  readonly metrics: Metrics;
-  readonly http: RunningHttpServer;
-  /** A part start-up awaited has answered. */
-  readonly started: (part: string) => void;
-  /** Start-up is done: readiness from now on. */
-  readonly ready: (report: () => ReadinessReport) => void;
-}
-
-async function startPipeline(
-  config: ServiceConfig,
-  logger: Logger,
-  tracing: Tracing,
-  { metrics, http, started, ready }: StartupHooks,
-): Promise<OfferService> {
+async function openParts({ config, logger, metrics, readiness }: Base): Promise<Parts> {
   const scorer = await loadScorer(config.model.path, {
     intraOpThreads: config.model.threads,
     workers: config.model.workers,
   });
-  started('model');
+  readiness.started('model');
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
-
-  const clickhouseClient = createClickHouseClient(config.clickhouse, logger);
-  // The config's sub-objects are the components' options.
-  const clickhouse = new ClickHouseOfferSink(clickhouseClient, config.clickhouse);
-  const startup = new StartupWindow(
-    config.startupTimeoutMs,
-    logger,
-    {},
-    config.networkPolicy ? networkPolicyHint : undefined,
-  );
-  if (config.clickhouse.createTable) {
-    const migration = await startup.ready('ClickHouse', () =>
-      migrate(clickhouseClient, config.clickhouse, { serviceVersion: SERVICE_VERSION }),
-    );
-    logger.info(
-      { applied: migration.applied, server: migration.server.text },
-      'clickhouse table migrated',
-    );
-  }
-  await startup.ready('ClickHouse', () => clickhouse.healthcheck());
-  started('ClickHouse');
-
   metrics.buildInfo.set(
     { version: SERVICE_VERSION, model_version: scorer.modelVersion, node_version: process.version },
     1,
   );
-  metrics.consumed.inc({ topic: config.kafka.topic }, 0);
-
-  const redisClient =
-    config.redis.mode === 'cluster'
-      ? createRedisClusterClient(config.redis.nodes, {
-          ...(config.redis.tls === undefined ? {} : { tls: config.redis.tls }),
-        })
-      : createRedisClient(config.redis.url, config.redis.tls);
-  redisClient.on('error', (error: unknown) => {
-    logger.debug({ err: errorMessage(error) }, 'redis connection error');
-  });
-  const redis =
-    redisClient instanceof Redis
-      ? new RedisOfferSink(redisClient, config.redis)
-      : new RedisClusterOfferSink(redisClient, config.redis);
-  await startup.ready('Redis', () => redis.healthcheck());
-  started('Redis');
-  logger.info({ mode: config.redis.mode }, 'redis connected');
-
   const kafka = createKafkaClients(config.kafka, logger);
-  await startup.ready('Kafka', () =>
-    refusalsAreFinal(async () => {
-      // One try per attempt: the start-up window retries, and a refusal ends it at once.
-      const admin = await kafka.admin({ attempts: 1 });
-      try {
-        if ((await admin.missingTopics([config.kafka.topic])).length > 0) {
-          throw new Error(
-            `Kafka topic ${config.kafka.topic} does not exist or this client may not see it (Describe ACL); create it first (realtime-offers topics, or the chart's KafkaTopic resources)`,
-          );
-        }
-      } finally {
-        await admin.disconnect();
-      }
-    }),
-  );
-  const positions = groupPositions(() => kafka.admin(), config.kafka.groupId, config.kafka.topic);
-  metrics.groupPositions.use(async () =>
-    (await positions.read()).map((position) => ({ ...position, topic: config.kafka.topic })),
-  );
   const producer = kafka.producer();
-  await startup.ready('Kafka', () => refusalsAreFinal(() => producer.connect()));
-  const deadLetters = new DeadLetterSink({
+  return {
+    scorer,
+    clickhouse: openClickHouseSink(config.clickhouse, logger, SERVICE_VERSION),
+    redis: openRedisSink(config.redis, logger),
     kafka,
     producer,
-    topic: config.kafka.dlqTopic,
-    groupId: config.kafka.groupId,
-    logger,
-  });
-  await startup.ready('Kafka', () => refusalsAreFinal(() => deadLetters.healthcheck()));
-  started('Kafka');
+    deadLetters: new DeadLetterSink({
+      kafka,
+      producer,
+      topic: config.kafka.dlqTopic,
+      groupId: config.kafka.groupId,
+      logger,
+    }),
+  };
+}
 
-  const group = new GroupMembership({
-    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-    // Read only once the consumer below exists.
-    lastContactMs: () => consumer.lastContactMs(),
-    metrics,
-  });
+/** What start-up checks, in order, before the service consumes. */
+function startupChecks(config: ServiceConfig, parts: Parts, logger: Logger): StartupCheck[] {
+  const { kafka } = parts;
+  return [
+    // With CLICKHOUSE_CREATE_TABLE, the migration first; then what writing needs.
+    { part: 'ClickHouse', check: () => parts.clickhouse.healthcheck() },
+    {
+      part: 'Redis',
+      check: async () => {
+        await parts.redis.healthcheck();
+        logger.info({ mode: config.redis.mode }, 'redis connected');
+      },
+    },
+    {
+      part: 'Kafka',
+      check: () =>
+        refusalsAreFinal(async () => {
+          // One try per attempt: the start-up window retries, and a refusal ends it at once.
+          const admin = await kafka.admin({ attempts: 1 });
+          try {
+            await requireTopics(admin, [config.kafka.topic, config.kafka.dlqTopic]);
+          } finally {
+            await admin.disconnect();
+          }
+        }),
+    },
+    { part: 'Kafka', check: () => refusalsAreFinal(() => parts.producer.connect()) },
+    { part: 'Kafka', check: () => refusalsAreFinal(() => parts.deadLetters.healthcheck()) },
+  ];
+}
 
-  const consumer: RegistrationConsumer = kafka.consumer(config.kafka, {
+/** The consumer's group events: membership, log lines, and a stop when it will not restart. */
+function consumerEvents(
+  { logger, metrics }: Base,
+  group: GroupMembership,
+  requestStop: (reason: string) => void,
+): ConsumerEvents {
+  return {
     onGroupJoin: (memberId, partitions) => {
       group.joined();
       logger.info({ memberId, partitions }, 'joined consumer group');
@@ -211,9 +189,31 @@ async function startPipeline(
         return;
       }
       logger.fatal({ err: errorMessage(error) }, 'kafka consumer crashed and will not restart');
-      void shutdown.stop('kafka consumer crashed', 1);
+      requestStop('kafka consumer crashed');
     },
-  });
+  };
+}
+
+async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
+  const { config, logger, tracing, metrics, readiness, http } = base;
+  const { scorer, clickhouse, redis, kafka, producer, deadLetters } = parts;
+  const { topic, groupId, dlqTopic } = config.kafka;
+  metrics.consumed.inc({ topic }, 0);
+  const positions = groupPositions(() => kafka.admin(), groupId, topic);
+  metrics.groupPositions.use(async () =>
+    (await positions.read()).map((position) => ({ ...position, topic })),
+  );
+
+  // A stop the parts ask for (a consumer that will not restart, a failure no retry can fix),
+  // carried out by the shutdown below.
+  const stopRequest = new AbortController();
+  const requestStop = (reason: string) => {
+    stopRequest.abort(reason);
+  };
+  const group = new GroupMembership({ sessionTimeoutMs: config.kafka.sessionTimeoutMs });
+  const consumer = kafka.consumer(config.kafka, consumerEvents(base, group, requestStop));
+  const membership = () => group.status(consumer.lastContactMs());
+  metrics.membership.use(membership);
   const health = new SinkHealth({
     metrics,
     logger,
@@ -224,16 +224,29 @@ async function startPipeline(
       consumer.resumeFetching();
     },
   });
-
-  const contactWatch = setInterval(() => group.inGroup, 1_000);
-  contactWatch.unref();
-
+  const processor = createBatchProcessor({
+    scorer,
+    sinks: { clickhouse, redis, deadLetters },
+    retry: { ...config.sinkRetry, health, metrics },
+    settings: {
+      messageMaxBytes: config.messageMaxBytes,
+      batchMaxMessages: config.batchMaxMessages,
+      alignChunksToOffsets: config.clickhouse.cluster !== '',
+    },
+    observer: createPipelineObserver({
+      metrics,
+      logger,
+      ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
+      groupId,
+    }),
+    onFatal: (error) => {
+      logger.fatal({ err: errorMessage(error) }, 'unrecoverable failure; stopping without commit');
+      requestStop('fatal error');
+    },
+  });
   const shutdown = createShutdown({
     graceMs: config.shutdownGraceMs,
     logger,
-    onStopping: () => {
-      clearInterval(contactWatch);
-    },
     steps: {
       drain: () => consumer.stop(),
       flush: () => {
@@ -241,8 +254,8 @@ async function startPipeline(
       },
       close: [
         () => producer.disconnect(),
-        () => redisClient.quit(),
-        () => clickhouseClient.close(),
+        () => redis.close(),
+        () => clickhouse.close(),
         // The offsets' admin client after the HTTP server: a scrape would connect it again.
         () => http.close().then(() => positions.close()),
         () => scorer.close(),
@@ -250,53 +263,17 @@ async function startPipeline(
       flushTelemetry: () => tracing.shutdown(),
     },
   });
-
-  ready(() => {
-    const inGroup = group.inGroup;
-    const stopping = shutdown.stopping;
-    const checks = {
-      model: true,
-      consumer_in_group: inGroup,
-      redis_connected: redis.ready,
-      sinks: health.healthy ? true : health.failures,
-      stopping,
-    };
-    return {
-      ready: inGroup && redis.ready && health.healthy && !stopping,
-      checks,
-    };
-  });
-
-  const processor = createBatchProcessor({
-    scorer,
-    clickhouse,
-    redis,
-    deadLetters,
-    ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
-    health,
-    metrics,
-    logger,
-    settings: {
-      groupId: config.kafka.groupId,
-      table: config.clickhouse.table,
-      messageMaxBytes: config.messageMaxBytes,
-      batchMaxMessages: config.batchMaxMessages,
-      alignChunksToOffsets: config.clickhouse.cluster !== '',
-      retryInitialMs: config.sinkRetry.initialMs,
-      retryMaxMs: config.sinkRetry.maxMs,
-    },
-    onFatal: (error) => {
-      logger.fatal({ err: errorMessage(error) }, 'unrecoverable failure; stopping without commit');
-      void shutdown.stop('fatal error', 1);
-    },
+  const stopOnRequest = () => void shutdown.stop(String(stopRequest.signal.reason), 1);
+  stopRequest.signal.addEventListener('abort', stopOnRequest, { once: true });
+  readiness.running({
+    inGroup: () => membership().inGroup,
+    redisConnected: () => redis.ready,
+    sinks: () => (health.healthy ? true : health.failures),
+    stopping: () => shutdown.stopping,
   });
 
   await consumer.start(processor);
-  logger.info(
-    { topic: config.kafka.topic, groupId: config.kafka.groupId, dlqTopic: config.kafka.dlqTopic },
-    'consuming',
-  );
-
+  logger.info({ topic, groupId, dlqTopic }, 'consuming');
   return {
     httpPort: http.port,
     metrics,

@@ -63,6 +63,27 @@ export class StartupWindow {
   }
 }
 
+/** One check start-up runs before the service consumes, for one of the parts it awaits. */
+export interface StartupCheck {
+  readonly part: string;
+  readonly check: () => Promise<unknown>;
+}
+
+/**
+ * Runs the checks in order, each retried within the start-up window; `started(part)` is
+ * called once the last check of a part passed.
+ */
+export async function runStartupChecks(
+  window: StartupWindow,
+  checks: readonly StartupCheck[],
+  started: (part: string) => void,
+): Promise<void> {
+  for (const [index, { part, check }] of checks.entries()) {
+    await window.ready(part, check);
+    if (checks.slice(index + 1).every((later) => later.part !== part)) started(part);
+  }
+}
+
 /** The chart's networkPolicy values that open egress to each store. */
 const NETWORK_POLICY_VALUES: Readonly<Record<string, string>> = {
   Kafka: 'networkPolicy.kafka',

@@ -24,7 +24,7 @@ import {
   type DesiredSchema,
   type ServerVersion,
 } from './clickhouse-schema.js';
-import { clickhouseErrorCode, toClickHouseFailure } from './clickhouse-sink.js';
+import { clickhouseErrorCode, toClickHouseFailure } from './clickhouse-client.js';
 
 /**
  * `migrate`: reads what exists on every server (system.tables, system.columns; in cluster

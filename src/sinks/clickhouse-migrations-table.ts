@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 
 import type { DesiredSchema } from './clickhouse-schema.js';
-import { clickhouseErrorCode } from './clickhouse-sink.js';
+import { clickhouseErrorCode } from './clickhouse-client.js';
 
 /**
  * The record of what `migrate` left in place: one row per run that changed something or

@@ -1,3 +1,5 @@
+import { SpanKind } from '@opentelemetry/api';
+
 import { errorMessage, OfferError } from '../errors.js';
 import {
   isPermanentKafkaError,
@@ -6,13 +8,14 @@ import {
   type MessageProducer,
 } from '../kafka/kafka-adapter.js';
 import type { Logger } from '../telemetry/logger.js';
+import { ATTR } from '../telemetry/semconv.js';
 import {
   deadLetterMessage,
   DEFAULT_MAX_MESSAGE_BYTES,
   sendGroups,
   type Rejection,
 } from './dead-letter.js';
-import type { RowOrigin, Sink } from './sink.js';
+import type { RowOrigin, Sink, SinkSpan } from './sink.js';
 
 /** A message the pipeline could not use, and why. */
 export interface RejectedMessage {
@@ -37,6 +40,7 @@ function dlqFailure(error: unknown): OfferError {
 export class DeadLetterSink implements Sink<RejectedMessage> {
   readonly name = 'dlq';
   readonly topic: string;
+  readonly span: SinkSpan<RejectedMessage>;
   readonly #kafka: KafkaClients;
   readonly #producer: MessageProducer;
   readonly #groupId: string;
@@ -53,6 +57,16 @@ export class DeadLetterSink implements Sink<RejectedMessage> {
     this.#kafka = options.kafka;
     this.#producer = options.producer;
     this.topic = options.topic;
+    this.span = {
+      name: `send ${options.topic}`,
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        [ATTR.messagingSystem]: 'kafka',
+        [ATTR.messagingOperationType]: 'send',
+        [ATTR.messagingDestination]: options.topic,
+      },
+      rowsOf: 'rejected',
+    };
     this.#groupId = options.groupId;
     this.#logger = options.logger;
   }
@@ -62,18 +76,13 @@ export class DeadLetterSink implements Sink<RejectedMessage> {
     return this.#maxMessageBytes;
   }
 
-  /** The topic must exist; its `max.message.bytes` is read (the broker default if it may not). */
+  /**
+   * The topic must exist (start-up asks once for it and the input topic: requireTopics); its
+   * `max.message.bytes` is read here (the broker default if this client may not).
+   */
   async healthcheck(): Promise<void> {
     const admin = await this.#kafka.admin();
     try {
-      if ((await admin.missingTopics([this.topic])).length > 0) {
-        throw new OfferError(
-          'DLQ_FAILED',
-          `Kafka topic ${this.topic} does not exist or this client may not see it (Describe ACL); create it first (realtime-offers topics, or the chart's KafkaTopic resources)`,
-          // It may be on its way (a topic operator); start-up waits for it within its window.
-          { retriable: true },
-        );
-      }
       this.#maxMessageBytes = await admin
         .topicConfig(this.topic, 'max.message.bytes')
         .then((value) => {

@@ -9,12 +9,13 @@ import {
   connectAttempt,
   KEYS_PER_CALL,
   PUT_OFFERS_SCRIPT,
+  redisOfferSpan,
   redisTlsOptions,
   toRedisFailure,
   type OfferCommands,
   type RedisSinkOptions,
 } from './redis-sink.js';
-import type { Sink } from './sink.js';
+import type { Sink, SinkSpan } from './sink.js';
 
 // Key layout on a Redis Cluster: the same keys as on one Redis, `<prefix><user_id>`, with no
 // hash tag, so `GET <prefix><user_id>` (redis-cli -c, any cluster client) finds an offer
@@ -103,6 +104,7 @@ interface SlotGroup {
  */
 export class RedisClusterOfferSink implements Sink<StoredOffer> {
   readonly name = 'redis';
+  readonly span: SinkSpan<StoredOffer>;
   readonly #cluster: Cluster;
   readonly #options: RedisClusterSinkOptions;
   #lastConnectionError: unknown;
@@ -111,6 +113,7 @@ export class RedisClusterOfferSink implements Sink<StoredOffer> {
   constructor(cluster: Cluster, options: RedisClusterSinkOptions) {
     this.#cluster = cluster;
     this.#options = options;
+    this.span = redisOfferSpan((userId) => this.keyOf(userId));
     cluster.on('error', (error: unknown) => {
       this.#lastConnectionError = error;
     });
@@ -131,6 +134,10 @@ export class RedisClusterOfferSink implements Sink<StoredOffer> {
 
   get ready(): boolean {
     return this.#cluster.status === 'ready';
+  }
+
+  async close(): Promise<void> {
+    await this.#cluster.quit();
   }
 
   /** One start-up attempt (connect, load the slot map); see connectAttempt for what is final. */

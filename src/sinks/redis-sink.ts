@@ -1,11 +1,28 @@
 import type { ConnectionOptions } from 'node:tls';
 
+import { SpanKind } from '@opentelemetry/api';
 import { Redis, ReplyError } from 'ioredis';
 
 import type { TlsFiles } from '../config/config.js';
 import { describeTlsRefusal, errorMessage, OfferError, tlsRefusalOf } from '../errors.js';
+import { ATTR } from '../telemetry/semconv.js';
 import type { StoredOffer } from './offer-record.js';
-import type { Sink } from './sink.js';
+import type { Sink, SinkSpan } from './sink.js';
+
+/** The span of a Redis offer write (one script call per batch, standalone or Cluster). */
+export function redisOfferSpan(keyOf: (userId: number) => string): SinkSpan<StoredOffer> {
+  return {
+    name: 'EVALSHA',
+    kind: SpanKind.CLIENT,
+    attributes: {
+      [ATTR.dbSystem]: 'redis',
+      [ATTR.dbSystemName]: 'redis',
+      [ATTR.dbOperation]: 'EVALSHA',
+    },
+    rowsOf: 'accepted',
+    rowAttributes: (offer) => ({ [ATTR.redisKey]: keyOf(offer.userId) }),
+  };
+}
 
 export interface RedisSinkOptions {
   /** Prepended to the user id; empty by default so `redis-cli get 1` finds user 1. */
@@ -189,6 +206,7 @@ export function createRedisClient(url: string, tls?: TlsFiles): Redis {
  */
 export class RedisOfferSink implements Sink<StoredOffer> {
   readonly name = 'redis';
+  readonly span: SinkSpan<StoredOffer>;
   readonly #redis: Redis;
   readonly #options: RedisSinkOptions;
   #lastConnectionError: unknown;
@@ -196,6 +214,7 @@ export class RedisOfferSink implements Sink<StoredOffer> {
   constructor(redis: Redis, options: RedisSinkOptions) {
     this.#redis = redis;
     this.#options = options;
+    this.span = redisOfferSpan((userId) => this.keyOf(userId));
     redis.on('error', (error: unknown) => {
       this.#lastConnectionError = error;
     });
@@ -209,6 +228,10 @@ export class RedisOfferSink implements Sink<StoredOffer> {
 
   get ready(): boolean {
     return this.#redis.status === 'ready';
+  }
+
+  async close(): Promise<void> {
+    await this.#redis.quit();
   }
 
   /** One start-up attempt; see connectAttempt for what is retried and what is final. */

@@ -1,3 +1,5 @@
+import type { Attributes, SpanKind } from '@opentelemetry/api';
+
 import type { SinkName } from '../telemetry/metrics.js';
 
 export type { SinkName };
@@ -11,11 +13,29 @@ export interface RowOrigin {
 }
 
 /**
+ * How a sink's write shows in the trace of each message it stores: a child span of the
+ * message's span, named and filled by the sink (as a database client names its own spans).
+ */
+export interface SinkSpan<Row> {
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly attributes: Attributes;
+  /**
+   * Which messages of a chunk the rows line up with, one row each and in order: offers
+   * with the accepted messages, dead letters with the rejected ones.
+   */
+  readonly rowsOf: 'accepted' | 'rejected';
+  /** What one row adds to its message's span (e.g. the key it was written to). */
+  readonly rowAttributes?: (row: Row) => Attributes;
+}
+
+/**
  * Every output of the pipeline (ClickHouse, Redis, the dead-letter topic) owns its client,
- * classifies its own errors and checks itself at start.
+ * classifies its own errors, checks itself at start and describes its spans.
  */
 export interface Sink<Row> {
   readonly name: SinkName;
+  readonly span: SinkSpan<Row>;
   /** Resolves once stored; rejects with an OfferError whose `retriable` says whether waiting helps. */
   write(rows: readonly Row[], origin: RowOrigin): Promise<void>;
   /**

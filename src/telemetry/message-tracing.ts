@@ -21,21 +21,26 @@ import { ATTR } from './semconv.js';
  *
  * Each sampled message gets a CONSUMER span `process <topic>` whose parent is the
  * producer's context from the message headers (W3C traceparent), or a new trace when the
- * message has none. The batch stages (predict, the ClickHouse insert, the Redis pipeline,
- * the DLQ write) become child spans of every sampled message of the batch, each carrying
+ * message has none. The batch stages (predict, and each sink's write, named by the sink)
+ * become child spans of every sampled message of the batch they concern, each carrying
  * the batch's real start and end times, the batch size and a shared `offers.batch.id`; so
  * one message's trace shows where its time went, and the batch id finds its neighbours.
  * Unsampled messages cost one header lookup and no span.
  */
 
-export type TracedStage = 'predict' | 'clickhouse' | 'redis' | 'dlq';
-
 export interface ChunkInfo {
   readonly topic: string;
   readonly partition: number;
   readonly groupId: string;
-  readonly table: string;
-  readonly dlqTopic: string;
+}
+
+/** The child span a stage gives each traced message it concerns. */
+export interface StageSpan {
+  /** The retries told under this key become the span's events (a sink's name). */
+  readonly key: string;
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly attributes: Attributes;
 }
 
 export interface TracedMessage {
@@ -54,15 +59,18 @@ export interface ChunkTrace {
   readonly chunkContext: Context;
   decoded(index: number, userId: number | null, startMs: number, endMs: number): void;
   rejected(index: number, reason: string, detail: string): void;
+  /**
+   * Gives the traced messages at `indexes` a child span of the stage; `perMessage(position)`
+   * adds attributes of the message at `indexes[position]`.
+   */
   stage(
-    stage: TracedStage,
+    span: StageSpan,
     indexes: readonly number[],
     startMs: number,
     endMs: number,
-    attributes: Attributes,
-    perMessage?: (index: number) => Attributes,
+    perMessage?: (position: number) => Attributes,
   ): void;
-  retried(stage: TracedStage, attempt: number, delayMs: number, error: unknown, atMs: number): void;
+  retried(key: string, attempt: number, delayMs: number, error: unknown, atMs: number): void;
   finish(endMs: number, error?: unknown): void;
 }
 
@@ -98,40 +106,6 @@ function messageContext(message: TracedMessage): Context {
     : propagation.extract(ROOT_CONTEXT, message.headers, headerGetter);
 }
 
-const STAGE_SPANS: Readonly<
-  Record<TracedStage, (info: ChunkInfo) => { name: string; kind: SpanKind; attributes: Attributes }>
-> = {
-  predict: () => ({ name: 'predict', kind: SpanKind.INTERNAL, attributes: {} }),
-  clickhouse: (info) => ({
-    name: `INSERT ${info.table}`,
-    kind: SpanKind.CLIENT,
-    attributes: {
-      [ATTR.dbSystem]: 'clickhouse',
-      [ATTR.dbSystemName]: 'clickhouse',
-      [ATTR.dbOperation]: 'INSERT',
-      [ATTR.dbCollection]: info.table,
-    },
-  }),
-  redis: () => ({
-    name: 'EVALSHA',
-    kind: SpanKind.CLIENT,
-    attributes: {
-      [ATTR.dbSystem]: 'redis',
-      [ATTR.dbSystemName]: 'redis',
-      [ATTR.dbOperation]: 'EVALSHA',
-    },
-  }),
-  dlq: (info) => ({
-    name: `send ${info.dlqTopic}`,
-    kind: SpanKind.PRODUCER,
-    attributes: {
-      [ATTR.messagingSystem]: 'kafka',
-      [ATTR.messagingOperationType]: 'send',
-      [ATTR.messagingDestination]: info.dlqTopic,
-    },
-  }),
-};
-
 /** Starts the traces of one chunk of messages; `tracer` undefined means tracing is off. */
 export function traceChunk(
   tracer: Tracer | undefined,
@@ -145,7 +119,7 @@ export function traceChunk(
   const batchId = `${info.topic}/${info.partition}/${first?.offset ?? ''}-${last?.offset ?? ''}`;
   const spans: (Span | undefined)[] = new Array<Span | undefined>(messages.length);
   const contexts: Context[] = new Array<Context>(messages.length);
-  const retries: { stage: TracedStage; attributes: Attributes; atMs: number }[] = [];
+  const retries: { key: string; attributes: Attributes; atMs: number }[] = [];
   let chunkContext: Context | undefined;
 
   for (const [index, message] of messages.entries()) {
@@ -216,25 +190,23 @@ export function traceChunk(
       span.setAttributes({ [ATTR.rejectionReason]: reason, [ATTR.errorType]: reason });
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${reason}: ${detail}` });
     },
-    stage(stage, indexes, start, end, attributes, perMessage) {
-      const spec = STAGE_SPANS[stage](info);
-      for (const index of indexes) {
+    stage(spec, indexes, start, end, perMessage) {
+      for (const [position, index] of indexes.entries()) {
         if (spans[index] === undefined) continue;
         const span = child(index, spec.name, spec.kind, start, {
           ...spec.attributes,
-          ...attributes,
-          ...perMessage?.(index),
+          ...perMessage?.(position),
         });
         if (span === undefined) continue;
         for (const retry of retries) {
-          if (retry.stage === stage) span.addEvent('retry', retry.attributes, retry.atMs);
+          if (retry.key === spec.key) span.addEvent('retry', retry.attributes, retry.atMs);
         }
         span.end(end);
       }
     },
-    retried(stage, attempt, delayMs, error, atMs) {
+    retried(key, attempt, delayMs, error, atMs) {
       retries.push({
-        stage,
+        key,
         atMs,
         attributes: {
           [ATTR.retryAttempt]: attempt,

@@ -22,6 +22,13 @@ const NAMED_LIKE_COUNTERS = [
   'nodejs_active_resources_total',
 ] as const;
 
+/** Whether the consumer holds its place in its group, as the membership gauges show it. */
+export interface MembershipStatus {
+  readonly inGroup: boolean;
+  /** Seconds since the brokers last answered; 0 before they ever did. */
+  readonly contactAgeSeconds: number;
+}
+
 /** The service's Prometheus metrics, on their own registry (no global state). */
 export function createMetrics(
   traceStats: Readonly<TraceExportStats> = { exported: 0, dropped: 0 },
@@ -61,6 +68,8 @@ export function createMetrics(
       collect: () => groupPositions.refresh(),
     }),
   });
+  // Read when scraped, from the source set once the consumer exists.
+  let membership: (() => MembershipStatus) | undefined;
   const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
   const metrics = {
     registry,
@@ -106,15 +115,27 @@ export function createMetrics(
       help: '1 while fetching is paused because a sink is down.',
       registers: [registry],
     }),
+    /** Set the membership's source once the consumer exists; until then, not in the group. */
+    membership: {
+      use(source: () => MembershipStatus): void {
+        membership = source;
+      },
+    },
     kafkaInGroup: new Gauge({
       name: 'offers_kafka_in_group',
       help: '1 while the consumer holds its place in the group and the brokers answered it within the session timeout; 0 otherwise.',
       registers: [registry],
+      collect() {
+        this.set(membership?.().inGroup === true ? 1 : 0);
+      },
     }),
     kafkaContactAgeSeconds: new Gauge({
       name: 'offers_kafka_last_contact_age_seconds',
       help: 'Seconds since the group coordinator or a broker last answered the consumer (heartbeat, fetch, commit, join).',
       registers: [registry],
+      collect() {
+        this.set(membership?.().contactAgeSeconds ?? 0);
+      },
     }),
     kafkaMembershipLost: new Counter({
       name: 'offers_kafka_membership_lost_total',
@@ -189,7 +210,6 @@ export function createMetrics(
   for (const stage of STAGES) metrics.stageSeconds.zero({ stage });
   for (const sink of SINKS) metrics.sinkWriteSeconds.zero({ sink });
   metrics.fetchPaused.set(0);
-  metrics.kafkaInGroup.set(0);
   metrics.kafkaMembershipLost.inc(0);
   return metrics;
 }

@@ -6,7 +6,8 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { migrate } from '../../src/sinks/clickhouse-migration.js';
-import { ClickHouseOfferSink, rowText } from '../../src/sinks/clickhouse-sink.js';
+import { rowText } from '../../src/sinks/clickhouse-client.js';
+import { ClickHouseOfferSink } from '../../src/sinks/clickhouse-sink.js';
 import { buildOfferRecord, storeOffer } from '../../src/sinks/offer-record.js';
 import { createChdbClient } from '../support/chdb.js';
 import { startInfra } from '../support/infra.js';

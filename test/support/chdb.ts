@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 
-import { rowText } from '../../src/sinks/clickhouse-sink.js';
+import { rowText } from '../../src/sinks/clickhouse-client.js';
 
 type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
 

@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { SpanKind } from '@opentelemetry/api';
+
 import type { Registration } from '../../src/contract/registration.js';
 import { OfferError } from '../../src/errors.js';
 import type { BatchContext, InboundMessage } from '../../src/kafka/kafka-adapter.js';
 import { createBatchProcessor } from '../../src/pipeline/batch-processor.js';
+import { createPipelineObserver } from '../../src/pipeline/chunk-observer.js';
 import { SinkHealth } from '../../src/pipeline/sink-health.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import type { RejectedMessage } from '../../src/sinks/dead-letter-sink.js';
 import type { StoredOffer } from '../../src/sinks/offer-record.js';
-import type { RowOrigin, Sink, SinkName } from '../../src/sinks/sink.js';
+import type { RowOrigin, Sink, SinkName, SinkSpan } from '../../src/sinks/sink.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 
@@ -21,7 +24,7 @@ type Journal = string[];
 /** A sink whose writes are recorded and can be held, failed or acknowledged by the test. */
 class FakeSink<Row> implements Sink<Row> {
   readonly name: SinkName;
-  readonly topic = 'regs.dlq';
+  readonly span: SinkSpan<Row>;
   readonly writes: (readonly Row[])[] = [];
   #journal: Journal;
   #gate: Promise<void> = Promise.resolve();
@@ -29,6 +32,12 @@ class FakeSink<Row> implements Sink<Row> {
 
   constructor(name: SinkName, journal: Journal) {
     this.name = name;
+    this.span = {
+      name: `write ${name}`,
+      kind: SpanKind.CLIENT,
+      attributes: {},
+      rowsOf: name === 'dlq' ? 'rejected' : 'accepted',
+    };
     this.#journal = journal;
   }
 
@@ -42,10 +51,6 @@ class FakeSink<Row> implements Sink<Row> {
   /** The next writes fail with these errors, in order. */
   failWith(...failures: OfferError[]): void {
     this.#failures.push(...failures);
-  }
-
-  keyOf(userId: number): string {
-    return String(userId);
   }
 
   async healthcheck(): Promise<void> {
@@ -97,20 +102,14 @@ function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {
       modelVersion: 'test',
       score: (batch: readonly Registration[]) => Promise.resolve(batch.map(() => PREDICTIONS)),
     },
-    clickhouse,
-    redis,
-    deadLetters,
-    health,
-    metrics,
-    logger,
+    sinks: { clickhouse, redis, deadLetters },
+    retry: { initialMs: 1, maxMs: 2, health, metrics },
     settings: {
-      groupId: 'offers',
-      table: 'personal_offer',
       messageMaxBytes: 65_536,
       batchMaxMessages: options.batchMaxMessages ?? 100,
-      retryInitialMs: 1,
-      retryMaxMs: 2,
+      alignChunksToOffsets: false,
     },
+    observer: createPipelineObserver({ metrics, logger, groupId: 'offers' }),
     onFatal: (error) => fatal.push(error),
     now: () => 1_700_000_001_000,
   });

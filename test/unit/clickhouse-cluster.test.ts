@@ -15,10 +15,9 @@ import {
 } from '../../src/sinks/clickhouse-schema.js';
 import {
   CLUSTER_OUTAGE_ERROR_CODES,
-  ClickHouseOfferSink,
-  deduplicationToken,
   toClickHouseFailure,
-} from '../../src/sinks/clickhouse-sink.js';
+} from '../../src/sinks/clickhouse-client.js';
+import { ClickHouseOfferSink, deduplicationToken } from '../../src/sinks/clickhouse-sink.js';
 import { buildOfferRecord, storeOffer, type StoredOffer } from '../../src/sinks/offer-record.js';
 
 const OLD = parseServerVersion('18.16.1');

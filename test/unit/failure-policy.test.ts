@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { OfferError } from '../../src/errors.js';
 import { backoffDelay, decideFailure } from '../../src/pipeline/failure-policy.js';
-import { toClickHouseFailure } from '../../src/sinks/clickhouse-sink.js';
+import { toClickHouseFailure } from '../../src/sinks/clickhouse-client.js';
 import { toRedisFailure } from '../../src/sinks/redis-sink.js';
 import { ClickHouseError } from '@clickhouse/client';
 import { ReplyError as UntypedReplyError } from 'ioredis';

@@ -90,26 +90,24 @@ describe('group membership', () => {
     const metrics = createMetrics();
     let now = 100_000;
     let lastContact = 0;
-    const group = new GroupMembership({
-      sessionTimeoutMs: 6_000,
-      lastContactMs: () => lastContact,
-      metrics,
-      now: () => now,
-    });
-    assert.equal(group.inGroup, false, 'not before joining');
+    const group = new GroupMembership({ sessionTimeoutMs: 6_000, now: () => now });
+    const inGroup = () => group.status(lastContact).inGroup;
+    metrics.membership.use(() => group.status(lastContact));
+    assert.equal(inGroup(), false, 'not before joining');
     lastContact = now;
     group.joined();
-    assert.equal(group.inGroup, true);
+    assert.equal(inGroup(), true);
+    assert.match(await metrics.registry.metrics(), /offers_kafka_in_group 1/);
     now += 6_000;
-    assert.equal(group.inGroup, true, 'exactly a session timeout is still in time');
+    assert.equal(inGroup(), true, 'exactly a session timeout is still in time');
     now += 1;
-    assert.equal(group.inGroup, false, 'silent for longer than the session timeout');
+    assert.equal(inGroup(), false, 'silent for longer than the session timeout');
     const text = await metrics.registry.metrics();
     assert.match(text, /offers_kafka_in_group 0/);
     assert.match(text, /offers_kafka_last_contact_age_seconds 6.001/);
     lastContact = now;
-    assert.equal(group.inGroup, true, 'back once the brokers answer again');
+    assert.equal(inGroup(), true, 'back once the brokers answer again');
     group.left();
-    assert.equal(group.inGroup, false, 'not while the client restarts');
+    assert.equal(inGroup(), false, 'not while the client restarts');
   });
 });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { isOfferError, OfferError, tlsRefusalOf } from '../../src/errors.js';
 import { isKafkaRefusal, kafkaRefusal } from '../../src/kafka/kafka-adapter.js';
-import { toClickHouseFailure } from '../../src/sinks/clickhouse-sink.js';
+import { toClickHouseFailure } from '../../src/sinks/clickhouse-client.js';
 import { connectAttempt } from '../../src/sinks/redis-sink.js';
 import { networkPolicyHint, StartupWindow } from '../../src/service/startup.js';
 import { createLogger } from '../../src/telemetry/logger.js';
