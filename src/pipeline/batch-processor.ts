@@ -51,90 +51,13 @@ export interface ProcessorDependencies {
  * `batchMaxMessages`, each committed on its own.
  */
 export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler {
-  const { settings, scorer, sinks } = deps;
-  const now = deps.now ?? Date.now;
-
-  async function handleChunk(
-    batch: InboundBatch,
-    chunk: readonly InboundMessage[],
-    context: BatchContext,
-    obs: ChunkObserver,
-  ): Promise<void> {
-    const first = chunk[0];
-    const last = chunk.at(-1);
-    if (first === undefined || last === undefined) return;
-    const { accepted, rejected } = obs.stage('decode', () =>
-      decodeChunk(chunk, settings.messageMaxBytes, obs),
-    );
-    const predictions =
-      accepted.length === 0
-        ? []
-        : await obs.score(scorer.modelVersion, accepted.length, () =>
-            scorer.score(accepted.map(({ registration }) => registration)),
-          );
-    const offers = toStoredOffers(
-      batch.partition,
-      accepted,
-      predictions,
-      scorer.modelVersion,
-      now(),
-    );
-    const origin = {
-      topic: batch.topic,
-      partition: batch.partition,
-      firstOffset: first.offset,
-      lastOffset: last.offset,
-    };
-    await obs.stageAsync('write', () =>
-      writeAll(
-        [
-          sinkWrite(sinks.clickhouse, offers),
-          sinkWrite(sinks.redis, offers),
-          sinkWrite(sinks.deadLetters, rejected),
-        ],
-        origin,
-        context,
-        obs,
-        deps.retry,
-      ),
-    );
-    if (context.isStale()) {
-      throw new OfferError('ABORTED', 'partition was moved; batch left uncommitted', {
-        retriable: false,
-      });
-    }
-    await obs.stageAsync('commit', () => context.commit(last.offset));
-    obs.acknowledged(
-      accepted.map(({ message }) => message.timestampMs),
-      rejected.map(({ rejection }) => rejection),
-    );
-  }
-
-  async function processChunk(
-    batch: InboundBatch,
-    chunk: readonly InboundMessage[],
-    context: BatchContext,
-  ): Promise<void> {
-    const obs = deps.observer.chunk(batch, chunk);
-    try {
-      await obs.within(() => handleChunk(batch, chunk, context, obs));
-    } catch (error) {
-      obs.finish(error);
-      throw error;
-    }
-    obs.finish();
-  }
-
+  const { batchMaxMessages, alignChunksToOffsets } = deps.settings;
   return async (batch, context) => {
-    const bounds = chunkBounds(
-      batch.messages,
-      settings.batchMaxMessages,
-      settings.alignChunksToOffsets,
-    );
+    const bounds = chunkBounds(batch.messages, batchMaxMessages, alignChunksToOffsets);
     for (const [start, end] of bounds) {
       const chunk = batch.messages.slice(start, end);
       try {
-        await processChunk(batch, chunk, context);
+        await processChunk(deps, batch, chunk, context);
       } catch (error) {
         switch (decideFailure(error)) {
           case 'abandon':
@@ -152,4 +75,73 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       if (end < batch.messages.length) await context.heartbeat();
     }
   };
+}
+
+async function processChunk(
+  deps: ProcessorDependencies,
+  batch: InboundBatch,
+  chunk: readonly InboundMessage[],
+  context: BatchContext,
+): Promise<void> {
+  const obs = deps.observer.chunk(batch, chunk);
+  try {
+    await obs.within(() => handleChunk(deps, batch, chunk, context, obs));
+  } catch (error) {
+    obs.finish(error);
+    throw error;
+  }
+  obs.finish();
+}
+
+/** One chunk's trip: decode, score, write to every sink, commit. */
+async function handleChunk(
+  deps: ProcessorDependencies,
+  batch: InboundBatch,
+  chunk: readonly InboundMessage[],
+  context: BatchContext,
+  obs: ChunkObserver,
+): Promise<void> {
+  const { scorer, sinks } = deps;
+  const first = chunk[0];
+  const last = chunk.at(-1);
+  if (first === undefined || last === undefined) return;
+  const { accepted, rejected } = obs.stage('decode', () =>
+    decodeChunk(chunk, deps.settings.messageMaxBytes, obs),
+  );
+  const predictions =
+    accepted.length === 0
+      ? []
+      : await obs.score(scorer.modelVersion, accepted.length, () =>
+          scorer.score(accepted.map(({ registration }) => registration)),
+        );
+  const processedAtMs = (deps.now ?? Date.now)();
+  const offers = toStoredOffers(
+    batch.partition,
+    accepted,
+    predictions,
+    scorer.modelVersion,
+    processedAtMs,
+  );
+  const origin = {
+    topic: batch.topic,
+    partition: batch.partition,
+    firstOffset: first.offset,
+    lastOffset: last.offset,
+  };
+  const writes = [
+    sinkWrite(sinks.clickhouse, offers),
+    sinkWrite(sinks.redis, offers),
+    sinkWrite(sinks.deadLetters, rejected),
+  ];
+  await obs.stageAsync('write', () => writeAll(writes, origin, context, obs, deps.retry));
+  if (context.isStale()) {
+    throw new OfferError('ABORTED', 'partition was moved; batch left uncommitted', {
+      retriable: false,
+    });
+  }
+  await obs.stageAsync('commit', () => context.commit(last.offset));
+  obs.acknowledged(
+    accepted.map(({ message }) => message.timestampMs),
+    rejected.map(({ rejection }) => rejection),
+  );
 }

@@ -6,7 +6,13 @@ import type { InboundMessage } from '../kafka/kafka-adapter.js';
 import type { Rejection } from '../sinks/dead-letter.js';
 import type { Sink, SinkName } from '../sinks/sink.js';
 import type { Logger } from '../telemetry/logger.js';
-import { nowMs, traceChunk, withContext, type StageSpan } from '../telemetry/message-tracing.js';
+import {
+  nowMs,
+  traceChunk,
+  withContext,
+  type ChunkTrace,
+  type StageSpan,
+} from '../telemetry/message-tracing.js';
 import type { Metrics, StageName } from '../telemetry/metrics.js';
 import { ATTR } from '../telemetry/semconv.js';
 
@@ -72,11 +78,10 @@ const PREDICT: Omit<StageSpan, 'attributes'> = {
 };
 
 export function createPipelineObserver(deps: Observation): PipelineObserver {
-  const { logger } = deps;
   return {
-    chunk: (batch, chunk) => observeChunk(deps, batch, chunk),
+    chunk: (batch, chunk) => new ChunkWatch(deps, batch, chunk),
     abandoned(batch, error) {
-      logger.info(
+      deps.logger.info(
         { topic: batch.topic, partition: batch.partition, err: errorMessage(error) },
         'batch abandoned uncommitted; it will be redelivered',
       );
@@ -84,125 +89,134 @@ export function createPipelineObserver(deps: Observation): PipelineObserver {
   };
 }
 
-function observeChunk(
-  deps: Observation,
-  batch: BatchOrigin,
-  chunk: readonly InboundMessage[],
-): ChunkObserver {
-  const { metrics, logger, tracer, groupId } = deps;
-  const now = deps.now ?? Date.now;
-  const endChunk = metrics.chunkSeconds.startTimer();
-  metrics.consumed.inc({ topic: batch.topic }, chunk.length);
-  metrics.batchSize.observe(chunk.length);
-  const tracing = traceChunk(
-    tracer,
-    { topic: batch.topic, partition: batch.partition, groupId },
-    chunk,
-    nowMs(),
-  );
-  // Which messages the rows of each sink line up with; kept only when messages are traced.
-  const traced = tracer !== undefined;
-  const messagesOf = { accepted: [] as number[], rejected: [] as number[] };
-  return {
-    within: (work) => withContext(tracing.chunkContext, work),
-    stage(stage, work) {
-      const end = metrics.stageSeconds.startTimer({ stage });
-      try {
-        return work();
-      } finally {
-        end();
-      }
-    },
-    stageAsync(stage, work) {
-      return timed(metrics.stageSeconds.startTimer({ stage }), work);
-    },
-    score(modelVersion, rows, work) {
-      return timed(metrics.stageSeconds.startTimer({ stage: 'score' }), work, (start, end) => {
-        const attributes = { [ATTR.modelVersion]: modelVersion, [ATTR.batchSize]: rows };
-        tracing.stage({ ...PREDICT, attributes }, messagesOf.accepted, start, end);
-      });
-    },
-    sinkWrite(sink, rows, work) {
-      return timed(metrics.sinkWriteSeconds.startTimer({ sink: sink.name }), work, (start, end) => {
-        const { span } = sink;
-        const { rowAttributes } = span;
-        tracing.stage(
-          {
-            key: sink.name,
-            name: span.name,
-            kind: span.kind,
-            attributes: { ...span.attributes, [ATTR.dbBatchSize]: rows.length },
-          },
-          messagesOf[span.rowsOf],
-          start,
-          end,
-          rowAttributes === undefined
-            ? undefined
-            : (position) => {
-                const row = rows[position];
-                return row === undefined ? {} : rowAttributes(row);
-              },
-        );
-      });
-    },
-    decode(index, message, decode) {
-      if (!tracing.isRecording(index)) {
-        const result = decode(message);
-        if (traced && result.ok) messagesOf.accepted.push(index);
-        return result;
-      }
-      const start = nowMs();
+/** The observation of one chunk, from its first message taken to its commit. */
+class ChunkWatch implements ChunkObserver {
+  readonly #metrics: Metrics;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #batch: BatchOrigin;
+  readonly #tracing: ChunkTrace;
+  readonly #endChunk: () => void;
+  /** Which messages the rows of each sink line up with; kept only when messages are traced. */
+  readonly #traced: boolean;
+  readonly #messagesOf = { accepted: [] as number[], rejected: [] as number[] };
+
+  constructor(deps: Observation, batch: BatchOrigin, chunk: readonly InboundMessage[]) {
+    const { metrics, tracer, groupId } = deps;
+    this.#metrics = metrics;
+    this.#logger = deps.logger;
+    this.#now = deps.now ?? Date.now;
+    this.#batch = batch;
+    this.#endChunk = metrics.chunkSeconds.startTimer();
+    metrics.consumed.inc({ topic: batch.topic }, chunk.length);
+    metrics.batchSize.observe(chunk.length);
+    const info = { topic: batch.topic, partition: batch.partition, groupId };
+    this.#tracing = traceChunk(tracer, info, chunk, nowMs());
+    this.#traced = tracer !== undefined;
+  }
+
+  within<T>(work: () => Promise<T>): Promise<T> {
+    return withContext(this.#tracing.chunkContext, work);
+  }
+
+  stage<T>(stage: StageName, work: () => T): T {
+    const end = this.#metrics.stageSeconds.startTimer({ stage });
+    try {
+      return work();
+    } finally {
+      end();
+    }
+  }
+
+  stageAsync<T>(stage: StageName, work: () => Promise<T>): Promise<T> {
+    return this.#timed(this.#metrics.stageSeconds.startTimer({ stage }), work);
+  }
+
+  score<T>(modelVersion: string, rows: number, work: () => Promise<T>): Promise<T> {
+    const end = this.#metrics.stageSeconds.startTimer({ stage: 'score' });
+    return this.#timed(end, work, (start, finish) => {
+      const attributes = { [ATTR.modelVersion]: modelVersion, [ATTR.batchSize]: rows };
+      this.#tracing.stage({ ...PREDICT, attributes }, this.#messagesOf.accepted, start, finish);
+    });
+  }
+
+  sinkWrite<Row, T>(sink: Sink<Row>, rows: readonly Row[], work: () => Promise<T>): Promise<T> {
+    const end = this.#metrics.sinkWriteSeconds.startTimer({ sink: sink.name });
+    return this.#timed(end, work, (start, finish) => {
+      const { span } = sink;
+      const { rowAttributes } = span;
+      const stage = {
+        key: sink.name,
+        name: span.name,
+        kind: span.kind,
+        attributes: { ...span.attributes, [ATTR.dbBatchSize]: rows.length },
+      };
+      const perMessage =
+        rowAttributes === undefined
+          ? undefined
+          : (position: number) => {
+              const row = rows[position];
+              return row === undefined ? {} : rowAttributes(row);
+            };
+      this.#tracing.stage(stage, this.#messagesOf[span.rowsOf], start, finish, perMessage);
+    });
+  }
+
+  decode(
+    index: number,
+    message: InboundMessage,
+    decode: (message: InboundMessage) => DecodeResult,
+  ): DecodeResult {
+    if (!this.#tracing.isRecording(index)) {
       const result = decode(message);
-      tracing.decoded(index, result.ok ? result.registration.userId : null, start, nowMs());
-      if (result.ok) messagesOf.accepted.push(index);
+      if (this.#traced && result.ok) this.#messagesOf.accepted.push(index);
       return result;
-    },
-    rejected(index, message, rejection) {
-      if (traced) messagesOf.rejected.push(index);
-      tracing.rejected(index, rejection.reason, rejection.detail);
-      withContext(tracing.contextOf(index), () => {
-        logger.info(
-          {
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: message.offset,
-            reason: rejection.reason,
-            detail: rejection.detail,
-          },
-          'message dead-lettered',
-        );
-      });
-    },
-    retried(sink, attempt, delayMs, error) {
-      logger.warn(
-        {
-          topic: batch.topic,
-          partition: batch.partition,
-          sink,
-          attempt,
-          delayMs,
-          err: errorMessage(error),
-        },
-        'sink write failed; retrying',
+    }
+    const start = nowMs();
+    const result = decode(message);
+    this.#tracing.decoded(index, result.ok ? result.registration.userId : null, start, nowMs());
+    if (result.ok) this.#messagesOf.accepted.push(index);
+    return result;
+  }
+
+  rejected(index: number, message: InboundMessage, rejection: Rejection): void {
+    if (this.#traced) this.#messagesOf.rejected.push(index);
+    this.#tracing.rejected(index, rejection.reason, rejection.detail);
+    const { topic, partition } = this.#batch;
+    const { reason, detail } = rejection;
+    withContext(this.#tracing.contextOf(index), () => {
+      this.#logger.info(
+        { topic, partition, offset: message.offset, reason, detail },
+        'message dead-lettered',
       );
-      tracing.retried(sink, attempt, delayMs, error, nowMs());
-    },
-    acknowledged(timestampsMs, rejections) {
-      metrics.scored.inc(timestampsMs.length);
-      for (const { reason } of rejections) metrics.deadLettered.inc({ reason });
-      const acknowledgedAt = now();
-      for (const timestampMs of timestampsMs) {
-        metrics.endToEndSeconds.observe(Math.max(0, acknowledgedAt - timestampMs) / 1000);
-      }
-    },
-    finish(error) {
-      tracing.finish(nowMs(), error);
-      if (error === undefined) endChunk();
-    },
-  };
+    });
+  }
+
+  retried(sink: SinkName, attempt: number, delayMs: number, error: unknown): void {
+    const { topic, partition } = this.#batch;
+    this.#logger.warn(
+      { topic, partition, sink, attempt, delayMs, err: errorMessage(error) },
+      'sink write failed; retrying',
+    );
+    this.#tracing.retried(sink, attempt, delayMs, error, nowMs());
+  }
+
+  acknowledged(timestampsMs: readonly number[], rejections: readonly Rejection[]): void {
+    this.#metrics.scored.inc(timestampsMs.length);
+    for (const { reason } of rejections) this.#metrics.deadLettered.inc({ reason });
+    const acknowledgedAt = this.#now();
+    for (const timestampMs of timestampsMs) {
+      this.#metrics.endToEndSeconds.observe(Math.max(0, acknowledgedAt - timestampMs) / 1000);
+    }
+  }
+
+  finish(error?: unknown): void {
+    this.#tracing.finish(nowMs(), error);
+    if (error === undefined) this.#endChunk();
+  }
 
   /** Runs `work` with a timer; `traceStage` gets its start and end once it succeeded. */
-  async function timed<T>(
+  async #timed<T>(
     end: () => void,
     work: () => Promise<T>,
     traceStage?: (startMs: number, endMs: number) => void,
@@ -210,7 +224,7 @@ function observeChunk(
     const start = nowMs();
     try {
       const result = await work();
-      if (traced && traceStage !== undefined) traceStage(start, nowMs());
+      if (this.#traced && traceStage !== undefined) traceStage(start, nowMs());
       return result;
     } finally {
       end();

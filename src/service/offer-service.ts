@@ -9,6 +9,7 @@ import {
   refusalsAreFinal,
   requireTopics,
   type ConsumerEvents,
+  type GroupPositions,
   type KafkaClients,
   type MessageProducer,
 } from '../kafka/kafka-adapter.js';
@@ -194,15 +195,22 @@ function consumerEvents(
   };
 }
 
+/** The group's lag, end and committed offsets on /metrics, read from Kafka when scraped. */
+function scrapeGroupPositions({ config, metrics }: Base, kafka: KafkaClients): GroupPositions {
+  const { topic, groupId } = config.kafka;
+  const positions = groupPositions(() => kafka.admin(), groupId, topic);
+  metrics.groupPositions.use(async () =>
+    (await positions.read()).map((position) => ({ ...position, topic })),
+  );
+  return positions;
+}
+
 async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
   const { config, logger, tracing, metrics, readiness, http } = base;
   const { scorer, clickhouse, redis, kafka, producer, deadLetters } = parts;
   const { topic, groupId, dlqTopic } = config.kafka;
   metrics.consumed.inc({ topic }, 0);
-  const positions = groupPositions(() => kafka.admin(), groupId, topic);
-  metrics.groupPositions.use(async () =>
-    (await positions.read()).map((position) => ({ ...position, topic })),
-  );
+  const positions = scrapeGroupPositions(base, kafka);
 
   // A stop the parts ask for (a consumer that will not restart, a failure no retry can fix),
   // carried out by the shutdown below.
