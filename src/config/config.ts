@@ -1,15 +1,13 @@
 import { z } from 'zod';
 
 import { OfferError } from '../errors.js';
-import type { LOG_LEVELS, RedisMode, SaslMechanism } from './parsers.js';
+import type { RedisMode, SaslMechanism } from './parsers.js';
 import {
   migrateSchema,
   senderSchema,
   serviceSchema,
   smokeSchema,
   tracingSchema,
-  type TRACE_EXPORTERS,
-  type TRACE_SAMPLERS,
 } from './variables.js';
 
 import { tlsFiles, type TlsFiles } from './tls.js';
@@ -78,60 +76,11 @@ export interface RedisConnectionConfig {
   readonly tls?: TlsFiles;
 }
 
-export interface ServiceConfig {
-  readonly kafka: KafkaConnectionConfig & {
-    readonly fromBeginning: boolean;
-    readonly partitionsConcurrency: number;
-    readonly maxBytesPerPartition: number;
-    readonly sessionTimeoutMs: number;
-    readonly heartbeatIntervalMs: number;
-    /** Partitions added to the topic are consumed within this long. */
-    readonly metadataMaxAgeMs: number;
-  };
-  readonly messageMaxBytes: number;
-  readonly batchMaxMessages: number;
-  readonly clickhouse: ClickHouseConnectionConfig & {
-    readonly createTable: boolean;
-    /** How long a write waits for others to share its INSERT. */
-    readonly windowMs: number;
-    /** An INSERT is sent at once when this many rows are waiting. */
-    readonly maxRows: number;
-    readonly deduplicationToken: boolean;
-  };
-  readonly redis: RedisConnectionConfig & {
-    readonly ttlSeconds: number;
-    /** Cluster mode: each node's write waits until this many of its replicas have it. */
-    readonly waitReplicas: number;
-  };
-  readonly model: { readonly path: string; readonly threads: number; readonly workers: number };
-  readonly sinkRetry: { readonly initialMs: number; readonly maxMs: number };
-  readonly http: { readonly host: string; readonly port: number };
-  readonly logLevel: (typeof LOG_LEVELS)[number];
-  readonly shutdownGraceMs: number;
-  /** How long start-up waits for each store to answer (StartupWindow). */
-  readonly startupTimeoutMs: number;
-  /**
-   * A NetworkPolicy limits the pods' egress to configured ports (the chart's, when on): a
-   * store that does not answer at start may be one on a port it leaves out.
-   */
-  readonly networkPolicy: boolean;
-}
+/** The service's settings, as `loadServiceConfig` builds them from its variables. */
+export type ServiceConfig = ReturnType<typeof loadServiceConfig>;
 
-export interface TracingConfig {
-  /** False unless an exporter is configured: tracing off costs next to nothing. */
-  readonly enabled: boolean;
-  readonly serviceName: string;
-  readonly exporter: (typeof TRACE_EXPORTERS)[number];
-  readonly sampler: (typeof TRACE_SAMPLERS)[number];
-  /** Ratio for the *traceidratio samplers; 1 when unset, as the specification says. */
-  readonly samplerRatio: number;
-  readonly batch: {
-    readonly scheduleDelayMillis: number;
-    readonly maxQueueSize: number;
-    readonly maxExportBatchSize: number;
-    readonly exportTimeoutMillis: number;
-  };
-}
+/** OpenTelemetry's settings, as `loadTracingConfig` builds them from the OTEL_* variables. */
+export type TracingConfig = ReturnType<typeof loadTracingConfig>;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -239,7 +188,7 @@ function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseCo
 }
 
 /** Configuration of the `consume` command (the service). Throws CONFIG_INVALID. */
-export function loadServiceConfig(env: Env = process.env): ServiceConfig {
+export function loadServiceConfig(env: Env = process.env) {
   const e = parse(serviceSchema, env);
   return Object.freeze({
     kafka: Object.freeze({
@@ -249,6 +198,7 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
       maxBytesPerPartition: e.KAFKA_MAX_BYTES_PER_PARTITION,
       sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       heartbeatIntervalMs: e.KAFKA_HEARTBEAT_INTERVAL_MS,
+      /** Partitions added to the topic are consumed within this long. */
       metadataMaxAgeMs: e.KAFKA_METADATA_MAX_AGE_MS,
     }),
     messageMaxBytes: e.MESSAGE_MAX_BYTES,
@@ -256,13 +206,16 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
     clickhouse: Object.freeze({
       ...clickhouseConnection(e),
       createTable: e.CLICKHOUSE_CREATE_TABLE,
+      /** How long a write waits for others to share its INSERT. */
       windowMs: e.CLICKHOUSE_INSERT_WINDOW_MS,
+      /** An INSERT is sent at once when this many rows are waiting. */
       maxRows: e.CLICKHOUSE_INSERT_MAX_ROWS,
       deduplicationToken: e.CLICKHOUSE_DEDUPLICATION_TOKEN,
     }),
     redis: Object.freeze({
       ...redisConnection(e),
       ttlSeconds: e.REDIS_TTL_SECONDS,
+      /** Cluster mode: each node's write waits until this many of its replicas have it. */
       waitReplicas: e.REDIS_WAIT_REPLICAS,
     }),
     model: Object.freeze({
@@ -274,7 +227,12 @@ export function loadServiceConfig(env: Env = process.env): ServiceConfig {
     http: Object.freeze({ host: e.HTTP_HOST, port: e.HTTP_PORT }),
     logLevel: e.LOG_LEVEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    /** How long start-up waits for each store to answer (StartupWindow). */
     startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
+    /**
+     * A NetworkPolicy limits the pods' egress to configured ports (the chart's, when on): a
+     * store that does not answer at start may be one on a port it leaves out.
+     */
     networkPolicy: e.NETWORK_POLICY_ENABLED,
   });
 }
@@ -294,7 +252,7 @@ export function loadClickHouseConfig(env: Env = process.env): ClickHouseConnecti
  * endpoint is set (or OTEL_TRACES_EXPORTER=console), unless OTEL_SDK_DISABLED=true or
  * OTEL_TRACES_EXPORTER=none.
  */
-export function loadTracingConfig(env: Env = process.env): TracingConfig {
+export function loadTracingConfig(env: Env = process.env) {
   const e = parse(tracingSchema, env);
   const hasEndpoint =
     (e.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== '' ||
@@ -302,10 +260,12 @@ export function loadTracingConfig(env: Env = process.env): TracingConfig {
   const exporting =
     e.OTEL_TRACES_EXPORTER === 'console' || (e.OTEL_TRACES_EXPORTER === 'otlp' && hasEndpoint);
   return Object.freeze({
+    /** False unless an exporter is configured: tracing off costs next to nothing. */
     enabled: !e.OTEL_SDK_DISABLED && exporting,
     serviceName: e.OTEL_SERVICE_NAME,
     exporter: e.OTEL_TRACES_EXPORTER,
     sampler: e.OTEL_TRACES_SAMPLER,
+    /** Ratio for the *traceidratio samplers; 1 when unset, as the specification says. */
     samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
     batch: Object.freeze({
       scheduleDelayMillis: e.OTEL_BSP_SCHEDULE_DELAY,

@@ -106,20 +106,26 @@ function messageContext(message: TracedMessage): Context {
     : propagation.extract(ROOT_CONTEXT, message.headers, headerGetter);
 }
 
-/** Starts the traces of one chunk of messages; `tracer` undefined means tracing is off. */
-export function traceChunk(
-  tracer: Tracer | undefined,
+interface MessageSpans {
+  /** Each sampled message's `process` span; undefined where the message is not recorded. */
+  readonly spans: (Span | undefined)[];
+  /** Each message's context for log lines (its span's, or the producer's when unsampled). */
+  readonly contexts: Context[];
+  readonly chunkContext: Context;
+}
+
+/** The `process <topic>` span of every sampled message of a chunk, children of the producer's. */
+function startMessageSpans(
+  tracer: Tracer,
   info: ChunkInfo,
   messages: readonly TracedMessage[],
   startMs: number,
-): ChunkTrace {
-  if (tracer === undefined || messages.length === 0) return NO_TRACE;
+): MessageSpans {
   const first = messages[0];
   const last = messages.at(-1);
   const batchId = `${info.topic}/${info.partition}/${first?.offset ?? ''}-${last?.offset ?? ''}`;
   const spans: (Span | undefined)[] = new Array<Span | undefined>(messages.length);
   const contexts: Context[] = new Array<Context>(messages.length);
-  const retries: { key: string; attributes: Attributes; atMs: number }[] = [];
   let chunkContext: Context | undefined;
 
   for (const [index, message] of messages.entries()) {
@@ -157,6 +163,19 @@ export function traceChunk(
     chunkContext ??= spanContext;
     if (span.isRecording()) spans[index] = span;
   }
+  return { spans, contexts, chunkContext: chunkContext ?? ROOT_CONTEXT };
+}
+
+/** Starts the traces of one chunk of messages; `tracer` undefined means tracing is off. */
+export function traceChunk(
+  tracer: Tracer | undefined,
+  info: ChunkInfo,
+  messages: readonly TracedMessage[],
+  startMs: number,
+): ChunkTrace {
+  if (tracer === undefined || messages.length === 0) return NO_TRACE;
+  const { spans, contexts, chunkContext } = startMessageSpans(tracer, info, messages, startMs);
+  const retries: { key: string; attributes: Attributes; atMs: number }[] = [];
 
   const child = (
     index: number,
@@ -177,7 +196,7 @@ export function traceChunk(
   return {
     isRecording: (index) => spans[index] !== undefined,
     contextOf: (index) => contexts[index] ?? ROOT_CONTEXT,
-    chunkContext: chunkContext ?? ROOT_CONTEXT,
+    chunkContext,
     decoded(index, userId, start, end) {
       const span = spans[index];
       if (span === undefined) return;
