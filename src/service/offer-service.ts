@@ -4,35 +4,22 @@ import type { ServiceConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import {
-  createKafkaClients,
   groupPositions,
-  refusalsAreFinal,
-  requireTopics,
   type ConsumerEvents,
   type GroupPositions,
   type KafkaClients,
-  type MessageProducer,
 } from '../kafka/kafka-adapter.js';
 import { createBatchProcessor } from '../pipeline/batch-processor.js';
 import { createPipelineObserver } from '../pipeline/chunk-observer.js';
 import { SinkHealth } from '../pipeline/sink-health.js';
-import { loadScorer, type Scorer } from '../scoring/scorer.js';
-import { openClickHouseSink, type ClickHouseOfferSink } from '../sinks/clickhouse-sink.js';
-import { DeadLetterSink } from '../sinks/dead-letter-sink.js';
-import { openRedisSink, type RedisOffers } from '../sinks/redis-offer-sinks.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createShutdown, GroupMembership } from './lifecycle.js';
+import { openParts, startupChecks, type Parts } from './parts.js';
 import { Readiness } from './readiness.js';
-import {
-  networkPolicyHint,
-  runStartupChecks,
-  StartupWindow,
-  type StartupCheck,
-} from './startup.js';
-import { SERVICE_VERSION } from './version.js';
+import { networkPolicyHint, runStartupChecks, StartupWindow } from './startup.js';
 
 export interface OfferService {
   readonly httpPort: number;
@@ -41,16 +28,6 @@ export interface OfferService {
   readonly stopped: Promise<number>;
   /** Stops fetching, finishes and commits in-flight batches, disconnects. */
   stop(reason: string): Promise<number>;
-}
-
-/** The parts of the pipeline, opened but not yet checked or connected to each other. */
-interface Parts {
-  readonly scorer: Scorer;
-  readonly clickhouse: ClickHouseOfferSink;
-  readonly redis: RedisOffers;
-  readonly kafka: KafkaClients;
-  readonly producer: MessageProducer;
-  readonly deadLetters: DeadLetterSink;
 }
 
 /** What the service runs with from its first second: metrics, `/healthz`, `/readyz`. */
@@ -88,7 +65,8 @@ export async function startOfferService(
   });
   const base: Base = { config, logger, tracing, metrics, readiness, http };
   try {
-    const parts = await openParts(base);
+    const parts = await openParts(config, logger, metrics);
+    readiness.started('model');
     const window = new StartupWindow(
       config.startupTimeoutMs,
       logger,
@@ -103,66 +81,6 @@ export async function startOfferService(
     await http.close();
     throw error;
   }
-}
-
-async function openParts({ config, logger, metrics, readiness }: Base): Promise<Parts> {
-  const scorer = await loadScorer(config.model.path, {
-    intraOpThreads: config.model.threads,
-    workers: config.model.workers,
-  });
-  readiness.started('model');
-  logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
-  metrics.buildInfo.set(
-    { version: SERVICE_VERSION, model_version: scorer.modelVersion, node_version: process.version },
-    1,
-  );
-  const kafka = createKafkaClients(config.kafka, logger);
-  const producer = kafka.producer();
-  return {
-    scorer,
-    clickhouse: openClickHouseSink(config.clickhouse, logger, SERVICE_VERSION),
-    redis: openRedisSink(config.redis, logger),
-    kafka,
-    producer,
-    deadLetters: new DeadLetterSink({
-      kafka,
-      producer,
-      topic: config.kafka.dlqTopic,
-      groupId: config.kafka.groupId,
-      logger,
-    }),
-  };
-}
-
-/** What start-up checks, in order, before the service consumes. */
-function startupChecks(config: ServiceConfig, parts: Parts, logger: Logger): StartupCheck[] {
-  const { kafka } = parts;
-  return [
-    // With CLICKHOUSE_CREATE_TABLE, the migration first; then what writing needs.
-    { part: 'ClickHouse', check: () => parts.clickhouse.healthcheck() },
-    {
-      part: 'Redis',
-      check: async () => {
-        await parts.redis.healthcheck();
-        logger.info({ mode: config.redis.mode }, 'redis connected');
-      },
-    },
-    {
-      part: 'Kafka',
-      check: () =>
-        refusalsAreFinal(async () => {
-          // One try per attempt: the start-up window retries, and a refusal ends it at once.
-          const admin = await kafka.admin({ attempts: 1 });
-          try {
-            await requireTopics(admin, [config.kafka.topic, config.kafka.dlqTopic]);
-          } finally {
-            await admin.disconnect();
-          }
-        }),
-    },
-    { part: 'Kafka', check: () => refusalsAreFinal(() => parts.producer.connect()) },
-    { part: 'Kafka', check: () => refusalsAreFinal(() => parts.deadLetters.healthcheck()) },
-  ];
 }
 
 /** The consumer's group events: membership, log lines, and a stop when it will not restart. */
