@@ -1,25 +1,21 @@
 #!/usr/bin/env node
-import { trace } from '@opentelemetry/api';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 
-import {
-  loadClickHouseConfig,
-  loadKafkaConfig,
-  loadServiceConfig,
-  loadTracingConfig,
-  type KafkaConnectionConfig,
-} from '../config/config.js';
+import { loadClickHouseConfig, loadServiceConfig, loadTracingConfig } from '../config/config.js';
 import { errorMessage, isOfferError } from '../errors.js';
-import { createKafkaClients, readGroupPositions } from '../kafka/kafka-adapter.js';
 import { startOfferService } from '../service/offer-service.js';
 import { SERVICE_VERSION } from '../service/version.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
-import { TRACER_NAME } from '../telemetry/semconv.js';
 import { startTracing } from '../telemetry/tracing.js';
 import { migrateCommand } from './migrate.js';
-import { sendRegistrations } from './send.js';
 import { smokeCommand } from './smoke.js';
+import {
+  lagCommand,
+  sendCommand,
+  topicsCommand,
+  type SendCommandOptions,
+} from './kafka-commands.js';
 
 /** An option's value as a whole number within [min, max], or a usage error naming the option. */
 function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER): (raw: string) => number {
@@ -108,17 +104,7 @@ function commandLine(exit: (code: number) => void): Command {
     .description('create the input and dead-letter topics if missing (KAFKA_*)')
     .option('--partitions <n>', 'partitions of the input topic', wholeNumber(1, 10_000), 12)
     .action(async (options: { partitions: number }) => {
-      const config = loadKafkaConfig();
-      const admin = await createKafkaClients(config, createLogger('warn')).admin();
-      try {
-        await admin.ensureTopics([
-          { name: config.topic, partitions: options.partitions },
-          { name: config.dlqTopic, partitions: Math.min(options.partitions, 3) },
-        ]);
-      } finally {
-        await admin.disconnect();
-      }
-      console.log(`topics ${config.topic} and ${config.dlqTopic} are in place`);
+      await topicsCommand(options.partitions);
     });
 
   program
@@ -135,40 +121,9 @@ function commandLine(exit: (code: number) => void): Command {
     .option('--seed <s>', 'seed of the generated fields', wholeNumber(0), 42)
     .option('--invalid <k>', 'how many of them are invalid (dead-lettered)', wholeNumber(0), 0)
     .option('--no-progress', 'no progress bar')
-    .action(
-      async (options: {
-        count: number;
-        rate: number;
-        firstId: number;
-        seed: number;
-        invalid: number;
-        progress: boolean;
-      }) => {
-        const config = loadKafkaConfig();
-        const logger = createLogger('warn');
-        const tracing = startTracing(loadTracingConfig(), logger);
-        const producer = createKafkaClients(config, logger).producer();
-        await producer.connect();
-        try {
-          const result = await sendRegistrations(producer, {
-            ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
-            topic: config.topic,
-            count: options.count,
-            rate: options.rate,
-            firstUserId: options.firstId,
-            seed: options.seed,
-            invalid: options.invalid,
-            progress: options.progress,
-          });
-          console.log(
-            `sent ${result.sent} messages (${result.invalid} invalid) to ${config.topic} in ${result.seconds.toFixed(2)} s (${Math.round(result.sent / Math.max(result.seconds, 0.001))} msg/s)`,
-          );
-        } finally {
-          await producer.disconnect();
-          await tracing.shutdown();
-        }
-      },
-    );
+    .action(async (options: SendCommandOptions) => {
+      await sendCommand(options);
+    });
 
   program
     .command('lag')
@@ -176,23 +131,7 @@ function commandLine(exit: (code: number) => void): Command {
     .option('--wait', 'wait until the lag is zero; exit 1 at the timeout')
     .option('--timeout <s>', 'seconds to wait with --wait', wholeNumber(1), 120)
     .action(async (options: { wait?: boolean; timeout: number }) => {
-      const config = loadKafkaConfig();
-      const deadline = Date.now() + options.timeout * 1000;
-      for (;;) {
-        const { total, lines } = await groupLag(config);
-        if (options.wait !== true || total === 0) {
-          for (const line of lines) console.log(line);
-          console.log(`group ${config.groupId} on ${config.topic}: total lag ${total}`);
-          return;
-        }
-        if (Date.now() > deadline) {
-          for (const line of lines) console.log(line);
-          console.error(`lag is still ${total} after the timeout`);
-          exit(1);
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+      exit(await lagCommand(options.wait === true, options.timeout));
     });
 
   program
@@ -225,27 +164,6 @@ async function run(argv: readonly string[]): Promise<number> {
     throw error;
   }
   return code;
-}
-
-async function groupLag(
-  config: KafkaConnectionConfig,
-): Promise<{ total: number; lines: string[] }> {
-  const admin = await createKafkaClients(config, createLogger('warn')).admin();
-  try {
-    if ((await admin.missingTopics([config.topic])).length > 0) {
-      throw new Error(`topic ${config.topic} does not exist (KAFKA_TOPIC)`);
-    }
-    let total = 0;
-    const lines: string[] = [];
-    for (const position of await readGroupPositions(admin, config.groupId, config.topic)) {
-      const { partition, end, committed, lag } = position;
-      total += lag;
-      lines.push(`partition ${partition}: end ${end}, committed ${committed}, lag ${lag}`);
-    }
-    return { total, lines };
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 run(process.argv.slice(2)).then(
