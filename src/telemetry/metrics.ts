@@ -16,6 +16,8 @@ export type SinkName = (typeof SINKS)[number];
 export const STAGES = ['decode', 'score', 'write', 'commit'] as const;
 export type StageName = (typeof STAGES)[number];
 
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 const NAMED_LIKE_COUNTERS = [
   'nodejs_active_handles_total',
   'nodejs_active_requests_total',
@@ -39,6 +41,21 @@ export function createMetrics(
   // are the sums of nodejs_active_handles{type}, nodejs_active_requests{type} and
   // nodejs_active_resources{type}.
   for (const name of NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
+  const metrics = {
+    registry,
+    /** Set the group's offsets source once the Kafka client exists; none, no offset series. */
+    groupPositions: groupPositionMetrics(registry),
+    ...flowMetrics(registry),
+    ...sinkMetrics(registry),
+    ...membershipMetrics(registry),
+    ...buildAndTraceMetrics(registry, traceStats),
+  };
+  zeroEveryLabelSet(metrics);
+  return metrics;
+}
+
+/** The group's lag, end and committed offsets per partition, read from Kafka at most once a scrape. */
+function groupPositionMetrics(registry: Registry): GroupPositionReader {
   const groupGauge = (name: string, help: string) =>
     new Gauge({
       name,
@@ -68,13 +85,13 @@ export function createMetrics(
       collect: () => groupPositions.refresh(),
     }),
   });
-  // Read when scraped, from the source set once the consumer exists.
-  let membership: (() => MembershipStatus) | undefined;
-  const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-  const metrics = {
-    registry,
-    /** Set the group's offsets source once the Kafka client exists; none, no offset series. */
-    groupPositions,
+  return groupPositions;
+}
+
+/** What flows through the pipeline: messages, chunks, stages, end-to-end latency. */
+function flowMetrics(registry: Registry) {
+  const seconds = LATENCY_BUCKETS;
+  return {
     consumed: new Counter({
       name: 'offers_messages_consumed_total',
       help: 'Kafka messages taken from the input topic.',
@@ -92,6 +109,38 @@ export function createMetrics(
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    batchSize: new Histogram({
+      name: 'offers_batch_size',
+      help: 'Messages per processed chunk of a Kafka batch.',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+      registers: [registry],
+    }),
+    stageSeconds: new Histogram({
+      name: 'offers_stage_duration_seconds',
+      help: 'Time per step of a chunk (decode, score, write, commit: they add up to the chunk), retries included.',
+      labelNames: ['stage'] as const,
+      buckets: seconds,
+      registers: [registry],
+    }),
+    chunkSeconds: new Histogram({
+      name: 'offers_chunk_duration_seconds',
+      help: 'Time per chunk of a Kafka batch, from the start of decoding to its commit.',
+      buckets: seconds,
+      registers: [registry],
+    }),
+    endToEndSeconds: new Histogram({
+      name: 'offers_end_to_end_latency_seconds',
+      help: 'From the Kafka message timestamp to both sinks acknowledging the offer.',
+      buckets: seconds,
+      registers: [registry],
+    }),
+  };
+}
+
+/** The sinks: failed writes, retries, which are up, paused fetching, write times. */
+function sinkMetrics(registry: Registry) {
+  const seconds = LATENCY_BUCKETS;
+  return {
     sinkErrors: new Counter({
       name: 'offers_sink_errors_total',
       help: 'Failed sink writes, by sink and whether a retry can help.',
@@ -115,6 +164,20 @@ export function createMetrics(
       help: '1 while fetching is paused because a sink is down.',
       registers: [registry],
     }),
+    sinkWriteSeconds: new Histogram({
+      name: 'offers_sink_write_duration_seconds',
+      help: "Time per chunk to write one sink's rows, retries included (the sinks run concurrently).",
+      labelNames: ['sink'] as const,
+      buckets: seconds,
+      registers: [registry],
+    }),
+  };
+}
+
+/** The consumer's place in its group, read when scraped from the source set at wiring. */
+function membershipMetrics(registry: Registry) {
+  let membership: (() => MembershipStatus) | undefined;
+  return {
     /** Set the membership's source once the consumer exists; until then, not in the group. */
     membership: {
       use(source: () => MembershipStatus): void {
@@ -142,38 +205,12 @@ export function createMetrics(
       help: 'Times the group refused this member during a batch (evicted, rebalanced); the batch was left uncommitted and the consumer re-joined.',
       registers: [registry],
     }),
-    batchSize: new Histogram({
-      name: 'offers_batch_size',
-      help: 'Messages per processed chunk of a Kafka batch.',
-      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
-      registers: [registry],
-    }),
-    stageSeconds: new Histogram({
-      name: 'offers_stage_duration_seconds',
-      help: 'Time per step of a chunk (decode, score, write, commit: they add up to the chunk), retries included.',
-      labelNames: ['stage'] as const,
-      buckets: seconds,
-      registers: [registry],
-    }),
-    chunkSeconds: new Histogram({
-      name: 'offers_chunk_duration_seconds',
-      help: 'Time per chunk of a Kafka batch, from the start of decoding to its commit.',
-      buckets: seconds,
-      registers: [registry],
-    }),
-    sinkWriteSeconds: new Histogram({
-      name: 'offers_sink_write_duration_seconds',
-      help: "Time per chunk to write one sink's rows, retries included (the sinks run concurrently).",
-      labelNames: ['sink'] as const,
-      buckets: seconds,
-      registers: [registry],
-    }),
-    endToEndSeconds: new Histogram({
-      name: 'offers_end_to_end_latency_seconds',
-      help: 'From the Kafka message timestamp to both sinks acknowledging the offer.',
-      buckets: seconds,
-      registers: [registry],
-    }),
+  };
+}
+
+/** Which build runs, and the spans delivered to or dropped by the collector. */
+function buildAndTraceMetrics(registry: Registry, traceStats: Readonly<TraceExportStats>) {
+  return {
     traceSpansExported: new Counter({
       name: 'offers_trace_spans_exported_total',
       help: 'Spans delivered to the OpenTelemetry collector.',
@@ -199,8 +236,17 @@ export function createMetrics(
       },
     }),
   };
-  // Every label set exists from the start, at 0: a rate or an alert over a series that
-  // appears only with the first error sees nothing until then.
+}
+
+/**
+ * Every label set exists from the start, at 0: a rate or an alert over a series that
+ * appears only with the first error sees nothing until then.
+ */
+function zeroEveryLabelSet(
+  metrics: ReturnType<typeof flowMetrics> &
+    ReturnType<typeof sinkMetrics> &
+    ReturnType<typeof membershipMetrics>,
+): void {
   for (const sink of SINKS) {
     metrics.sinkUp.set({ sink }, 1);
     metrics.sinkRetries.inc({ sink }, 0);
@@ -211,7 +257,6 @@ export function createMetrics(
   for (const sink of SINKS) metrics.sinkWriteSeconds.zero({ sink });
   metrics.fetchPaused.set(0);
   metrics.kafkaMembershipLost.inc(0);
-  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
