@@ -50,6 +50,40 @@ export function createConsumer(
     allowAutoTopicCreation: false,
     ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: options.metadataMaxAgeMs }),
   });
+  const contact = listen(consumer, events, logger);
+  return {
+    async start(handler) {
+      registerCodecs();
+      await consumer.connect();
+      await consumer.subscribe({ topics: [options.topic], fromBeginning: options.fromBeginning });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsConcurrency,
+        eachBatch: (payload) =>
+          handleBatch(consumer, payload, handler, {
+            heartbeatIntervalMs: options.heartbeatIntervalMs,
+            events,
+          }),
+      });
+    },
+    lastContactMs: contact.lastContactMs,
+    pauseFetching: () => {
+      consumer.pause([{ topic: options.topic }]);
+    },
+    resumeFetching: () => {
+      consumer.resume([{ topic: options.topic }]);
+    },
+    stop: () => consumer.disconnect(),
+  };
+}
+
+/** Passes the consumer's group events on, and keeps when the brokers last answered it. */
+function listen(
+  consumer: Consumer,
+  events: ConsumerEvents,
+  logger: Logger,
+): { lastContactMs: () => number } {
   let lastContact = 0;
   const contact = (): void => {
     lastContact = Date.now();
@@ -85,111 +119,105 @@ export function createConsumer(
         );
       });
   });
+  return { lastContactMs: () => lastContact };
+}
 
-  const membershipLost = (error: unknown, during: string): OfferError => {
-    events.onMembershipLost?.(`${during}: ${errorMessage(error)}`);
-    return new OfferError(
-      'ABORTED',
-      `group membership lost during ${during} (${errorMessage(error)}); the batch is left uncommitted and redelivered after the re-join`,
-      { retriable: false, cause: error },
-    );
-  };
+function membershipLost(events: ConsumerEvents, error: unknown, during: string): OfferError {
+  events.onMembershipLost?.(`${during}: ${errorMessage(error)}`);
+  return new OfferError(
+    'ABORTED',
+    `group membership lost during ${during} (${errorMessage(error)}); the batch is left uncommitted and redelivered after the re-join`,
+    { retriable: false, cause: error },
+  );
+}
 
-  async function handle(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {
-    const { batch } = payload;
-    let lost: OfferError | undefined;
-    const heartbeat = async (): Promise<void> => {
-      if (lost) throw lost;
-      try {
-        await payload.heartbeat();
-      } catch (error) {
-        // Other failures (a slow or unreachable coordinator) are kafkajs's to recover from;
-        // a heartbeat missed here is sent again at the next tick.
-        if (!isMembershipError(error)) return;
-        lost ??= membershipLost(error, 'a heartbeat');
-        throw lost;
-      }
-    };
-    // kafkajs heartbeats only between batches: a batch waiting on a slow sink for longer
-    // than the session timeout got the member evicted. Heartbeat on a timer meanwhile.
-    const ticker = setInterval(() => {
-      heartbeat().catch(() => undefined);
-    }, options.heartbeatIntervalMs);
-    ticker.unref();
-    const lastMessage = batch.messages.at(-1)?.offset;
+/** One fetched batch through `handler`, heartbeating meanwhile, committing as it says. */
+async function handleBatch(
+  consumer: Consumer,
+  payload: EachBatchPayload,
+  handler: BatchHandler,
+  { heartbeatIntervalMs, events }: { heartbeatIntervalMs: number; events: ConsumerEvents },
+): Promise<void> {
+  const { batch } = payload;
+  let lost: OfferError | undefined;
+  const heartbeat = async (): Promise<void> => {
+    if (lost) throw lost;
     try {
-      await handler(
-        {
-          topic: batch.topic,
-          partition: batch.partition,
-          messages: batch.messages.map(inboundMessage),
-        },
-        {
-          isStale: () => lost !== undefined || payload.isStale(),
-          heartbeat,
-          commit: async (offset) => {
-            if (lost) throw lost;
-            // The last message's commit also covers what kafkajs filtered out after it (the
-            // transaction's commit marker, aborted records), so lag can reach 0.
-            const through = offset === lastMessage ? batch.lastOffset() : offset;
-            const next = { partition: batch.partition, offset: (BigInt(through) + 1n).toString() };
-            try {
-              if (payload.isRunning()) {
-                await consumer.commitOffsets([{ topic: batch.topic, ...next }]);
-              } else {
-                // Once disconnect() has begun, kafkajs makes consumer.commitOffsets a silent
-                // no-op, so the batches a clean shutdown waits for were left uncommitted and
-                // redelivered. The group membership lasts until they end: commit through it.
-                await payload.commitOffsetsIfNecessary({
-                  topics: [{ topic: batch.topic, partitions: [next] }],
-                });
-              }
-              // Only now: the next fetch starts after a resolved offset, so a batch whose
-              // commit failed is fetched and written again rather than silently skipped.
-              payload.resolveOffset(through);
-            } catch (error) {
-              if (isPermanentKafkaError(error)) {
-                throw new OfferError(
-                  'KAFKA_COMMIT_FAILED',
-                  `offset commit refused: ${errorMessage(error)}`,
-                  {
-                    retriable: false,
-                    cause: error,
-                  },
-                );
-              }
-              // Evicted, rebalancing, or the coordinator unreachable: either way this member
-              // cannot vouch for the partition any more.
-              lost ??= membershipLost(error, 'the offset commit');
-              throw lost;
-            }
-          },
-        },
-      );
-    } finally {
-      clearInterval(ticker);
+      await payload.heartbeat();
+    } catch (error) {
+      // Other failures (a slow or unreachable coordinator) are kafkajs's to recover from;
+      // a heartbeat missed here is sent again at the next tick.
+      if (!isMembershipError(error)) return;
+      lost ??= membershipLost(events, error, 'a heartbeat');
+      throw lost;
     }
-  }
-
-  return {
-    async start(handler) {
-      registerCodecs();
-      await consumer.connect();
-      await consumer.subscribe({ topics: [options.topic], fromBeginning: options.fromBeginning });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: options.partitionsConcurrency,
-        eachBatch: (payload) => handle(payload, handler),
-      });
-    },
-    lastContactMs: () => lastContact,
-    pauseFetching: () => {
-      consumer.pause([{ topic: options.topic }]);
-    },
-    resumeFetching: () => {
-      consumer.resume([{ topic: options.topic }]);
-    },
-    stop: () => consumer.disconnect(),
   };
+  // kafkajs heartbeats only between batches: a batch waiting on a slow sink for longer
+  // than the session timeout got the member evicted. Heartbeat on a timer meanwhile.
+  const ticker = setInterval(() => {
+    heartbeat().catch(() => undefined);
+  }, heartbeatIntervalMs);
+  ticker.unref();
+  const lastMessage = batch.messages.at(-1)?.offset;
+  const commit = async (offset: string): Promise<void> => {
+    if (lost) throw lost;
+    // The last message's commit also covers what kafkajs filtered out after it (the
+    // transaction's commit marker, aborted records), so lag can reach 0.
+    const through = offset === lastMessage ? batch.lastOffset() : offset;
+    try {
+      await commitThrough(consumer, payload, through);
+    } catch (error) {
+      if (isPermanentKafkaError(error)) {
+        throw new OfferError(
+          'KAFKA_COMMIT_FAILED',
+          `offset commit refused: ${errorMessage(error)}`,
+          {
+            retriable: false,
+            cause: error,
+          },
+        );
+      }
+      // Evicted, rebalancing, or the coordinator unreachable: either way this member
+      // cannot vouch for the partition any more.
+      lost ??= membershipLost(events, error, 'the offset commit');
+      throw lost;
+    }
+  };
+  try {
+    const inbound = {
+      topic: batch.topic,
+      partition: batch.partition,
+      messages: batch.messages.map(inboundMessage),
+    };
+    await handler(inbound, {
+      isStale: () => lost !== undefined || payload.isStale(),
+      heartbeat,
+      commit,
+    });
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
+/** Commits the partition through `through` (inclusive), then resolves it for the next fetch. */
+async function commitThrough(
+  consumer: Consumer,
+  payload: EachBatchPayload,
+  through: string,
+): Promise<void> {
+  const { batch } = payload;
+  const next = { partition: batch.partition, offset: (BigInt(through) + 1n).toString() };
+  if (payload.isRunning()) {
+    await consumer.commitOffsets([{ topic: batch.topic, ...next }]);
+  } else {
+    // Once disconnect() has begun, kafkajs makes consumer.commitOffsets a silent
+    // no-op, so the batches a clean shutdown waits for were left uncommitted and
+    // redelivered. The group membership lasts until they end: commit through it.
+    await payload.commitOffsetsIfNecessary({
+      topics: [{ topic: batch.topic, partitions: [next] }],
+    });
+  }
+  // Only now: the next fetch starts after a resolved offset, so a batch whose
+  // commit failed is fetched and written again rather than silently skipped.
+  payload.resolveOffset(through);
 }
