@@ -9,8 +9,8 @@ import {
   recordMigration,
   SCHEMA_VERSION,
 } from './clickhouse-migrations-table.js';
+import { planMigration } from './clickhouse-planner.js';
 import {
-  planMigration,
   whereSeen,
   type Change,
   type ExistingTable,

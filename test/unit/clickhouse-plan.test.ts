@@ -7,10 +7,10 @@ import { OfferError } from '../../src/errors.js';
 import { migrate, SchemaRefusedError } from '../../src/sinks/clickhouse-migration.js';
 import {
   engineClauses,
-  planMigration,
   type ExistingTable,
   type ServerState,
 } from '../../src/sinks/clickhouse-plan.js';
+import { planMigration } from '../../src/sinks/clickhouse-planner.js';
 import {
   desiredSchema,
   parseServerVersion,
