@@ -210,17 +210,19 @@ export interface DesiredSchema {
   readonly tables: readonly TableSpec[];
 }
 
+function ttlUnsupported(ttlDays: number, version: ServerVersion): OfferError {
+  return new OfferError(
+    'CONFIG_INVALID',
+    `CLICKHOUSE_TTL_DAYS=${ttlDays} needs ClickHouse ${CURRENT_SCHEMA_SINCE.major}.${CURRENT_SCHEMA_SINCE.minor} or later, but the server runs ${version.text}: set CLICKHOUSE_TTL_DAYS=0 (no TTL) or upgrade the server`,
+    { retriable: false },
+  );
+}
+
 /** What the settings ask for. Throws when the server cannot do it (a TTL before 20.3). */
 export function desiredSchema(options: SchemaOptions): DesiredSchema {
   const { database, table, cluster, ttlDays, version } = options;
   const current = hasCurrentSchema(version);
-  if (ttlDays > 0 && !current) {
-    throw new OfferError(
-      'CONFIG_INVALID',
-      `CLICKHOUSE_TTL_DAYS=${ttlDays} needs ClickHouse ${CURRENT_SCHEMA_SINCE.major}.${CURRENT_SCHEMA_SINCE.minor} or later, but the server runs ${version.text}: set CLICKHOUSE_TTL_DAYS=0 (no TTL) or upgrade the server`,
-      { retriable: false },
-    );
-  }
+  if (ttlDays > 0 && !current) throw ttlUnsupported(ttlDays, version);
   const onCluster = cluster === '' ? '' : ` ON CLUSTER '${cluster}'`;
   const columnSet = columnSpecs(current);
   const partitionBy = current ? [MONTHLY_PARTITIONS, ''] : ['', MONTHLY_PARTITIONS];
