@@ -5,12 +5,12 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
 import { z } from 'zod';
 
 import { parseEnvFile } from '../../tools/dev/local-env.js';
+import { INFRA_SCRIPTS_DIR, REPO_ROOT } from '../../tools/dev/paths.js';
 
 export type JavaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 
@@ -133,7 +133,6 @@ export function isAck(record: JavaRecordResult): record is JavaRecordAck {
   return !('error' in record);
 }
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SOURCE_DIR = join(REPO_ROOT, 'test', 'support', 'foreign-producer');
 const SOURCE_FILE = join(SOURCE_DIR, 'ForeignProducer.java');
 const LOG_CONFIG_FILE = join(SOURCE_DIR, 'log4j2.properties');
@@ -163,7 +162,7 @@ interface KafkaLibs {
 
 /** Where scripts/infra/install.sh puts the jars: $INFRA_CACHE_DIR/kafka/<version>/libs. */
 async function kafkaLibs(): Promise<KafkaLibs> {
-  const versionsFile = join(REPO_ROOT, 'scripts', 'infra', 'versions.env');
+  const versionsFile = join(INFRA_SCRIPTS_DIR, 'versions.env');
   const version = parseEnvFile(await readFile(versionsFile, 'utf8')).KAFKA_VERSION;
   if (version === undefined || version === '')
     throw new Error(`${versionsFile} has no KAFKA_VERSION`);

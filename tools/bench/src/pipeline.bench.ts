@@ -44,7 +44,6 @@ import { runLoad } from '../../loadtest/src/load-run.js';
 import {
   compileService,
   LocalConsumer,
-  REPO_ROOT,
   servicePids,
   startLocalServices,
   type ServiceEndpoints,
@@ -66,6 +65,7 @@ import {
 import { buildReport } from '../../loadtest/src/report-model.js';
 import { migrate } from '../../../src/sinks/clickhouse-migration.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
+import { REPO_ROOT } from '../../dev/paths.js';
 import { exitOnHelp } from './usage.js';
 
 const USAGE = `usage: npm run bench   (make bench)

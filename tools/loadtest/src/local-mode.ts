@@ -8,11 +8,11 @@ import { Redis } from 'ioredis';
 import { createKafkaClients } from '../../../src/kafka/kafka-adapter.js';
 import { migrate } from '../../../src/sinks/clickhouse-migration.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
+import { REPO_ROOT } from '../../dev/paths.js';
 import { runLoad } from './load-run.js';
 import {
   endpointsFromVars,
   LocalConsumer,
-  REPO_ROOT,
   servicePids,
   startLocalServices,
   type ServiceEndpoints,
