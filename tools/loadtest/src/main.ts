@@ -75,7 +75,7 @@ async function main(argv: readonly string[]): Promise<number> {
     report = await runLocalMode(options, process.env, outDir, abort.signal);
   } else {
     // Loaded only here: the Kubernetes client is large and local runs do not need it.
-    const { runKubernetesMode } = await import('./kubernetes/kubernetes-mode.js');
+    const { runKubernetesMode } = await import('./kubernetes-mode.js');
     report = await runKubernetesMode(options, abort.signal);
   }
   const files = await writeReportFiles(outDir, report);
