@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import { reduceClusterStatus } from '../src/kubernetes/cluster-status.js';
 import { buildReport, drainSeconds } from '../src/report-model.js';
 import { chartSpecs } from '../src/report-charts.js';
-import { escapeXml, renderHtml, scriptJson, summaryTable } from '../src/report-render.js';
+import { escapeXml, renderHtml, scriptJson } from '../src/report-render.js';
+import { summaryTable } from '../src/report-summary.js';
 import { MACHINE, PROBES, report, SAMPLES, SETTINGS, VERSIONS } from './sample-report.js';
 
 describe('buildReport', () => {
