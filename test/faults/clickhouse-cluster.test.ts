@@ -20,16 +20,11 @@ import {
   clusterNodes,
   type ClusterAccounting,
 } from '../support/clickhouse-cluster.js';
-import { CLICKHOUSE_CLUSTER_INFRA_DIR, readInfraEnv } from '../support/infra.js';
+import { CLICKHOUSE_CLUSTER_INFRA_DIR, readInfraEnv, Services } from '../support/infra.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
 import type { ConsumerProcess } from '../support/service.js';
-import {
-  drainSeconds,
-  metricSample,
-  planMessages,
-  Services,
-  type PacedProducer,
-} from './harness.js';
+import { drainSeconds, metricSample } from './observation.js';
+import { planMessages, type PacedProducer } from './traffic.js';
 import { FAULT_CONSUMER_ENV, FaultSuite, hasExited } from './suite.js';
 
 const SCENARIOS = 3;

@@ -5,22 +5,26 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { decodeRegistration, type RejectReason } from '../../src/contract/decode.js';
 import { lastHeader } from '../../src/kafka/kafka-adapter.js';
 import { DLQ_HEADERS, TOO_LARGE_KEPT_BYTES } from '../../src/sinks/dead-letter.js';
+import { infraDir, Services } from '../support/infra.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
+import { SAMPLE_FIELDS } from '../support/registration-sample.js';
 import { waitFor } from '../support/service.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import {
   commitsSince,
   committedTotal,
-  metricSample,
   drainSeconds,
-  FAULTS_INFRA_DIR,
-  PacedProducer,
-  planMessages,
+  metricSample,
   readWholeTopic,
-  Services,
-  type PlannedMessage,
-} from './harness.js';
+} from './observation.js';
+import { PacedProducer, planMessages, type PlannedMessage } from './traffic.js';
 import { FAULT_CONSUMER_ENV, FaultSuite, hasExited, hostPort } from './suite.js';
+
+/**
+ * The suite kills and restarts services, so it never uses the services other test runs
+ * share: its state dir sits next to theirs (`<INFRA_DIR>-faults`).
+ */
+const FAULTS_INFRA_DIR = process.env.FAULTS_INFRA_DIR ?? `${infraDir()}-faults`;
 
 /** Scenarios that add a line to the accounting table. */
 const SCENARIOS = 9;
@@ -54,17 +58,7 @@ const nested = (depth: number, inner = ''): string =>
 
 /** The hostile-input matrix as Kafka messages, each with what it must become. */
 function hostileMessages(): PlannedMessage[] {
-  const base = {
-    ip_country: 'ru',
-    device_country: 'ru',
-    device_language: 'ru',
-    platform: 'Android',
-    platform_store: 'Google Play',
-    smartphone_brand: 'samsung',
-    is_organic: 0,
-    child_age: 9,
-    child_smartphone_brand: 'xiaomi',
-  };
+  const base = { ...SAMPLE_FIELDS, child_age: 9, child_smartphone_brand: 'xiaomi' };
   const invalid = (
     name: string,
     value: string | Buffer | null,

@@ -18,17 +18,12 @@ import {
   type JavaProducerStep,
   type JavaRecordHeader,
 } from '../support/foreign-producer.js';
-import { infraDir } from '../support/infra.js';
+import { infraDir, Services } from '../support/infra.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
 import { waitFor } from '../support/service.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import {
-  drainSeconds,
-  planMessages,
-  readWholeTopic,
-  Services,
-  type PlannedMessage,
-} from './harness.js';
+import { drainSeconds, readWholeTopic } from './observation.js';
+import { planMessages, type PlannedMessage } from './traffic.js';
 import { FAULT_SESSION_TIMEOUT_MS, FaultSuite, hasExited, hostPort } from './suite.js';
 
 /** Its own services: three KRaft brokers (replication factor 3, min.insync.replicas 2). */

@@ -9,10 +9,11 @@ import { after, afterEach, before, describe, it } from 'node:test';
 
 import { Redis } from 'ioredis';
 
-import { REDIS_CLUSTER_INFRA_DIR } from '../support/infra.js';
+import { REDIS_CLUSTER_INFRA_DIR, Services } from '../support/infra.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
 import { waitFor } from '../support/service.js';
-import { drainSeconds, metricSample, planMessages, Services } from './harness.js';
+import { drainSeconds, metricSample } from './observation.js';
+import { planMessages } from './traffic.js';
 import { FAULT_CONSUMER_ENV, FaultSuite, hasExited } from './suite.js';
 
 /** Scenarios that add a line to the accounting table. */

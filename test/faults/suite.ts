@@ -6,21 +6,18 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { MessageProducer } from '../../src/kafka/kafka-adapter.js';
-import type { InfraEnv } from '../support/infra.js';
+import type { InfraEnv, Services } from '../support/infra.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess } from '../support/service.js';
 import {
   account,
-  insertLog,
-  PacedProducer,
-  recordInserts,
   referenceScorer,
   renderTable,
-  Services,
   writeAccounting,
   type AccountingRow,
-  type PlannedMessage,
-} from './harness.js';
+} from './accounting.js';
+import { insertLog, recordInserts } from './observation.js';
+import { PacedProducer, type PlannedMessage } from './traffic.js';
 
 /**
  * What the suites' consumers run with: a short session timeout so that a killed member's

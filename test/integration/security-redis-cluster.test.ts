@@ -7,8 +7,7 @@ import { Cluster } from 'ioredis';
 import { isOfferError } from '../../src/errors.js';
 import { createRedisClusterClient } from '../../src/sinks/redis-cluster-sink.js';
 import { RedisClusterOfferSink } from '../../src/sinks/redis-cluster-sink.js';
-import { Services } from '../faults/harness.js';
-import { infraDir, type InfraEnv } from '../support/infra.js';
+import { infraDir, Services, type InfraEnv } from '../support/infra.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess, runCli } from '../support/service.js';
 

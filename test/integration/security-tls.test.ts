@@ -6,8 +6,7 @@ import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 
-import { Services } from '../faults/harness.js';
-import { infraDir, type InfraEnv } from '../support/infra.js';
+import { infraDir, Services, type InfraEnv } from '../support/infra.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess, fatalMessage, runCli } from '../support/service.js';
 

@@ -5,8 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 
 import { migrate } from '../../src/sinks/clickhouse-migration.js';
-import { Services } from '../faults/harness.js';
-import { infraDir, type InfraEnv } from '../support/infra.js';
+import { infraDir, Services, type InfraEnv } from '../support/infra.js';
 import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess, fatalMessage, runCli, waitFor } from '../support/service.js';

@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 
 import type { Registration } from '../../src/contract/registration.js';
 import type { Predictions } from '../../src/scoring/predictions.js';
+import { GOLDEN_PATH, MODEL_PATH } from '../../tools/dev/paths.js';
 
-export const MODEL_PATH = fileURLToPath(new URL('../../model/offer_model.onnx', import.meta.url));
-export const GOLDEN_PATH = fileURLToPath(new URL('../../model/golden.json', import.meta.url));
+export { GOLDEN_PATH, MODEL_PATH };
 
 /** A registration as model/golden.json stores it: the raw field names of the messages. */
 export interface GoldenInput {

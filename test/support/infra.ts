@@ -7,12 +7,11 @@
 // INFRA_KAFKA_NODES=N in the environment of the first start of a state dir makes Kafka an N-node
 // cluster (services kafka-1 .. kafka-N); see scripts/infra/lib.sh. The Redis Cluster tests use
 // a state dir of their own, <INFRA_DIR>-redis-cluster (startRedisClusterInfra).
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
+import { LocalInfra, readEnvVars } from '../../tools/dev/infra.js';
 import { parseEnvFile } from '../../tools/dev/local-env.js';
+import { REPO_ROOT } from '../../tools/dev/paths.js';
 
 export { parseEnvFile };
 
@@ -55,18 +54,12 @@ export interface InfraEnv {
   vars: Record<string, string>;
 }
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const scriptsDir = join(repoRoot, 'scripts', 'infra');
-
-/** Upper bound for one script run; a first run on a fresh machine installs Debian packages. */
-const SCRIPT_TIMEOUT_MS = 20 * 60_000;
-
 /** The state dir used by this process: $INFRA_DIR, else <repo>/.infra/test. */
 export function infraDir(): string {
   const fromEnv = process.env.INFRA_DIR;
   return fromEnv !== undefined && fromEnv !== ''
     ? resolve(fromEnv)
-    : join(repoRoot, '.infra', 'test');
+    : join(REPO_ROOT, '.infra', 'test');
 }
 
 /**
@@ -75,39 +68,6 @@ export function infraDir(): string {
  */
 export const REDIS_CLUSTER_INFRA_DIR =
   process.env.REDIS_CLUSTER_INFRA_DIR ?? `${infraDir()}-redis-cluster`;
-
-function runScript(
-  script: string,
-  args: readonly string[] = [],
-  dir: string = infraDir(),
-  env: Readonly<Record<string, string>> = {},
-): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      'bash',
-      [join(scriptsDir, script), ...args],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, ...env, INFRA_DIR: dir },
-        timeout: SCRIPT_TIMEOUT_MS,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (error, stdout, stderr) => {
-        if (process.env.INFRA_VERBOSE === '1' && stderr !== '') process.stderr.write(stderr);
-        if (error) {
-          const tail = stderr.split('\n').slice(-60).join('\n');
-          reject(
-            new Error(
-              `scripts/infra/${[script, ...args].join(' ')} failed: ${error.message}\n${tail}`,
-            ),
-          );
-          return;
-        }
-        resolvePromise(stdout);
-      },
-    );
-  });
-}
 
 function required(vars: Record<string, string>, key: string, file: string): string {
   const value = vars[key];
@@ -134,7 +94,7 @@ function proxiedBrokers(vars: Record<string, string>, file: string): ProxiedBrok
 /** Reads $dir/env written by scripts/infra/up.sh (does not start anything). */
 export async function readInfraEnv(dir: string = infraDir()): Promise<InfraEnv> {
   const file = join(dir, 'env');
-  const vars = parseEnvFile(await readFile(file, 'utf8'));
+  const vars = await readEnvVars(dir);
   const kafkaNodes = Number(vars.KAFKA_NODES ?? '1');
   if (!Number.isInteger(kafkaNodes) || kafkaNodes < 1) {
     throw new Error(`${file}: bad KAFKA_NODES ${vars.KAFKA_NODES ?? ''}`);
@@ -152,6 +112,17 @@ export async function readInfraEnv(dir: string = infraDir()): Promise<InfraEnv> 
   };
 }
 
+/**
+ * The services of one state dir (scripts/infra): `up` starts them and returns their addresses;
+ * `kill`, `stop` and `start` crash, stop and restart one of them.
+ */
+export class Services extends LocalInfra<ServiceName> {
+  async up(): Promise<InfraEnv> {
+    await this.upVars();
+    return readInfraEnv(this.dir);
+  }
+}
+
 let starting: Promise<InfraEnv> | undefined;
 
 /**
@@ -160,11 +131,9 @@ let starting: Promise<InfraEnv> | undefined;
  * old port); fast (~0.2 s) when everything is already up.
  */
 export function startInfra(): Promise<InfraEnv> {
-  starting ??= runScript('up.sh')
-    .then(() => readInfraEnv())
-    .finally(() => {
-      starting = undefined;
-    });
+  starting ??= new Services(infraDir()).up().finally(() => {
+    starting = undefined;
+  });
   return starting;
 }
 
@@ -172,9 +141,8 @@ export function startInfra(): Promise<InfraEnv> {
  * Kafka, ClickHouse and a Redis Cluster of 3 primaries + 3 replicas (INFRA_REDIS_MODE=cluster)
  * in REDIS_CLUSTER_INFRA_DIR; returns once every primary has an in-sync replica.
  */
-export async function startRedisClusterInfra(): Promise<InfraEnv> {
-  await runScript('up.sh', [], REDIS_CLUSTER_INFRA_DIR, { INFRA_REDIS_MODE: 'cluster' });
-  return readInfraEnv(REDIS_CLUSTER_INFRA_DIR);
+export function startRedisClusterInfra(): Promise<InfraEnv> {
+  return new Services(REDIS_CLUSTER_INFRA_DIR, { INFRA_REDIS_MODE: 'cluster' }).up();
 }
 
 /**
@@ -189,9 +157,8 @@ export const CLICKHOUSE_CLUSTER_INFRA_DIR =
  * Kafka, Redis, ZooKeeper and ClickHouse as 2 shards x 2 replicas (INFRA_CLICKHOUSE_MODE=cluster)
  * in CLICKHOUSE_CLUSTER_INFRA_DIR.
  */
-export async function startClickHouseClusterInfra(): Promise<InfraEnv> {
-  await runScript('up.sh', [], CLICKHOUSE_CLUSTER_INFRA_DIR, { INFRA_CLICKHOUSE_MODE: 'cluster' });
-  return readInfraEnv(CLICKHOUSE_CLUSTER_INFRA_DIR);
+export function startClickHouseClusterInfra(): Promise<InfraEnv> {
+  return new Services(CLICKHOUSE_CLUSTER_INFRA_DIR, { INFRA_CLICKHOUSE_MODE: 'cluster' }).up();
 }
 
 /**
@@ -199,7 +166,7 @@ export async function startClickHouseClusterInfra(): Promise<InfraEnv> {
  * `kafka` stops every Kafka node, `kafka-2` node 2 only.
  */
 export async function stopService(name: ServiceName): Promise<void> {
-  await runScript('service.sh', ['stop', name]);
+  await new Services(infraDir()).stop(name);
 }
 
 /**
@@ -207,10 +174,10 @@ export async function stopService(name: ServiceName): Promise<void> {
  * a Kafka node: until it is back among the cluster's brokers. `kafka` starts every node.
  */
 export async function startService(name: ServiceName): Promise<void> {
-  await runScript('service.sh', ['start', name]);
+  await new Services(infraDir()).start(name);
 }
 
 /** Stops every service and deletes their data (scripts/infra/down.sh). */
 export async function stopInfra(): Promise<void> {
-  await runScript('down.sh');
+  await new Services(infraDir()).down();
 }

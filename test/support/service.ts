@@ -1,13 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
+import { launchConsumer, spawnCli } from '../../tools/dev/consumer.js';
 import { freePort } from '../../tools/dev/local-env.js';
 
 export { freePort };
-
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Polls `check` until it returns true; fails with `what` after `timeoutMs`. */
 export async function waitFor(
@@ -61,15 +59,11 @@ export async function runCli(
   args: readonly string[],
   env: Record<string, string>,
 ): Promise<CliResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnCli(args, env);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout, stderr };
 }
@@ -80,11 +74,7 @@ export class CliProcess {
   readonly #child: ChildProcess;
 
   constructor(args: readonly string[], env: Record<string, string>) {
-    this.#child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.#child = spawnCli(args, env);
     let stdout = '';
     let stderr = '';
     this.#child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -122,17 +112,10 @@ export class ConsumerProcess {
     env: Record<string, string>,
     options: { httpPort?: number } = {},
   ): Promise<ConsumerProcess> {
-    const httpPort = options.httpPort ?? (await freePort());
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'consume'], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'info',
-        ...env,
-        HTTP_HOST: '127.0.0.1',
-        HTTP_PORT: String(httpPort),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { child, httpPort } = await launchConsumer({
+      env,
+      logLevel: 'info',
+      ...(options.httpPort === undefined ? {} : { httpPort: options.httpPort }),
     });
     return new ConsumerProcess(child, httpPort);
   }

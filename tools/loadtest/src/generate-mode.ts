@@ -5,6 +5,7 @@ import { loadClickHouseConfig, loadKafkaConfig } from '../../../src/config/confi
 import { createKafkaClients } from '../../../src/kafka/kafka-adapter.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { formatEvent, type GeneratorEvent } from './events.js';
+import { generationSettings, loadRunOptions } from './load-plan.js';
 import { runLoad } from './load-run.js';
 import { defaultFirstUserId, type LoadTestOptions } from './options.js';
 import { machineInfo } from './proc-stats.js';
@@ -75,27 +76,7 @@ export async function runGenerateMode(
               },
             }),
       },
-      {
-        generator: {
-          topic: kafkaConfig.topic,
-          rate: generation.rate,
-          durationMs:
-            generation.durationSeconds === undefined
-              ? undefined
-              : generation.durationSeconds * 1000,
-          count: generation.count,
-          firstUserId,
-          seed: generation.seed,
-          batchSize: generation.batchSize,
-          maxInFlight: generation.inFlight,
-          invalidEvery: generation.invalidEvery,
-        },
-        probesPerSecond: generation.probesPerSecond,
-        probePollMs: generation.probePollMs,
-        clickhousePollMs: generation.clickhousePollMs,
-        intervalMs: 1_000,
-        drainTimeoutMs: generation.drainTimeoutSeconds * 1000,
-      },
+      loadRunOptions(kafkaConfig.topic, generation, firstUserId),
       {
         signal,
         onStart: (startedAtMs) => {
@@ -109,23 +90,13 @@ export async function runGenerateMode(
               topic: kafkaConfig.topic,
               groupId: kafkaConfig.groupId,
               partitions,
-              rate: generation.rate,
-              durationSeconds: generation.durationSeconds ?? null,
-              count: generation.count ?? null,
-              seed: generation.seed,
-              firstUserId,
-              batchSize: generation.batchSize,
-              inFlight: generation.inFlight,
-              invalidEvery: generation.invalidEvery,
+              ...generationSettings(generation, firstUserId),
               consumers: null,
               consumerEnv: {},
               // The Job runs with the Deployment's environment: the consumers' own settings.
               serviceSettings: serviceSettings(env),
               consumerReadyMs: [],
-              probesPerSecond: generation.probesPerSecond,
-              redisPollMs: generation.probePollMs,
               clickhousePollMs: clickhouse === undefined ? 0 : generation.clickhousePollMs,
-              drainTimeoutSeconds: generation.drainTimeoutSeconds,
             },
             // The process following the Job adds the Deployment's image.
             versions: {

@@ -8,20 +8,21 @@ import { Redis } from 'ioredis';
 import { createKafkaClients } from '../../../src/kafka/kafka-adapter.js';
 import { migrate } from '../../../src/sinks/clickhouse-migration.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
+import { REPO_ROOT } from '../../dev/paths.js';
+import { generationSettings, loadRunOptions, runReport } from './load-plan.js';
 import { runLoad } from './load-run.js';
 import {
   endpointsFromVars,
   LocalConsumer,
-  REPO_ROOT,
   servicePids,
   startLocalServices,
   type ServiceEndpoints,
 } from './local-services.js';
 import { MetricsScraper } from './metrics-scraper.js';
 import { defaultFirstUserId, type LoadTestOptions } from './options.js';
-import { machineInfo, ProcessMeter } from './proc-stats.js';
+import { ProcessMeter } from './proc-stats.js';
 import { progressLine, ProgressWriter } from './progress.js';
-import { buildReport, type LoadReport } from './report-model.js';
+import type { LoadReport } from './report-model.js';
 import { gitCommit, serviceSettings } from './run-settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -179,27 +180,7 @@ export async function runLocalMode(
         keyPrefix: names.keyPrefix,
         clickhouse: { client: clickhouse, database: names.database, table: names.table },
       },
-      {
-        generator: {
-          topic: names.topic,
-          rate: generation.rate,
-          durationMs:
-            generation.durationSeconds === undefined
-              ? undefined
-              : generation.durationSeconds * 1000,
-          count: generation.count,
-          firstUserId,
-          seed: generation.seed,
-          batchSize: generation.batchSize,
-          maxInFlight: generation.inFlight,
-          invalidEvery: generation.invalidEvery,
-        },
-        probesPerSecond: generation.probesPerSecond,
-        probePollMs: generation.probePollMs,
-        clickhousePollMs: generation.clickhousePollMs,
-        intervalMs: 1_000,
-        drainTimeoutMs: generation.drainTimeoutSeconds * 1000,
-      },
+      loadRunOptions(names.topic, generation, firstUserId),
       {
         scraper,
         processes: meter,
@@ -213,45 +194,20 @@ export async function runLocalMode(
     if (result.probes.clickhouseError !== null) {
       log(`ClickHouse probe: ${result.probes.clickhouseError}`);
     }
-    return buildReport({
+    return runReport(result, {
       startedAt,
-      machine: machineInfo(),
       settings: {
         mode: 'local',
         topic: names.topic,
         groupId: names.groupId,
         partitions: actualPartitions,
-        rate: generation.rate,
-        durationSeconds: generation.durationSeconds ?? null,
-        count: generation.count ?? null,
-        seed: generation.seed,
-        firstUserId,
-        batchSize: generation.batchSize,
-        inFlight: generation.inFlight,
-        invalidEvery: generation.invalidEvery,
+        ...generationSettings(generation, firstUserId),
         consumers: consumerCount,
         consumerEnv: options.local.consumerEnv,
         serviceSettings: serviceSettings({ ...env, ...consumerEnv }),
         consumerReadyMs: consumers.map((consumer) => Math.round(consumer.readyAfterMs ?? 0)),
-        probesPerSecond: generation.probesPerSecond,
-        redisPollMs: generation.probePollMs,
-        clickhousePollMs: generation.clickhousePollMs,
-        drainTimeoutSeconds: generation.drainTimeoutSeconds,
       },
-      versions: {
-        service: result.buildInfo?.version ?? null,
-        model: result.buildInfo?.modelVersion ?? null,
-        serviceNode: result.buildInfo?.nodeVersion ?? null,
-        image: null,
-        gitCommit: await gitCommit(REPO_ROOT),
-      },
-      samples: result.samples,
-      redisLatencies: result.redisLatencies,
-      clickhouseLatencies: result.clickhouseLatencies,
-      probes: result.probes,
-      consumerLatencyMs: result.consumerLatencyMs,
-      productionSeconds: result.productionSeconds,
-      lastSendError: result.lastSendError,
+      gitCommit: await gitCommit(REPO_ROOT),
       thresholds: options.thresholds,
     });
   } finally {

@@ -1,12 +1,13 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
-import { freePort, parseEnvFile } from '../../dev/local-env.js';
+import { launchConsumer } from '../../dev/consumer.js';
+import { LocalInfra } from '../../dev/infra.js';
+import { REPO_ROOT } from '../../dev/paths.js';
 import type { WatchedProcess } from './proc-stats.js';
 
 /**
@@ -14,8 +15,6 @@ import type { WatchedProcess } from './proc-stats.js';
  * consumer processes started the way an orchestrator starts them, for the load test in
  * local mode and the pipeline benchmark.
  */
-
-export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 export interface ServiceEndpoints {
   readonly kafkaBrokers: readonly string[];
@@ -57,27 +56,7 @@ export async function startLocalServices(
   infraDir: string,
   env: Readonly<Record<string, string>> = {},
 ): Promise<ServiceEndpoints> {
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      'bash',
-      [join(REPO_ROOT, 'scripts', 'infra', 'up.sh')],
-      {
-        cwd: REPO_ROOT,
-        // The scripts need the caller's PATH and HOME (Java, Maven, package caches).
-        env: { ...process.env, ...env, INFRA_DIR: infraDir },
-        timeout: 20 * 60_000,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (error, _stdout, stderr) => {
-        if (error) {
-          reject(new Error(`scripts/infra/up.sh failed: ${error.message}\n${stderr.slice(-4000)}`));
-          return;
-        }
-        resolve();
-      },
-    );
-  });
-  return endpointsFromVars(parseEnvFile(await readFile(join(infraDir, 'env'), 'utf8')));
+  return endpointsFromVars(await new LocalInfra(infraDir, env).upVars());
 }
 
 /**
@@ -135,16 +114,6 @@ export async function compileService(outDir: string): Promise<string> {
   return join(outDir, 'cli', 'main.js');
 }
 
-/** The service's CLI: TypeScript through tsx in the repository, else compiled at the same relative place. */
-function cliCommand(compiledCli: string | undefined): string[] {
-  if (compiledCli !== undefined) return [compiledCli];
-  const fromSource = import.meta.url.endsWith('.ts');
-  const cli = fileURLToPath(
-    new URL(`../../../src/cli/main.${fromSource ? 'ts' : 'js'}`, import.meta.url),
-  );
-  return fromSource ? ['--import', 'tsx', cli] : [cli];
-}
-
 export interface ConsumerStartOptions {
   readonly name: string;
   readonly env: Readonly<Record<string, string>>;
@@ -188,26 +157,13 @@ export class LocalConsumer {
   }
 
   static async start(options: ConsumerStartOptions): Promise<LocalConsumer> {
-    const httpPort = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        ...(options.nodeFlags ?? []),
-        ...(options.program ?? [...cliCommand(options.compiledCli), 'consume']),
-      ],
-      {
-        cwd: REPO_ROOT,
-        // Inherited first (PATH, HOME, NODE_OPTIONS of the caller), then the run's settings.
-        env: {
-          ...process.env,
-          LOG_LEVEL: 'warn',
-          ...options.env,
-          HTTP_HOST: '127.0.0.1',
-          HTTP_PORT: String(httpPort),
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const { child, httpPort } = await launchConsumer({
+      env: options.env,
+      logLevel: 'warn',
+      ...(options.nodeFlags === undefined ? {} : { nodeFlags: options.nodeFlags }),
+      ...(options.compiledCli === undefined ? {} : { compiledCli: options.compiledCli }),
+      ...(options.program === undefined ? {} : { program: options.program }),
+    });
     return new LocalConsumer(options.name, child, httpPort, options.logFile);
   }
 

@@ -12,7 +12,7 @@ import { errorMessage } from '../../../src/errors.js';
 import { parseOptions, UsageRequested, USAGE, defaultOutDir } from './options.js';
 import { writeReportFiles } from './report-files.js';
 import { verdictOf, type LoadReport } from './report-model.js';
-import { summaryTable } from './report-render.js';
+import { summaryTable } from './report-summary.js';
 import { evaluateThresholds, thresholdLines } from './thresholds.js';
 
 /** Exit codes, as k6 has them: thresholds missed is not the same as a run that broke. */
@@ -75,7 +75,7 @@ async function main(argv: readonly string[]): Promise<number> {
     report = await runLocalMode(options, process.env, outDir, abort.signal);
   } else {
     // Loaded only here: the Kubernetes client is large and local runs do not need it.
-    const { runKubernetesMode } = await import('./kubernetes/kubernetes-mode.js');
+    const { runKubernetesMode } = await import('./kubernetes-mode.js');
     report = await runKubernetesMode(options, abort.signal);
   }
   const files = await writeReportFiles(outDir, report);

@@ -12,11 +12,11 @@ import {
   Log,
 } from '@kubernetes/client-node';
 
-import { LineSplitter, parseEvent } from '../events.js';
-import { GeneratorLog } from '../generator-log.js';
-import { generateArgs, type LoadTestOptions } from '../options.js';
-import { progressLine, ProgressWriter } from '../progress.js';
-import type { LoadReport } from '../report-model.js';
+import { LineSplitter, parseEvent } from './events.js';
+import { GeneratorLog } from './generator-log.js';
+import { generateArgs, type LoadTestOptions } from './options.js';
+import { progressLine, ProgressWriter } from './progress.js';
+import type { LoadReport } from './report-model.js';
 import {
   describeMetrics,
   hpaNameFor,
@@ -25,8 +25,14 @@ import {
   type ClusterSnapshot,
   type HorizontalPodAutoscalerLike,
   type ScaledObjectLike,
-} from './cluster-status.js';
-import { CONSUMER_SELECTOR, jobName, labelSelector, loadTestJob, pickDeployment } from './job.js';
+} from './kubernetes/cluster-status.js';
+import {
+  CONSUMER_SELECTOR,
+  jobName,
+  labelSelector,
+  loadTestJob,
+  pickDeployment,
+} from './kubernetes/job.js';
 
 /**
  * Kubernetes mode: the generator runs in the cluster as a Job built from the service's
