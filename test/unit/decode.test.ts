@@ -2,20 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { decodeRegistration, type DecodeResult } from '../../src/contract/decode.js';
+import { sampleRegistration } from '../support/registration-sample.js';
 
 const LIMIT = 65_536;
-const REGISTRATION = {
-  user_id: '1',
-  ip_country: 'ru',
-  device_country: 'ru',
-  device_language: 'ru',
-  platform: 'Android',
-  platform_store: 'Google Play',
-  smartphone_brand: 'samsung',
-  is_organic: 0,
-  child_age: 13,
-  child_smartphone_brand: 'samsung',
-};
+const REGISTRATION = sampleRegistration('1');
 const EXPECTED = {
   userId: 1,
   ipCountry: 'ru',

@@ -16,6 +16,7 @@ import {
   TOO_LARGE_KEPT_BYTES,
 } from '../../src/sinks/dead-letter.js';
 import { loadScorer, type Scorer } from '../../src/scoring/scorer.js';
+import { sampleRegistration } from '../support/registration-sample.js';
 
 // The hostile-input matrix: every message below either becomes a dead letter with a precise
 // reason or is scored exactly like its clean counterpart; none throws.
@@ -23,18 +24,7 @@ import { loadScorer, type Scorer } from '../../src/scoring/scorer.js';
 const DEFAULT_LIMIT = 65_536;
 const LARGE_LIMIT = 10_485_760; // MESSAGE_MAX_BYTES's maximum
 const MB = 1_048_576;
-const BASE = {
-  user_id: '42',
-  ip_country: 'ru',
-  device_country: 'ru',
-  device_language: 'ru',
-  platform: 'Android',
-  platform_store: 'Google Play',
-  smartphone_brand: 'samsung',
-  is_organic: 0,
-  child_age: 13,
-  child_smartphone_brand: 'xiaomi',
-};
+const BASE = sampleRegistration('42', { child_smartphone_brand: 'xiaomi' });
 // The longest rejection detail: it travels in a DLQ header, a log line and a span status.
 const MAX_DETAIL = 300;
 
