@@ -1,10 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { SingleBar } from 'cli-progress';
 
 import type { Tracer } from '@opentelemetry/api';
 
 import type { MessageProducer, OutboundMessage } from '../kafka/kafka-adapter.js';
+import { keepPace } from './pacing.js';
 import { sendTraced } from './traced-send.js';
 import { generateMessages, INVALID_SAMPLES } from './registration-generator.js';
 
@@ -63,11 +62,7 @@ export async function sendRegistrations(
     pending = [];
     const elapsed = (performance.now() - started) / 1000;
     bar?.update(sent, { rate: Math.round(sent / Math.max(elapsed, 0.001)) });
-    if (options.rate > 0) {
-      // Pace against the schedule, not per batch, so slow acks do not lower the average rate.
-      const due = (sent / options.rate) * 1000 - (performance.now() - started);
-      if (due > 0) await sleep(due);
-    }
+    await keepPace(sent, options.rate, started);
   };
 
   const batchSize =

@@ -2,6 +2,7 @@
 // producer that keeps sending them through faults.
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { keepPace } from '../../src/cli/pacing.js';
 import { generateMessages, INVALID_SAMPLES } from '../../src/cli/registration-generator.js';
 import { decodeRegistration, type RejectReason } from '../../src/contract/decode.js';
 import type { Registration } from '../../src/contract/registration.js';
@@ -139,10 +140,7 @@ export class PacedProducer {
         continue;
       }
       this.#acked += batch.length;
-      if (this.#rate > 0) {
-        const due = (this.#acked / this.#rate) * 1000 - (performance.now() - started);
-        if (due > 0) await sleep(due);
-      }
+      await keepPace(this.#acked, this.#rate, started);
     }
   }
 }

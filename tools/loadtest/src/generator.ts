@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { dueMessages } from '../../../src/cli/pacing.js';
 import { generateMessages, INVALID_SAMPLES } from '../../../src/cli/registration-generator.js';
 import { errorMessage } from '../../../src/errors.js';
 import type { MessageProducer, OutboundMessage } from '../../../src/kafka/kafka-adapter.js';
@@ -47,16 +48,6 @@ export interface GeneratorProgress {
 export interface GeneratorResult extends GeneratorProgress {
   readonly startedAtMs: number;
   readonly endedAtMs: number;
-}
-
-/**
- * How many messages should have been sent `elapsedMs` after the start: the schedule is
- * counted from the start, not per batch, so a slow acknowledgement is caught up later and
- * the average rate holds.
- */
-export function dueMessages(rate: number, elapsedMs: number, limit: number): number {
-  if (rate <= 0) return limit;
-  return Math.min(limit, Math.floor((rate * Math.max(0, elapsedMs)) / 1000));
 }
 
 /**

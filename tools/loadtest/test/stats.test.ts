@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { dueMessages } from '../src/generator.js';
+import { dueMessages } from '../../../src/cli/pacing.js';
 import { groupPosition } from '../src/lag.js';
 import { counterDelta, MetricsScraper, sumBuckets, windowOf } from '../src/metrics-scraper.js';
 import { histogramBuckets, metricSum, parsePrometheusText } from '../src/prometheus-text.js';
