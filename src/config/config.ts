@@ -220,6 +220,8 @@ export function loadServiceConfig(env: Env = process.env) {
     }),
     model: Object.freeze({
       path: e.MODEL_PATH,
+      /** Expected SHA-256 of the model file (hex); empty: not checked. */
+      sha256: e.MODEL_SHA256,
       threads: e.MODEL_THREADS,
       workers: e.MODEL_WORKERS,
     }),

@@ -76,6 +76,16 @@ export const optionalIdentifier = (meaning: string) =>
     .refine((value) => value === '' || IDENTIFIER.test(value), {
       error: `must be ${meaning}: letters, digits and _, not starting with a digit (or empty)`,
     });
+/** MODEL_SHA256: a SHA-256 digest as 64 hex digits (compared in lower case), or empty for none. */
+export const sha256Hex = () =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .default('')
+    .refine((value) => value === '' || /^[0-9a-f]{64}$/.test(value), {
+      error: 'must be a SHA-256 digest: 64 hexadecimal digits (or empty for no check)',
+    });
 export const url = (protocols: readonly string[]) =>
   required().refine(
     (value) => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { flag, integer, LOG_LEVELS, OFFSET_RESETS, oneOf, text } from './parsers.js';
+import { flag, integer, LOG_LEVELS, OFFSET_RESETS, oneOf, sha256Hex, text } from './parsers.js';
 import {
   checkClickHouseTls,
   checkKafkaSecurity,
@@ -33,6 +33,7 @@ export const serviceSchema = z
     REDIS_TTL_SECONDS: integer(0, 0, 315_360_000),
     REDIS_WAIT_REPLICAS: integer(0, 0, 5),
     MODEL_PATH: text('model/offer_model.onnx'),
+    MODEL_SHA256: sha256Hex(),
     MODEL_THREADS: integer(1, 0, 64),
     MODEL_WORKERS: integer(1, 0, 16),
     SINK_RETRY_INITIAL_MS: integer(100, 1, 60_000),

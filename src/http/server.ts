@@ -7,6 +7,8 @@ import type { Logger } from '../telemetry/logger.js';
 
 export interface ReadinessReport {
   readonly ready: boolean;
+  /** The loaded model, once it is: its version and the SHA-256 of its file. */
+  readonly model?: { readonly version: string; readonly sha256: string };
   /** While start-up still waits: the stores (and the model) not answered yet. */
   readonly awaiting?: readonly string[];
   /** Each check's result: true, or what is wrong (a nested object for several sinks). */
@@ -57,6 +59,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           JSON.stringify({
             status: report.ready ? 'ready' : starting ? 'starting' : 'not ready',
             ...(starting ? { reason: `awaiting ${(report.awaiting ?? []).join(', ')}` } : {}),
+            ...(report.model === undefined ? {} : { model: report.model }),
             ...(report.awaiting === undefined ? {} : { awaiting: report.awaiting }),
             checks: report.checks,
           }),

@@ -20,6 +20,7 @@ import { sinkWrite, writeAll } from './write-all.js';
 export interface ProcessorDependencies {
   readonly scorer: {
     readonly modelVersion: string;
+    readonly modelDigest: string;
     score(batch: readonly Registration[]): Promise<Predictions[]>;
   };
   readonly sinks: {
@@ -119,7 +120,7 @@ async function handleChunk(
     batch.partition,
     accepted,
     predictions,
-    scorer.modelVersion,
+    { version: scorer.modelVersion, sha256: scorer.modelDigest },
     processedAtMs,
   );
   const origin = {

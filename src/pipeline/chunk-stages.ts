@@ -3,7 +3,7 @@ import type { Registration } from '../contract/registration.js';
 import type { InboundMessage } from '../kafka/kafka-adapter.js';
 import type { Predictions } from '../scoring/predictions.js';
 import type { RejectedMessage } from '../sinks/dead-letter-sink.js';
-import { ChunkOffers, type StoredOffer } from '../sinks/offer-record.js';
+import { ChunkOffers, type ModelIdentity, type StoredOffer } from '../sinks/offer-record.js';
 import type { ChunkObserver } from './chunk-observer.js';
 
 // The pure steps of a chunk: which messages are registrations and which are rejected, and
@@ -90,13 +90,13 @@ export function toStoredOffers(
   partition: number,
   accepted: readonly Accepted[],
   predictions: readonly Predictions[],
-  modelVersion: string,
+  model: ModelIdentity,
   processedAtMs: number,
 ): StoredOffer[] {
   if (predictions.length !== accepted.length) {
     throw new Error(`the scorer returned ${predictions.length} rows for ${accepted.length}`);
   }
-  const offers = new ChunkOffers(partition, modelVersion, processedAtMs);
+  const offers = new ChunkOffers(partition, model, processedAtMs);
   const stored = new Array<StoredOffer>(accepted.length);
   for (const [index, { message, registration }] of accepted.entries()) {
     const prediction = predictions[index];

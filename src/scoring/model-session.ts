@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import * as ort from 'onnxruntime-node';
 
 import { errorMessage, OfferError } from '../errors.js';
@@ -16,11 +18,16 @@ export function modelInvalid(message: string, cause?: unknown): OfferError {
   return new OfferError('MODEL_INVALID', message, { retriable: false, cause });
 }
 
-/** What a model file says about itself: its version and how to feed it. */
+/** What a model file says about itself: its version and how to feed it, and its digest. */
 export interface ModelDescription {
   readonly modelVersion: string;
+  /** SHA-256 of the file's bytes, 64 hex digits: which artifact this is, whatever its version says. */
+  readonly modelDigest: string;
   readonly encoding: InputEncoding;
 }
+
+export const modelDigest = (bytes: Uint8Array): string =>
+  createHash('sha256').update(bytes).digest('hex');
 
 /** Reads the version and input encoding from the model's metadata, or says what is wrong. */
 export function describeModel(bytes: Uint8Array, modelPath: string): ModelDescription {
@@ -36,7 +43,7 @@ export function describeModel(bytes: Uint8Array, modelPath: string): ModelDescri
   }
   const encoding = InputEncoding.fromMetadata(metadata.get(INPUT_ENCODING_KEY));
   if (typeof encoding === 'string') throw modelInvalid(`model ${modelPath}: ${encoding}`);
-  return { modelVersion, encoding };
+  return { modelVersion, modelDigest: modelDigest(bytes), encoding };
 }
 
 /**

@@ -4,7 +4,14 @@ import { Worker } from 'node:worker_threads';
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
 import type { InputEncoding } from './input-encoding.js';
-import { describeModel, ModelSession, modelInvalid, type SessionOptions } from './model-session.js';
+import {
+  describeModel,
+  modelDigest,
+  ModelSession,
+  modelInvalid,
+  type ModelDescription,
+  type SessionOptions,
+} from './model-session.js';
 import type { PredictionName, Predictions } from './predictions.js';
 import type { WorkerReply, WorkerRequest, WorkerSetup, WorkerStatus } from './scoring-worker.js';
 
@@ -13,6 +20,8 @@ export { MODEL_VERSION_KEY } from './model-session.js';
 export interface Scorer {
   /** The `model_version` recorded in the loaded model file. */
   readonly modelVersion: string;
+  /** SHA-256 of the loaded model file, 64 hex digits. */
+  readonly modelDigest: string;
   /** The graph's input names, as onnxruntime reports them. */
   readonly inputNames: readonly string[];
   /** Predictions for every registration, in order, from one run of the model. */
@@ -27,6 +36,8 @@ export interface ScorerOptions extends SessionOptions {
    * thread (which then waits for every run).
    */
   readonly workers?: number;
+  /** The model file's expected SHA-256 (hex, MODEL_SHA256); empty or left out: not checked. */
+  readonly expectedSha256?: string;
 }
 
 /** One object per row from the [rows, columns] output matrix. */
@@ -55,15 +66,17 @@ const closedError = (): OfferError =>
 /** Encodes batches and turns the model's output into predictions; `run` does the rest. */
 abstract class EncodingScorer implements Scorer {
   readonly modelVersion: string;
+  readonly modelDigest: string;
   protected readonly encoding: InputEncoding;
   private readonly running = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
 
   constructor(
-    description: { modelVersion: string; encoding: InputEncoding },
+    description: ModelDescription,
     readonly inputNames: readonly string[],
   ) {
     this.modelVersion = description.modelVersion;
+    this.modelDigest = description.modelDigest;
     this.encoding = description.encoding;
   }
 
@@ -171,7 +184,7 @@ class ScoringThread {
 
 class ThreadedScorer extends EncodingScorer {
   constructor(
-    description: { modelVersion: string; encoding: InputEncoding },
+    description: ModelDescription,
     inputNames: readonly string[],
     private readonly threads: readonly ScoringThread[],
   ) {
@@ -204,6 +217,15 @@ export async function loadScorer(modelPath: string, options: ScorerOptions = {})
     bytes = await readFile(modelPath);
   } catch (error) {
     throw modelInvalid(`cannot read model ${modelPath}: ${errorMessage(error)}`, error);
+  }
+  const expected = options.expectedSha256 ?? '';
+  if (expected !== '') {
+    const actual = modelDigest(bytes);
+    if (actual !== expected.toLowerCase()) {
+      throw modelInvalid(
+        `model ${modelPath} has SHA-256 ${actual}, but MODEL_SHA256 expects ${expected}: deliver the expected file or set MODEL_SHA256 to the digest of the one you mean to run`,
+      );
+    }
   }
   const sessionOptions: SessionOptions =
     options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads };

@@ -66,7 +66,7 @@ export async function startOfferService(
   const base: Base = { config, logger, tracing, metrics, readiness, http };
   try {
     const parts = await openParts(config, logger, metrics);
-    readiness.started('model');
+    readiness.modelLoaded({ version: parts.scorer.modelVersion, sha256: parts.scorer.modelDigest });
     const window = new StartupWindow(
       config.startupTimeoutMs,
       logger,

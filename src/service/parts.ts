@@ -37,10 +37,19 @@ export async function openParts(
   const scorer = await loadScorer(config.model.path, {
     intraOpThreads: config.model.threads,
     workers: config.model.workers,
+    expectedSha256: config.model.sha256,
   });
-  logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
+  logger.info(
+    { modelVersion: scorer.modelVersion, modelSha256: scorer.modelDigest, path: config.model.path },
+    'model loaded',
+  );
   metrics.buildInfo.set(
-    { version: SERVICE_VERSION, model_version: scorer.modelVersion, node_version: process.version },
+    {
+      version: SERVICE_VERSION,
+      model_version: scorer.modelVersion,
+      model_sha256: scorer.modelDigest,
+      node_version: process.version,
+    },
     1,
   );
   const kafka = createKafkaClients(config.kafka, logger);

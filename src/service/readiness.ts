@@ -17,6 +17,7 @@ export interface PipelineState {
 export class Readiness {
   readonly #awaiting: Set<string>;
   #running: PipelineState | undefined;
+  #model: ReadinessReport['model'];
 
   constructor(parts: readonly string[]) {
     this.#awaiting = new Set(parts);
@@ -25,6 +26,12 @@ export class Readiness {
   /** A part start-up awaited has answered. */
   started(part: string): void {
     this.#awaiting.delete(part);
+  }
+
+  /** The model is loaded: `/readyz` names it from now on. */
+  modelLoaded(model: { readonly version: string; readonly sha256: string }): void {
+    this.#model = { version: model.version, sha256: model.sha256 };
+    this.started('model');
   }
 
   /** Start-up is done: readiness from now on is the pipeline's. */
@@ -38,6 +45,7 @@ export class Readiness {
       const awaiting = [...this.#awaiting];
       return {
         ready: false,
+        ...(this.#model === undefined ? {} : { model: this.#model }),
         awaiting,
         checks: Object.fromEntries(awaiting.map((part) => [part, 'awaited at start-up'])),
       };
@@ -48,6 +56,7 @@ export class Readiness {
     const stopping = state.stopping();
     return {
       ready: inGroup && redisConnected && sinks === true && !stopping,
+      ...(this.#model === undefined ? {} : { model: this.#model }),
       checks: {
         model: true,
         consumer_in_group: inGroup,

@@ -20,8 +20,11 @@ import { clickhouseErrorCode } from './clickhouse-client.js';
  *    kafka_partition, kafka_offset, event_time, processed_at, version;
  *    ReplacingMergeTree(version) ORDER BY user_id (cluster: replicated local tables behind a
  *    Distributed table); monthly partitions and CLICKHOUSE_TTL_DAYS on 20.3+.
+ * 2 (0.2.0): model_sha256 after model_version, the SHA-256 of the model file that scored the
+ *    row (ADD COLUMN; rows written before it, or by 0.1.0 replicas during a rolling upgrade,
+ *    hold '').
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const MIGRATIONS_TABLE = 'realtime_offers_migrations';
 

@@ -94,6 +94,7 @@ const COLUMNS: readonly ColumnDefinition[] = [
   })),
   { name: 'offer', current: 'LowCardinality(String)', legacy: 'String' },
   { name: 'model_version', current: 'LowCardinality(String)', legacy: 'String' },
+  { name: 'model_sha256', current: 'LowCardinality(String)', legacy: 'String' },
   { name: 'kafka_partition', current: 'UInt32', legacy: 'UInt32', currentExtra: 'CODEC(ZSTD(1))' },
   {
     name: 'kafka_offset',

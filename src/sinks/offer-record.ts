@@ -9,6 +9,8 @@ export type OfferRecord = Predictions & {
   readonly user_id: number;
   readonly offer: string;
   readonly model_version: string;
+  /** SHA-256 of the model file that scored it (64 hex digits). */
+  readonly model_sha256: string;
   readonly kafka_partition: number;
   readonly kafka_offset: string;
   /**
@@ -25,6 +27,12 @@ export type OfferRecord = Predictions & {
    */
   readonly version: string;
 };
+
+/** Which model scored an offer: the version its metadata gives and the SHA-256 of its file. */
+export interface ModelIdentity {
+  readonly version: string;
+  readonly sha256: string;
+}
 
 export interface OfferSource {
   readonly userId: number;
@@ -76,7 +84,7 @@ export function clickhouseDateTime(epochMs: number): string {
 export function buildOfferRecord(
   source: OfferSource,
   predictions: Predictions,
-  modelVersion: string,
+  model: ModelIdentity,
   processedAtMs: number,
 ): OfferRecord {
   const eventMs = eventTimeMs(source.timestampMs, processedAtMs);
@@ -84,7 +92,8 @@ export function buildOfferRecord(
     user_id: source.userId,
     ...predictions,
     offer: offerText(predictions),
-    model_version: modelVersion,
+    model_version: model.version,
+    model_sha256: model.sha256,
     kafka_partition: source.partition,
     kafka_offset: source.offset,
     event_time: clickhouseDateTime(eventMs),
@@ -115,7 +124,7 @@ const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(v
 
 /**
  * Builds the stored offers of one chunk as text directly, with what the chunk's records share
- * (partition, model version, processing time) formatted once: the same JSON as `storeOffer`
+ * (partition, model, processing time) formatted once: the same JSON as `storeOffer`
  * of `buildOfferRecord`, without an object per record and a generic serialisation.
  */
 export class ChunkOffers {
@@ -125,9 +134,9 @@ export class ChunkOffers {
   #lastSecond = Number.NaN;
   #lastSecondText = '';
 
-  constructor(partition: number, modelVersion: string, processedAtMs: number) {
+  constructor(partition: number, model: ModelIdentity, processedAtMs: number) {
     this.#processedAtMs = processedAtMs;
-    this.#head = `,"model_version":${JSON.stringify(modelVersion)},"kafka_partition":${partition},"kafka_offset":"`;
+    this.#head = `,"model_version":${JSON.stringify(model.version)},"model_sha256":${JSON.stringify(model.sha256)},"kafka_partition":${partition},"kafka_offset":"`;
     this.#tail = `","processed_at":"${clickhouseDateTime(processedAtMs)}"}`;
   }
 

@@ -222,8 +222,8 @@ function buildAndTraceMetrics(registry: Registry, traceStats: Readonly<TraceExpo
     }),
     buildInfo: new Gauge({
       name: 'offers_build_info',
-      help: 'Always 1; the labels say which build runs: service version, model version, Node.js version.',
-      labelNames: ['version', 'model_version', 'node_version'] as const,
+      help: 'Always 1; the labels say which build runs: service version, model version and the SHA-256 of its file, Node.js version.',
+      labelNames: ['version', 'model_version', 'model_sha256', 'node_version'] as const,
       registers: [registry],
     }),
     traceSpansDropped: new Counter({

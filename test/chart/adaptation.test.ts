@@ -105,7 +105,7 @@ describe('chart: adaptation points', () => {
       loadTestImage(global[0] ?? ''),
       'mirror.example.com:5000/realtime-offers-loadtest:0.2.0',
     );
-    assert.deepEqual(images([]), Array(3).fill('realtime-offers:0.1.0'));
+    assert.deepEqual(images([]), Array(3).fill('realtime-offers:0.2.0'));
   });
 
   it('initContainers, sidecars and extraObjects are rendered, templated', () => {

@@ -80,6 +80,7 @@ for (const engine of engines) {
               ...PREDICTION_NAMES.map((name) => `${name} Float32`),
               'offer LowCardinality(String)',
               'model_version LowCardinality(String)',
+              'model_sha256 LowCardinality(String)',
               'kafka_partition UInt32',
               'kafka_offset UInt64',
               "event_time DateTime64(3, 'UTC')",
@@ -91,6 +92,7 @@ for (const engine of engines) {
               ...PREDICTION_NAMES.map((name) => `${name} Float32`),
               'offer String',
               'model_version String',
+              'model_sha256 String',
               'kafka_partition UInt32',
               'kafka_offset UInt64',
               "event_time DateTime('UTC')",
@@ -124,7 +126,7 @@ for (const engine of engines) {
             buildOfferRecord(
               { userId: i + 1, partition, offset: String(i), timestampMs },
               predictions(value),
-              'v-test',
+              { version: 'v-test', sha256: '' },
               newer,
             ),
           ),
@@ -208,7 +210,7 @@ describe('monthly partitions and a TTL on current ClickHouse (chDB)', () => {
             buildOfferRecord(
               { userId: 7, partition: 0, offset: '1', timestampMs: Date.UTC(2026, 4, 20) },
               predictions(0.6),
-              'v',
+              { version: 'v', sha256: '' },
               now,
             ),
           ),
@@ -255,7 +257,7 @@ describe('deduplication token on current ClickHouse (chDB)', () => {
           buildOfferRecord(
             { userId: 1, partition: 0, offset: '5', timestampMs: 1_000 },
             predictions(0.6),
-            'v',
+            { version: 'v', sha256: '' },
             processedAtMs,
           ),
         ),

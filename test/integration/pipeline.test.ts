@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 
 import { generateMessages, INVALID_SAMPLES } from '../../src/cli/registration-generator.js';
@@ -19,6 +21,7 @@ interface OfferRow {
   user_id: string;
   offer: string;
   model_version: string;
+  model_sha256: string;
   kafka_partition: number;
   kafka_offset: string;
   version: string;
@@ -111,6 +114,10 @@ describe('pipeline: Kafka -> model -> ClickHouse + Redis, invalid -> DLQ', () =>
         `SELECT * FROM default.${fixture.table} FINAL WHERE user_id IN (${sample.map((m) => m.userId).join(',')}) ORDER BY user_id`,
       );
       assert.equal(rows.length, sample.length);
+      // The digest of the file, worked out here rather than asked of the scorer.
+      const fileSha256 = createHash('sha256')
+        .update(await readFile('model/offer_model.onnx'))
+        .digest('hex');
       for (const [index, row] of rows.entries()) {
         const want = expected[index];
         assert.ok(want);
@@ -122,6 +129,8 @@ describe('pipeline: Kafka -> model -> ClickHouse + Redis, invalid -> DLQ', () =>
         assert.equal(stored.user_id, Number(row.user_id));
         assert.equal(stored.offer, row.offer);
         assert.equal(stored.version, row.version);
+        assert.equal(row.model_sha256, fileSha256);
+        assert.equal(stored.model_sha256, fileSha256);
         for (const name of PREDICTION_NAMES) {
           // ClickHouse stores Float32; the scorer's outputs are float32 too, so they agree closely.
           assert.ok(

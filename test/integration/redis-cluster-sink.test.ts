@@ -32,7 +32,7 @@ function offer(userId: number, timestampMs: number, offset: string, value: numbe
     buildOfferRecord(
       { userId, partition: 0, offset, timestampMs },
       predictions(value),
-      'v',
+      { version: 'v', sha256: '' },
       timestampMs,
     ),
   );

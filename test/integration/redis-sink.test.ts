@@ -34,7 +34,7 @@ describe('Redis sink on a real Redis', () => {
         buildOfferRecord(
           { userId: 42, partition: 0, offset, timestampMs },
           predictions(value),
-          'v',
+          { version: 'v', sha256: '' },
           timestampMs,
         ),
       );
@@ -66,7 +66,7 @@ describe('Redis sink on a real Redis', () => {
     const newer = buildOfferRecord(
       { userId: 43, partition: 0, offset: '10', timestampMs: 9_000 },
       predictions(0.9),
-      'v',
+      { version: 'v', sha256: '' },
       9_000,
     );
     // A value in the order of OfferRecord's fields, version last.
@@ -75,7 +75,7 @@ describe('Redis sink on a real Redis', () => {
       buildOfferRecord(
         { userId: 43, partition: 0, offset: '3', timestampMs: 1_000 },
         predictions(0.1),
-        'v',
+        { version: 'v', sha256: '' },
         1_000,
       ),
     );
@@ -90,7 +90,7 @@ describe('Redis sink on a real Redis', () => {
         buildOfferRecord(
           { userId: i + 1, partition: 0, offset: String(i), timestampMs: 5_000 },
           predictions(0.3),
-          'v',
+          { version: 'v', sha256: '' },
           5_000,
         ),
       ),
@@ -107,7 +107,7 @@ describe('Redis sink on a real Redis', () => {
         buildOfferRecord(
           { userId: 7_000, partition: 0, offset, timestampMs },
           predictions(value),
-          'v',
+          { version: 'v', sha256: '' },
           timestampMs,
         ),
       );

@@ -100,6 +100,7 @@ function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {
   const processor = createBatchProcessor({
     scorer: {
       modelVersion: 'test',
+      modelDigest: 'cd'.repeat(32),
       score: (batch: readonly Registration[]) => Promise.resolve(batch.map(() => PREDICTIONS)),
     },
     sinks: { clickhouse, redis, deadLetters },

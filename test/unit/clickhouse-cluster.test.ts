@@ -84,6 +84,7 @@ describe('ClickHouse schema per server version and mode', () => {
     for (const column of [
       'offer LowCardinality(String),',
       'model_version LowCardinality(String),',
+      'model_sha256 LowCardinality(String),',
       "event_time DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),",
       "processed_at DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1)),",
       'kafka_offset UInt64 CODEC(Delta, ZSTD(1)),',
@@ -196,7 +197,7 @@ const records = (partition: number, offsets: number[]): StoredOffer[] =>
       buildOfferRecord(
         { userId: partition * 1000 + offset, partition, offset: String(offset), timestampMs: 5 },
         predictions,
-        'v1',
+        { version: 'v1', sha256: '' },
         10,
       ),
     ),

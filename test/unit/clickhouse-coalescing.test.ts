@@ -32,7 +32,7 @@ const records = (partition: number, count: number): StoredOffer[] =>
       buildOfferRecord(
         { userId: partition * 1000 + index + 1, partition, offset: String(index), timestampMs: 1 },
         predictions,
-        'v1',
+        { version: 'v1', sha256: '' },
         2,
       ),
     ),

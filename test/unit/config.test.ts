@@ -64,6 +64,19 @@ describe('loadServiceConfig', () => {
     assert.equal(config.logLevel, 'debug');
   });
 
+  it('MODEL_SHA256: 64 hex digits (upper case taken as lower), or empty for no check', () => {
+    assert.equal(loadServiceConfig(MINIMAL).model.sha256, '');
+    assert.equal(
+      loadServiceConfig({ ...MINIMAL, MODEL_SHA256: 'AB'.repeat(32) }).model.sha256,
+      'ab'.repeat(32),
+    );
+    assert.match(
+      configError({ ...MINIMAL, MODEL_SHA256: 'sha256:' + 'ab'.repeat(32) }),
+      /MODEL_SHA256 \("sha256:ab[ab]*"\): must be a SHA-256 digest: 64 hexadecimal digits \(or empty for no check\)/,
+    );
+    assert.match(configError({ ...MINIMAL, MODEL_SHA256: 'ab'.repeat(31) }), /MODEL_SHA256/);
+  });
+
   it('treats an empty value as unset', () => {
     assert.equal(loadServiceConfig({ ...MINIMAL, LOG_LEVEL: '' }).logLevel, 'info');
   });

@@ -6,6 +6,7 @@ import {
   type ReadinessReport,
   type RunningHttpServer,
 } from '../../src/http/server.js';
+import { Readiness } from '../../src/service/readiness.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 
@@ -64,6 +65,21 @@ describe('http endpoints', () => {
       checks: { ClickHouse: 'awaited at start-up', Kafka: 'awaited at start-up' },
     });
     assert.equal((await fetch(url('/healthz'))).status, 200);
+  });
+
+  it('/readyz names the loaded model: its version and the SHA-256 of its file', async () => {
+    const readiness = new Readiness(['model', 'Kafka']);
+    readiness.modelLoaded({ version: '2.0.0', sha256: 'ab'.repeat(32) });
+    report = readiness.report();
+    const response = await fetch(url('/readyz'));
+    assert.equal(response.status, 503);
+    assert.deepEqual(await response.json(), {
+      status: 'starting',
+      reason: 'awaiting Kafka',
+      model: { version: '2.0.0', sha256: 'ab'.repeat(32) },
+      awaiting: ['Kafka'],
+      checks: { Kafka: 'awaited at start-up' },
+    });
   });
 
   it('/metrics serves the registry in Prometheus text', async () => {

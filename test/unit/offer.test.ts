@@ -91,13 +91,14 @@ describe('buildOfferRecord', () => {
     const record = buildOfferRecord(
       { userId: 7, partition: 3, offset: '41', timestampMs: Date.UTC(2026, 0, 2, 3, 4, 5, 678) },
       { ...LOW, predicted_function_map: 0.8 },
-      '1.0.0+abc',
+      { version: '1.0.0+abc', sha256: 'ef'.repeat(32) },
       Date.UTC(2026, 0, 2, 3, 4, 6),
     );
     assert.equal(record.user_id, 7);
     assert.equal(record.predicted_function_map, 0.8);
     assert.match(record.offer, /saved places on the map$/);
     assert.equal(record.model_version, '1.0.0+abc');
+    assert.equal(record.model_sha256, 'ef'.repeat(32));
     assert.equal(record.kafka_partition, 3);
     assert.equal(record.kafka_offset, '41');
     assert.equal(record.event_time, '2026-01-02 03:04:05');
@@ -108,7 +109,12 @@ describe('buildOfferRecord', () => {
   it('orders an event without a usable timestamp below every event that has one', () => {
     const processedAt = Date.UTC(2026, 0, 2, 3, 4, 6);
     const build = (timestampMs: number, offset: string) =>
-      buildOfferRecord({ userId: 7, partition: 0, offset, timestampMs }, LOW, 'v', processedAt);
+      buildOfferRecord(
+        { userId: 7, partition: 0, offset, timestampMs },
+        LOW,
+        { version: 'v', sha256: '' },
+        processedAt,
+      );
     // Kafka's largest timestamp (Long.MAX_VALUE, as a producer with a broken clock may send),
     // the year 9999, no timestamp (-1) and one before the epoch: none may throw, and none may
     // outrank an ordinary event of the same user that comes after it.
@@ -143,8 +149,11 @@ describe('ChunkOffers', () => {
     };
     const odd = [0, -0, 1e-7, 123_456_789.5, 0.5, 1, Math.fround(0.1), Number.MIN_VALUE];
     const timestamps = [processedAt - 1, processedAt - 1_000, -1, 0, Date.UTC(9999, 0, 1), 999];
-    for (const modelVersion of ['2.0.0+abc', 'v"quoted\\ü']) {
-      const chunk = new ChunkOffers(11, modelVersion, processedAt);
+    for (const model of [
+      { version: '2.0.0+abc', sha256: 'ab'.repeat(32) },
+      { version: 'v"quoted\\ü', sha256: '' },
+    ]) {
+      const chunk = new ChunkOffers(11, model, processedAt);
       for (let index = 0; index < 300; index += 1) {
         const predictions = Object.fromEntries(
           PREDICTION_NAMES.map((name, column) => [
@@ -158,7 +167,7 @@ describe('ChunkOffers', () => {
           timestampMs: timestamps[index % timestamps.length] ?? 0,
         };
         const expected = storeOffer(
-          buildOfferRecord({ ...source, partition: 11 }, predictions, modelVersion, processedAt),
+          buildOfferRecord({ ...source, partition: 11 }, predictions, model, processedAt),
         );
         const actual = chunk.offer(source, predictions);
         assert.deepEqual(actual, expected, `row ${index}`);

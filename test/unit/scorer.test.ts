@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,6 +257,24 @@ describe('loadScorer failures', () => {
       assert.match(error.message, /unexpected input column\(s\) shoe_size/);
       assert.match(error.message, /no categories for platform/);
       assert.match(error.message, /output\(s\) predicted_cost missing/);
+      return true;
+    });
+  });
+
+  it('knows the SHA-256 of its file, and refuses another file than MODEL_SHA256 names', async () => {
+    const digest = createHash('sha256')
+      .update(await readFile(MODEL_PATH))
+      .digest('hex');
+    const checked = await loadScorer(MODEL_PATH, { workers: 0, expectedSha256: digest });
+    try {
+      assert.equal(checked.modelDigest, digest);
+    } finally {
+      await checked.close();
+    }
+    const other = 'f'.repeat(64);
+    await assert.rejects(loadScorer(MODEL_PATH, { expectedSha256: other }), (error: unknown) => {
+      assert.ok(isOfferError(error, 'MODEL_INVALID'));
+      assert.ok(error.message.includes(`has SHA-256 ${digest}, but MODEL_SHA256 expects ${other}`));
       return true;
     });
   });

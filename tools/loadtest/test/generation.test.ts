@@ -17,7 +17,7 @@ describe('Redis probe helpers', () => {
     const record = buildOfferRecord(
       { userId: 7, partition: 3, offset: '1234567', timestampMs: 1_764_000_000_123 },
       predictions,
-      'v1',
+      { version: 'v1', sha256: '' },
       1_764_000_000_500,
     );
     assert.equal(offerTimestampMs(JSON.stringify(record)), 1_764_000_000_123);
