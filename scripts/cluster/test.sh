@@ -6,13 +6,16 @@
 #                  proxy (cached)
 #   3. images.sh   the pause image (buildah)
 #   4. scripts/release/release.sh (make release): both images as OCI archives, on the base
-#                  images' stand-ins (scripts/images/stand-ins.sh), the SBOM and the chart
+#                  images' stand-ins (scripts/images/stand-ins.sh), the SBOM and the chart;
+#                  previous-release.sh the same for the previous release (versions.env), from
+#                  its own commit (cached)
 #   5. up.sh       the cluster in a network namespace of its own, with its registry
-#   6. scripts/release/publish.sh (make publish) into that registry
+#   6. scripts/release/publish.sh (make publish) of both releases into that registry
 #   7. scripts/infra/up.sh inside that namespace, serving on the bridge (INFRA_HOST)
 #   8. platform.sh CRDs, k8s/, Secrets, Services, topics
-#   9. test/cluster/cluster.test.ts: helm install oci://..., the pulled image's digest, helm test,
-#      scaling, upgrade, accounting
+#   9. test/cluster/cluster.test.ts: helm install oci://... of the previous release, scaling under
+#      load, helm upgrade to this release with its schema change under load, a refused upgrade,
+#      helm test, the pulled images' digests, accounting
 # Everything it started is stopped on exit (down.sh and scripts/infra/down.sh), also on failure.
 # Env: INFRA_DIR (default <repo>/.infra/cluster), CLUSTER_CACHE_DIR (built programs and images,
 # default ~/.cache/realtime-offers-cluster), CLUSTER_KEEP=1 (leave it running for a look;
@@ -67,8 +70,11 @@ trap cleanup EXIT
 export RELEASE_DIR="$CLUSTER_DIR/release" RELEASE_BASE=stand-in RELEASE_ALLOW_DIRTY=1
 REGISTRY="$REGISTRY_ADDRESS" "$REPO_ROOT/scripts/release/release.sh"
 timing "release"
+previous_dir="$(REGISTRY="$REGISTRY_ADDRESS" "$CLUSTER_SCRIPTS/previous-release.sh")"
+timing "previous release $PREVIOUS_RELEASE"
 "$CLUSTER_SCRIPTS/up.sh"
 timing "cluster"
+PREVIOUS_DIGEST="$(in_ns "$CLUSTER_SCRIPTS/publish-previous.sh" "$previous_dir")"
 REGISTRY="$REGISTRY_ADDRESS" REGISTRY_PLAIN_HTTP=1 in_ns "$REPO_ROOT/scripts/release/publish.sh"
 timing "publish"
 # shellcheck source=/dev/null
@@ -87,6 +93,8 @@ set +a
 CLUSTER_KUBECONFIG="$KUBECONFIG_FILE" CLUSTER_KUBECTL="$BIN_DIR/kubectl" HELM="$HELM" \
   CLUSTER_CHART="oci://$REGISTRY_ADDRESS/charts/realtime-offers" CLUSTER_CHART_VERSION="$VERSION" \
   CLUSTER_IMAGE="$REGISTRY_ADDRESS/realtime-offers@$SERVICE_DIGEST" CLUSTER_REDIS_PASSWORD="$REDIS_PASSWORD" \
+  CLUSTER_PREVIOUS_CHART_VERSION="$PREVIOUS_RELEASE" \
+  CLUSTER_PREVIOUS_IMAGE="$REGISTRY_ADDRESS/realtime-offers@$PREVIOUS_DIGEST" \
   in_ns node --import tsx --test --test-concurrency=1 --test-reporter=spec \
   "$REPO_ROOT/test/cluster/cluster.test.ts"
 timing "test"

@@ -17,6 +17,8 @@ INFRA_TIMEOUT_ZOOKEEPER="${INFRA_TIMEOUT_ZOOKEEPER:-60}"
 CLICKHOUSE_SHARDS=2
 CLICKHOUSE_REPLICAS=2
 CLICKHOUSE_CLUSTER_NAME=offers_cluster
+# The one server's own one-node cluster (remote_servers), in single mode.
+CLICKHOUSE_SINGLE_NODE_CLUSTER=single_node
 # Mark and uncompressed caches per server: 18.16's defaults (5 GiB marks) are for a server of
 # its own; these hold far more than the tests' tables.
 CLICKHOUSE_CACHE_BYTES=268435456
@@ -130,6 +132,13 @@ write_clickhouse_config() { # write_clickhouse_config SERVICE
   if [[ "$INFRA_HOST" != 127.0.0.1 ]]; then
     extra_host="<listen_host>$INFRA_HOST</listen_host>"
     extra_network="<ip>$INFRA_HOST</ip>"
+  fi
+  if [[ "$svc" == clickhouse ]]; then
+    # One server is also a one-node cluster in remote_servers, as a server the Altinity
+    # operator runs always is: what `migrate` must refuse when CLICKHOUSE_CLUSTER names it over
+    # the single-server table. No ZooKeeper, so no ON CLUSTER DDL runs here.
+    cluster_config="$(printf '    <remote_servers>\n        <%s>\n            <shard><replica><host>127.0.0.1</host><port>%s</port></replica></shard>\n        </%s>\n    </remote_servers>' \
+      "$CLICKHOUSE_SINGLE_NODE_CLUSTER" "$(node_port "$svc" TCP_PORT)" "$CLICKHOUSE_SINGLE_NODE_CLUSTER")"
   fi
   if [[ "$svc" == clickhouse-* ]]; then
     node="${svc#clickhouse-}"

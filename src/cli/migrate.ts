@@ -1,4 +1,5 @@
 import type { ClickHouseConnectionConfig } from '../config/config.js';
+import { errorMessage, OfferError } from '../errors.js';
 import { SERVICE_VERSION } from '../service/version.js';
 import {
   migrate,
@@ -7,7 +8,7 @@ import {
   type MigrationResult,
 } from '../sinks/clickhouse-migration.js';
 import { whereSeen } from '../sinks/clickhouse-plan.js';
-import { createClickHouseClient } from '../sinks/clickhouse-client.js';
+import { clickhouseErrorCode, createClickHouseClient } from '../sinks/clickhouse-client.js';
 
 /** The report of a run (or a dry run), one fact a line, as the hook Job's log shows it. */
 export function migrationReport(
@@ -46,7 +47,16 @@ export function migrationReport(
   return lines;
 }
 
-/** `migrate [--dry-run]`: 0 when the schema is (or would be) as asked, 1 when refused. */
+/**
+ * Exit code of a run that could not reach or ask ClickHouse (sysexits' EX_TEMPFAIL): a retry
+ * may succeed. The chart's hook Job retries only this one; a refusal (1) fails it at once.
+ */
+export const EXIT_TRY_AGAIN = 75;
+
+/**
+ * `migrate [--dry-run]`: 0 when the schema is (or would be) as asked, 1 when refused,
+ * EXIT_TRY_AGAIN when ClickHouse could not be asked.
+ */
 export async function migrateCommand(
   config: ClickHouseConnectionConfig,
   options: { readonly dryRun: boolean },
@@ -64,7 +74,14 @@ export async function migrateCommand(
       console.error(error.message);
       return 1;
     }
-    throw error;
+    // A server that answered no (rights, credentials, a bad setting) says the same next time.
+    const retriable =
+      error instanceof OfferError ? error.retriable : clickhouseErrorCode(error) === undefined;
+    if (!retriable) throw error;
+    console.error(
+      `ClickHouse migration could not run (a retry may succeed): ${errorMessage(error)}`,
+    );
+    return EXIT_TRY_AGAIN;
   } finally {
     await client.close();
   }

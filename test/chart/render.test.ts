@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { EXIT_TRY_AGAIN } from '../../src/cli/migrate.js';
 import {
   all,
   at,
@@ -81,6 +82,27 @@ describe('chart: lint and render', () => {
         names.join(),
       );
     }
+  });
+
+  it("fails the migration Job at once on a refusal; retries only migrate's try-again exit", () => {
+    const job = only(rendered('default'), 'Job');
+    const spec = job.spec as {
+      backoffLimit?: number;
+      podFailurePolicy?: {
+        rules: {
+          action: string;
+          onExitCodes?: { containerName: string; operator: string; values: number[] };
+        }[];
+      };
+      template: { spec: { restartPolicy?: string } };
+    };
+    assert.equal(spec.template.spec.restartPolicy, 'Never', 'podFailurePolicy needs Never');
+    const [failJob] = spec.podFailurePolicy?.rules ?? [];
+    assert.deepEqual(failJob, {
+      action: 'FailJob',
+      onExitCodes: { containerName: 'migrate', operator: 'NotIn', values: [EXIT_TRY_AGAIN] },
+    });
+    assert.equal(spec.backoffLimit, 6);
   });
 
   it('has a helm test that runs the smoke command', () => {

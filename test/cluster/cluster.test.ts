@@ -4,11 +4,13 @@
 // image are the release that test.sh published to the cluster's registry (make release, make
 // publish): the chart is installed from oci://, and containerd pulls the image by the digest the
 // chart names. Runs inside the cluster's network namespace, in order: install (every pod runs
-// the pushed digest), helm test, KEDA scaling on real lag with the group's members counted, a
-// rolling upgrade under load, the scale-down, and the accounting of every message. Skipped
-// nowhere: without the cluster's environment it fails.
+// the pushed digest) of the previous release, KEDA scaling on real lag with the group's members
+// counted, a helm upgrade to this release under load (its schema change applied and recorded),
+// helm test, an upgrade the migration refuses (the release keeps running), the scale-down, and
+// the accounting of every message. Skipped nowhere: without the cluster's environment it fails.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -75,13 +77,21 @@ const KIND_VALUES = path.join(valuesDir, 'values-kind-platform.yaml');
   writeFileSync(KIND_VALUES, values.toString());
 }
 
-/** The release's chart from the cluster's registry (plain http), with the kind platform's values. */
-function chartArgs(...extra: string[]): string[] {
+/** The previous release (installed first) and this one (upgraded to), as published. */
+const PREVIOUS = {
+  version: env('CLUSTER_PREVIOUS_CHART_VERSION'),
+  image: env('CLUSTER_PREVIOUS_IMAGE'),
+};
+const CURRENT = { version: env('CLUSTER_CHART_VERSION'), image: env('CLUSTER_IMAGE') };
+type Published = typeof CURRENT;
+
+/** A release's chart from the cluster's registry (plain http), with the kind platform's values. */
+function chartArgs(release: Published, ...extra: string[]): string[] {
   return [
     RELEASE,
     env('CLUSTER_CHART'),
     '--version',
-    env('CLUSTER_CHART_VERSION'),
+    release.version,
     '--plain-http',
     '-f',
     KIND_VALUES,
@@ -107,8 +117,7 @@ async function consumerPods(): Promise<ConsumerPod[]> {
  * Every container of the pods runs the image the chart names, repository@digest, and the image
  * containerd pulled for it has that digest: the manifest make publish pushed.
  */
-function assertPulledByDigest(pods: readonly ConsumerPod[]): void {
-  const expected = env('CLUSTER_IMAGE');
+function assertPulledByDigest(pods: readonly ConsumerPod[], expected: string): void {
   const [repository, digest] = expected.split('@');
   assert.match(digest ?? '', /^sha256:[0-9a-f]{64}$/);
   for (const pod of pods) {
@@ -181,6 +190,36 @@ async function members(): Promise<number> {
   const { groups } = await admin.describeGroups([GROUP]);
   const group = groups[0];
   return group?.state === 'Stable' ? group.members.length : -(group?.members.length ?? 0);
+}
+
+/** The migrations table's record of the offers table, oldest first. */
+async function migrations(): Promise<{ version: number; service_version: string }[]> {
+  const result = await clickhouse.query({
+    query:
+      "SELECT version, service_version FROM default.realtime_offers_migrations WHERE table_name = 'personal_offer' ORDER BY applied_ms",
+    format: 'JSONEachRow',
+  });
+  return result.json();
+}
+
+/** The offers table's columns, in order. */
+async function columns(): Promise<string[]> {
+  const result = await clickhouse.query({
+    query: 'DESCRIBE TABLE default.personal_offer',
+    format: 'JSONEachRow',
+  });
+  return (await result.json<{ name: string }>()).map((column) => column.name);
+}
+
+/** The revision helm last deployed (a failed upgrade adds a failed one after it). */
+async function deployedRevision(): Promise<number> {
+  const history = JSON.parse(await helm('history', RELEASE, '-o', 'json')) as {
+    revision: number;
+    status: string;
+  }[];
+  const deployed = history.filter((entry) => entry.status === 'deployed');
+  assert.equal(deployed.length, 1, JSON.stringify(history));
+  return deployed[0]?.revision ?? -1;
 }
 
 async function sample(): Promise<Sample> {
@@ -326,10 +365,10 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     );
   });
 
-  it('installs the release chart from the registry: migrate hook, pods Ready under "restricted", the image pulled by digest', async () => {
+  it('installs the previous release from the registry: migrate hook, pods Ready under "restricted", its image pulled by digest', async () => {
     phase = 'install';
     try {
-      await helm('upgrade', '--install', ...chartArgs('--wait', '--timeout', '300s'));
+      await helm('upgrade', '--install', ...chartArgs(PREVIOUS, '--wait', '--timeout', '300s'));
     } catch (error) {
       // A pod the namespace's policy refuses never exists: the ReplicaSet says why.
       const events = await kubectl('get', 'events', '--sort-by=.lastTimestamp').catch(() => '');
@@ -344,20 +383,10 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
       assert.equal(pod.spec.securityContext?.runAsUser, 65532);
       assert.ok(pod.status.containerStatuses?.every((c) => c.ready));
     }
-    assertPulledByDigest(pods);
-    // The migrate hook created the table the consumers write to.
-    const tables = await clickhouse.query({
-      query:
-        "SELECT name FROM system.tables WHERE database = 'default' AND name = 'personal_offer'",
-      format: 'JSONEachRow',
-    });
-    assert.equal((await tables.json()).length, 1);
-  });
-
-  it('helm test: one registration in through Kafka, its offer out of Redis', async () => {
-    phase = 'helm-test';
-    const output = await helm('test', RELEASE, '--timeout', '180s');
-    assert.match(output, /Phase:\s+Succeeded/);
+    assertPulledByDigest(pods, PREVIOUS.image);
+    // The previous release's migrate hook created the table and recorded its schema version.
+    assert.deepEqual(await migrations(), [{ version: 1, service_version: PREVIOUS.version }]);
+    assert.ok(!(await columns()).includes('model_sha256'));
   });
 
   it('KEDA scales the consumers up on real lag, each replica a member of the group', async () => {
@@ -391,16 +420,12 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     assert.ok(scaledTo > MIN_REPLICAS && scaledTo <= MAX_REPLICAS, `scaled to ${scaledTo}`);
   });
 
-  it('a helm upgrade under load rolls every pod', async () => {
+  it('helm upgrade to this release under load: its schema change applied and recorded beside the previous one, every pod rolled', async () => {
     phase = 'upgrade';
     const steady = producers[1];
     assert.ok(steady && running(steady), 'the steady producer has stopped before the upgrade');
     const before = await deployment();
-    const revision = new Date().toISOString().replace(/[^0-9]/g, '');
-    await helm(
-      'upgrade',
-      ...chartArgs('--set', `podAnnotations.realtime-offers/restarted=r${revision}`),
-    );
+    await helm('upgrade', ...chartArgs(CURRENT));
     // rollout status follows the Deployment's generation: done when every pod is new.
     let rolledOut = false;
     const rollout = kubectl('rollout', 'status', `deployment/${DEPLOYMENT}`, '--timeout=420s');
@@ -413,12 +438,56 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     await watch('one group member per ready replica', 120, (e) => e.members === e.ready);
     const pods = await consumerPods();
     assert.ok(pods.length >= MIN_REPLICAS);
-    for (const pod of pods) {
-      assert.equal(pod.metadata.annotations?.['realtime-offers/restarted'], `r${revision}`);
-    }
-    assertPulledByDigest(pods);
+    assertPulledByDigest(pods, CURRENT.image);
     console.log(`[upgrade] rolled ${before.replicas} replica(s); now ${pods.length}`);
     assert.ok(running(steady), 'the upgrade was not under load: the producer finished first');
+    // The pre-upgrade hook added the release's column and recorded schema version 2.
+    const columnList = await columns();
+    assert.equal(columnList[columnList.indexOf('model_version') + 1], 'model_sha256');
+    assert.deepEqual(await migrations(), [
+      { version: 1, service_version: PREVIOUS.version },
+      { version: 2, service_version: CURRENT.version },
+    ]);
+    console.log(
+      `[upgrade] ${PREVIOUS.version} -> ${CURRENT.version}: schema 1 -> 2, column model_sha256 added`,
+    );
+  });
+
+  it('helm test: one registration in through Kafka, its offer out of Redis', async () => {
+    phase = 'helm-test';
+    const output = await helm('test', RELEASE, '--timeout', '180s');
+    assert.match(output, /Phase:\s+Succeeded/);
+  });
+
+  it('an upgrade the migration refuses (clickhouse.cluster over the single-server table) fails with the reason; the release keeps running', async () => {
+    phase = 'refused';
+    const podsBefore = (await consumerPods()).map((pod) => pod.metadata.name).sort();
+    const revisionBefore = await deployedRevision();
+    const during = produce(3_000_000, 10_000, 10, 500);
+    await assert.rejects(
+      helm(
+        'upgrade',
+        ...chartArgs(CURRENT, '--set', 'clickhouse.cluster=single_node', '--timeout', '180s'),
+      ),
+      /pre-upgrade hooks failed/,
+    );
+    const log = await kubectl('logs', `job/${DEPLOYMENT}-migrate`);
+    console.log(`[refused] the hook's log:\n${log.trim()}`);
+    assert.match(
+      log,
+      /default\.personal_offer is a ReplacingMergeTree\(version\), but the settings ask for a Distributed\('single_node'/,
+    );
+    assert.match(log, /nothing was changed/);
+    // The Deployment was never touched: the same pods, Ready, in the group, still consuming.
+    assert.equal(await deployedRevision(), revisionBefore);
+    assert.deepEqual((await consumerPods()).map((pod) => pod.metadata.name).sort(), podsBefore);
+    await watch(
+      'the pods Ready and in the group',
+      60,
+      (e) => e.ready === e.replicas && e.members === e.ready,
+    );
+    assert.ok(running(during), 'the refused upgrade was not under load');
+    assert.deepEqual((await migrations()).length, 2, 'the refused run recorded nothing');
   });
 
   it('scales back to the minimum once the lag has drained', async () => {
@@ -438,7 +507,11 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
 
   it('lost nothing: every valid message once in ClickHouse (FINAL) and Redis, every invalid one in the DLQ', async () => {
     phase = 'account';
-    assert.equal(producers.length, 2, 'the scaling test did not produce its messages');
+    assert.equal(
+      producers.length,
+      3,
+      'the scaling and upgrade tests did not produce their messages',
+    );
     const rows: string[][] = [];
     let validTotal = 0;
     let invalidTotal = 0;
@@ -496,6 +569,34 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     }
     console.log(
       ` total valid ${validTotal}, invalid sent ${invalidTotal}, in the DLQ ${dlq}, group lag ${lag}`,
+    );
+    // Rows scored before the upgrade have no model digest; every later one names the model in
+    // this release's image (the file in this tree), and the refused upgrade's messages all came
+    // after it.
+    const modelSha256 = createHash('sha256')
+      .update(readFileSync(path.join(REPO, 'model/offer_model.onnx')))
+      .digest('hex');
+    const byDigest = await clickhouse.query({
+      query: `SELECT model_sha256, count() AS rows, countIf(user_id >= 3000000) AS after_upgrade FROM default.personal_offer FINAL WHERE user_id >= 1000000 GROUP BY model_sha256 ORDER BY model_sha256`,
+      format: 'JSONEachRow',
+    });
+    const digests = await byDigest.json<{
+      model_sha256: string;
+      rows: string;
+      after_upgrade: string;
+    }>();
+    console.log(
+      ` model_sha256 of the rows: ${digests.map((d) => `${d.model_sha256 || "'' (before the upgrade)"}: ${d.rows}`).join(', ')}`,
+    );
+    assert.deepEqual(
+      digests.map((d) => d.model_sha256),
+      ['', modelSha256],
+      "rows from before the upgrade without a digest, after it with the model file's",
+    );
+    assert.equal(
+      Number(digests[0]?.after_upgrade),
+      0,
+      'a row scored after the upgrade has no digest',
     );
     assert.ok(validTotal > 0 && invalidTotal > 0);
     assert.equal(dlq, invalidTotal, 'dead-letter messages');

@@ -9,7 +9,7 @@ import { MIGRATIONS_TABLE } from '../../src/sinks/clickhouse-migrations-table.js
 import { parseServerVersion, schemaStatements } from '../../src/sinks/clickhouse-schema.js';
 import { createChdbClient } from '../support/chdb.js';
 import { startInfra, type InfraEnv } from '../support/infra.js';
-import { runCli } from '../support/service.js';
+import { freePort, runCli } from '../support/service.js';
 
 /**
  * `migrate` against real servers: Debian's ClickHouse 18.16 through the CLI (what the hook
@@ -80,7 +80,7 @@ describe('migrate on ClickHouse 18.16, one server (the CLI, as the hook Job runs
     const name = table();
     const dry = await runCli(['migrate', '--dry-run'], env(name));
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /schema version 1, recorded: none/);
+    assert.match(dry.stdout, /schema version 2, recorded: none/);
     assert.match(
       dry.stdout,
       new RegExp(
@@ -92,19 +92,19 @@ describe('migrate on ClickHouse 18.16, one server (the CLI, as the hook Job runs
 
     const fresh = await runCli(['migrate'], env(name));
     assert.equal(fresh.code, 0, fresh.stderr);
-    assert.match(fresh.stdout, /recorded schema version 1 and its settings/);
+    assert.match(fresh.stdout, /recorded schema version 2 and its settings/);
     assert.ok((await describeTable(client, name)).includes("event_time DateTime('UTC')"));
 
     const again = await runCli(['migrate'], env(name));
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /schema version 1, recorded: 1 at .* UTC by /);
+    assert.match(again.stdout, /schema version 2, recorded: 2 at .* UTC by /);
     assert.match(again.stdout, /the schema matches the settings: nothing to change/);
     assert.doesNotMatch(again.stdout, /recorded schema version/);
     const recorded = await records(client, name);
     const [record, ...more] = recorded;
     assert.ok(record);
     assert.equal(more.length, 0);
-    assert.equal(record.version, 1);
+    assert.equal(record.version, 2);
     assert.equal(record.settings, '{"cluster":"","ttlDays":0,"columnSet":"legacy"}');
     assert.equal(record.statements.length, 1);
   });
@@ -148,6 +148,21 @@ describe('migrate on ClickHouse 18.16, one server (the CLI, as the hook Job runs
     }
   });
 
+  it('exits 75 (try again) only when ClickHouse did not answer; 1 when it refused the user', async () => {
+    const unreachable = await runCli(['migrate'], {
+      ...env(table()),
+      CLICKHOUSE_URL: `http://127.0.0.1:${await freePort()}`,
+    });
+    assert.equal(unreachable.code, 75, unreachable.stderr);
+    assert.match(
+      unreachable.stderr,
+      /ClickHouse migration could not run \(a retry may succeed\): .*ECONNREFUSED/,
+    );
+    const refused = await runCli(['migrate'], env(table(), { CLICKHOUSE_PASSWORD: 'not-it' }));
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD/);
+  });
+
   it('refuses a column of another type, another engine and a TTL, naming each, changing nothing', async () => {
     const name = table();
     assert.equal((await runCli(['migrate'], env(name))).code, 0);
@@ -182,6 +197,16 @@ describe('migrate on ClickHouse 18.16, one server (the CLI, as the hook Job runs
       ),
     );
     assert.deepEqual(await describeTable(client, handMade), ['user_id UInt64', 'version UInt64']);
+
+    // The server's own one-node cluster (scripts/infra) named over the single-server table.
+    const clustered = await runCli(['migrate'], env(name, { CLICKHOUSE_CLUSTER: 'single_node' }));
+    assert.equal(clustered.code, 1, clustered.stdout);
+    assert.match(
+      clustered.stderr,
+      new RegExp(
+        `default\\.${name} is a ReplacingMergeTree\\(version\\), but the settings ask for a Distributed\\('single_node'`,
+      ),
+    );
 
     const ttl = await runCli(['migrate'], env(name, { CLICKHOUSE_TTL_DAYS: '30' }));
     assert.equal(ttl.code, 1);
