@@ -64,6 +64,11 @@ const CHART_ONLY: Readonly<Record<string, string>> = {
   ...(ENVIRONMENT_VARIABLES.includes('CLICKHOUSE_CLUSTER')
     ? {}
     : { CLICKHOUSE_CLUSTER: 'ClickHouse cluster mode', CLICKHOUSE_TTL_DAYS: 'ClickHouse TTL' }),
+  // The model's expected digest (model.sha256), checked by the service at start; once
+  // src/config declares it, it counts as a service variable.
+  ...(ENVIRONMENT_VARIABLES.includes('MODEL_SHA256')
+    ? {}
+    : { MODEL_SHA256: 'the model file digest the service checks at start' }),
   OTEL_RESOURCE_ATTRIBUTES: 'read by the OpenTelemetry SDK itself',
   K8S_POD_NAME: 'downward API, interpolated into OTEL_RESOURCE_ATTRIBUTES',
   K8S_NAMESPACE: 'downward API, interpolated into OTEL_RESOURCE_ATTRIBUTES',
