@@ -173,6 +173,11 @@ describe('chart: model.source', () => {
       (copy.volumeMounts ?? []).some((m) => m.name === 'model' && m.mountPath === MODEL_DIR),
       'the init container writes into the model volume',
     );
+    assert.deepEqual(
+      copy.securityContext,
+      rendered([]).consumer.securityContext,
+      'the restricted context of every container',
+    );
     assert.deepEqual(modelVolume?.emptyDir, { sizeLimit: '256Mi' });
     assert.equal(modelMount?.readOnly, true, 'the consumer only reads the copy');
     assert.equal(env.MODEL_PATH, `${MODEL_DIR}/offers.onnx`);
