@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+
+import { parse } from 'yaml';
 
 import { loadServiceConfig } from '../../src/config/config.js';
 import {
   at,
+  CHART,
   containers,
   lint,
   only,
@@ -314,6 +317,23 @@ describe('chart: model.sha256 and rolling out a new model', () => {
         );
       assert.notEqual(spec('1.4.0'), spec('1.5.0'), source);
     }
+  });
+
+  it('make model-image puts the model where model.image.file expects it, beside a cp', () => {
+    const script = readFileSync(path.join(REPO, 'scripts/images/model-image.sh'), 'utf8');
+    const values = parse(readFileSync(path.join(CHART, 'values.yaml'), 'utf8')) as {
+      model: { image: { file: string } };
+    };
+    const installed = [...script.matchAll(/^install -m \d+ "\$\w+" "\$ctx\/rootfs(\/\S+)"$/gm)].map(
+      (match) => match[1],
+    );
+    assert.deepEqual(installed, [values.model.image.file, '/bin/cp']);
+    assert.match(
+      script,
+      new RegExp(`realtime-offers\\.model\\.path=${values.model.image.file}\\b`),
+    );
+    const copy = rendered(sourceSets('ociImage')).inits[0] as { command?: string[] } | undefined;
+    assert.equal(copy?.command?.[0], 'cp', 'the init container runs the cp the image carries');
   });
 
   it('the model in the repository fits a ConfigMap (1 MiB for all its keys)', () => {
