@@ -662,6 +662,14 @@ consumer then reads, so the model needs no registry support beyond an ordinary i
 {{- end }}
 {{- end }}
 
+{{/* The consumer pods' init containers: the model's copy first, then those of the values. */}}
+{{- define "realtime-offers.initContainers" -}}
+{{- include "realtime-offers.modelInitContainer" . | trim }}
+{{- with include "realtime-offers.tplList" (dict "value" .Values.initContainers "root" .) | trim }}
+{{ . }}
+{{- end }}
+{{- end }}
+
 {{/*
 source configMap: the pod template changes with the ConfigMap's content, so a new model in the
 same ConfigMap rolls the pods on helm upgrade. The content is read from the cluster (lookup);
