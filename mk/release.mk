@@ -10,3 +10,7 @@ release: node_modules/.package-lock.json ## Build release VERSION (default: pack
 publish: node_modules/.package-lock.json ## Push release VERSION's images (by digest) and chart to REGISTRY=host:port[/path] (REGISTRY_PLAIN_HTTP=1 for http); prints the digests and the helm install command
 	scripts/tools/install-helm.sh
 	VERSION="$(VERSION)" scripts/release/publish.sh
+
+.PHONY: model-image
+model-image: node_modules/.package-lock.json ## Build the model image (buildah): model/offer_model.onnx and a static cp, labelled with its model_version and sha256, into dist/model-image (MODEL=, REGISTRY= to push, REGISTRY_PLAIN_HTTP=1)
+	scripts/images/model-image.sh

@@ -59,11 +59,6 @@ const LEFT_TO_DEFAULTS: Readonly<Record<string, string>> = {
 
 // Set by the chart although config.ts does not read them.
 const CHART_ONLY: Readonly<Record<string, string>> = {
-  // ClickHouse cluster mode (clickhouse.cluster, clickhouse.ttlDays), for the service's
-  // `migrate` and sink; once src/config declares them they count as service variables.
-  ...(ENVIRONMENT_VARIABLES.includes('CLICKHOUSE_CLUSTER')
-    ? {}
-    : { CLICKHOUSE_CLUSTER: 'ClickHouse cluster mode', CLICKHOUSE_TTL_DAYS: 'ClickHouse TTL' }),
   OTEL_RESOURCE_ATTRIBUTES: 'read by the OpenTelemetry SDK itself',
   K8S_POD_NAME: 'downward API, interpolated into OTEL_RESOURCE_ATTRIBUTES',
   K8S_NAMESPACE: 'downward API, interpolated into OTEL_RESOURCE_ATTRIBUTES',

@@ -163,6 +163,7 @@ values to change.
 {{- end }}
 {{- end }}
 {{- include "realtime-offers.validateAdaptation" . }}
+{{- include "realtime-offers.validateModel" . }}
 {{- end }}
 
 {{/* SASL credentials: explicit values, or the Secret Strimzi creates for the KafkaUser. */}}
@@ -546,5 +547,178 @@ the kubelet must wait that long beyond STARTUP_TIMEOUT_MS.
 cluster always serves apiregistration.k8s.io/v1, which helm's built-in list lacks. */}}
 {{- if and .Values.autoscaling.enabled (.Capabilities.APIVersions.Has "apiregistration.k8s.io/v1") (not (.Capabilities.APIVersions.Has "keda.sh/v1alpha1")) }}
 {{- fail "autoscaling.enabled needs KEDA, but this cluster does not serve its API (keda.sh/v1alpha1, kind ScaledObject): install KEDA 2.x first (helm install keda kedacore/keda -n keda --create-namespace), or set autoscaling.enabled=false and replicaCount" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The model file (model.source): where it comes from, where the consumer reads it (MODEL_PATH),
+and the volumes, mounts and init container that put it there. Every source but "image" mounts
+the model under one directory; only the consumer reads the model (the migration Job and the
+helm test do not).
+*/}}
+{{- define "realtime-offers.modelDir" -}}
+/etc/realtime-offers/model
+{{- end }}
+
+{{/* The model image's reference, built like the service's (realtime-offers.image). */}}
+{{- define "realtime-offers.modelImage" -}}
+{{- $image := .Values.model.image }}
+{{- $registry := (.Values.global).imageRegistry | default $image.registry }}
+{{- $repository := ternary $image.repository (printf "%s/%s" (trimSuffix "/" $registry) $image.repository) (empty $registry) }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository $image.tag }}
+{{- end }}
+{{- end }}
+
+{{- define "realtime-offers.modelPath" -}}
+{{- $m := .Values.model }}
+{{- $dir := include "realtime-offers.modelDir" . }}
+{{- if eq $m.source "configMap" }}
+{{- printf "%s/%s" $dir $m.configMap.key }}
+{{- else if eq $m.source "persistentVolumeClaim" }}
+{{- printf "%s/%s" $dir $m.persistentVolumeClaim.file }}
+{{- else if eq $m.source "ociImage" }}
+{{- printf "%s/%s" $dir (base $m.image.file) }}
+{{- else if eq $m.source "imageVolume" }}
+{{- printf "%s%s" $dir $m.image.file }}
+{{- else }}
+{{- $m.path }}
+{{- end }}
+{{- end }}
+
+{{/* MODEL_* variables of the consumer. */}}
+{{- define "realtime-offers.modelEnv" -}}
+- name: MODEL_PATH
+  value: {{ include "realtime-offers.modelPath" . | quote }}
+- name: MODEL_SHA256
+  value: {{ .Values.model.sha256 | quote }}
+- name: MODEL_THREADS
+  value: {{ .Values.model.threads | int64 | quote }}
+- name: MODEL_WORKERS
+  value: {{ .Values.model.workers | int64 | quote }}
+{{- end }}
+
+{{- define "realtime-offers.modelVolumes" -}}
+{{- $m := .Values.model }}
+{{- if eq $m.source "configMap" }}
+- name: model
+  configMap:
+    name: {{ $m.configMap.name }}
+    items:
+      - key: {{ $m.configMap.key }}
+        path: {{ $m.configMap.key }}
+{{- else if eq $m.source "persistentVolumeClaim" }}
+- name: model
+  persistentVolumeClaim:
+    claimName: {{ $m.persistentVolumeClaim.claimName }}
+    readOnly: true
+{{- else if eq $m.source "ociImage" }}
+- name: model
+  emptyDir:
+    sizeLimit: {{ $m.image.sizeLimit }}
+{{- else if eq $m.source "imageVolume" }}
+- name: model
+  image:
+    reference: {{ include "realtime-offers.modelImage" . | quote }}
+    pullPolicy: {{ $m.image.pullPolicy }}
+{{- end }}
+{{- end }}
+
+{{/* The consumer's model mount: read-only, whatever the source. */}}
+{{- define "realtime-offers.modelMounts" -}}
+{{- $m := .Values.model }}
+{{- if ne $m.source "image" }}
+- name: model
+  mountPath: {{ include "realtime-offers.modelDir" . }}
+  readOnly: true
+  {{- if and (eq $m.source "persistentVolumeClaim") $m.persistentVolumeClaim.subPath }}
+  subPath: {{ $m.persistentVolumeClaim.subPath }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+source ociImage: an init container of the model image copies the file into the emptyDir the
+consumer then reads, so the model needs no registry support beyond an ordinary image pull.
+*/}}
+{{- define "realtime-offers.modelInitContainer" -}}
+{{- $m := .Values.model }}
+{{- if eq $m.source "ociImage" }}
+- name: model
+  image: {{ include "realtime-offers.modelImage" . | quote }}
+  imagePullPolicy: {{ $m.image.pullPolicy }}
+  command: ["cp", {{ $m.image.file | quote }}, {{ include "realtime-offers.modelPath" . | quote }}]
+  resources:
+    {{- toYaml $m.image.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    - name: model
+      mountPath: {{ include "realtime-offers.modelDir" . }}
+{{- end }}
+{{- end }}
+
+{{/* The consumer pods' init containers: the model's copy first, then those of the values. */}}
+{{- define "realtime-offers.initContainers" -}}
+{{- include "realtime-offers.modelInitContainer" . | trim }}
+{{- with include "realtime-offers.tplList" (dict "value" .Values.initContainers "root" .) | trim }}
+{{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+source configMap: the pod template changes with the ConfigMap's content, so a new model in the
+same ConfigMap rolls the pods on helm upgrade. The content is read from the cluster (lookup);
+a rendering without one (helm template, GitOps tools) sees only the name, key and sha256.
+*/}}
+{{- define "realtime-offers.modelChecksum" -}}
+{{- $m := .Values.model }}
+{{- $content := "" }}
+{{- with (lookup "v1" "ConfigMap" .Release.Namespace $m.configMap.name) }}
+{{- $content = (get (.binaryData | default dict) $m.configMap.key) | default (get (.data | default dict) $m.configMap.key) }}
+{{- end }}
+{{- printf "%s\n%s\n%s\n%s" $m.configMap.name $m.configMap.key $m.sha256 $content | sha256sum }}
+{{- end }}
+
+{{- define "realtime-offers.validateModel" -}}
+{{- $m := .Values.model }}
+{{- if and (eq $m.source "configMap") (not $m.configMap.name) }}
+{{- fail "model.source configMap needs model.configMap.name: an existing ConfigMap with the model under model.configMap.key (kubectl create configmap offers-model --from-file=offer_model.onnx=model/offer_model.onnx)" }}
+{{- end }}
+{{- if eq $m.source "configMap" }}
+{{- with (lookup "v1" "ConfigMap" .Release.Namespace $m.configMap.name) }}
+{{- if not (or (hasKey (.binaryData | default dict) $m.configMap.key) (hasKey (.data | default dict) $m.configMap.key)) }}
+{{- fail (printf "model.configMap.key %s is not a key of ConfigMap %s: set model.configMap.key to the key that holds the model" $m.configMap.key $m.configMap.name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq $m.source "persistentVolumeClaim") (not $m.persistentVolumeClaim.claimName) }}
+{{- fail "model.source persistentVolumeClaim needs model.persistentVolumeClaim.claimName: an existing claim holding the model file (model.persistentVolumeClaim.file, in subPath)" }}
+{{- end }}
+{{- if or (eq $m.source "ociImage") (eq $m.source "imageVolume") }}
+{{- if not $m.image.repository }}
+{{- fail (printf "model.source %s needs model.image.repository: the model image (make model-image builds one)" $m.source) }}
+{{- end }}
+{{- if not (or $m.image.tag $m.image.digest) }}
+{{- fail (printf "model.source %s needs model.image.tag or model.image.digest: the model image has no default version" $m.source) }}
+{{- end }}
+{{- end }}
+{{- if and (eq $m.source "imageVolume") (semverCompare "<1.31.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "model.source imageVolume needs Kubernetes 1.31 or later (image volumes; the ImageVolume feature gate on before 1.35), and this cluster is %s: use model.source ociImage, which copies the model with an init container" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- end }}
+
+{{/* The consumer pods' annotations: podAnnotations, and the model's checksum with source configMap. */}}
+{{- define "realtime-offers.podAnnotations" -}}
+{{- $annotations := deepCopy (.Values.podAnnotations | default dict) }}
+{{- if eq .Values.model.source "configMap" }}
+{{- $_ := set $annotations "checksum/model" (include "realtime-offers.modelChecksum" .) }}
+{{- end }}
+{{- with $annotations }}
+{{- toYaml . }}
 {{- end }}
 {{- end }}
