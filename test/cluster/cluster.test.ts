@@ -22,6 +22,8 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { parseDocument } from 'yaml';
 
+import { withMetadataEntry } from '../support/model-file.js';
+
 const run = promisify(execFile);
 
 function env(name: string): string {
@@ -76,6 +78,10 @@ const KIND_VALUES = path.join(valuesDir, 'values-kind-platform.yaml');
   values.delete('image');
   writeFileSync(KIND_VALUES, values.toString());
 }
+
+/** The model in this release's image (the file in this tree), and the one rolled out after it. */
+const MODEL_FILE = path.join(REPO, 'model/offer_model.onnx');
+const NEXT_MODEL = { version: '99.0.0+rollout', sha256: '', configMap: 'offers-model-next' };
 
 /** The previous release (installed first) and this one (upgraded to), as published. */
 const PREVIOUS = {
@@ -490,6 +496,59 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     assert.deepEqual((await migrations()).length, 2, 'the refused run recorded nothing');
   });
 
+  it('a new model rolled out by helm upgrade under load (model.source configMap, model.sha256): every row scored after it names that model', async () => {
+    phase = 'model';
+    // A retrained model, as delivery sees it: another file, digest and version.
+    const file = path.join(valuesDir, 'offer_model.onnx');
+    writeFileSync(
+      file,
+      withMetadataEntry(readFileSync(MODEL_FILE), 'model_version', NEXT_MODEL.version),
+    );
+    NEXT_MODEL.sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
+    await kubectl(
+      'create',
+      'configmap',
+      NEXT_MODEL.configMap,
+      `--from-file=offer_model.onnx=${file}`,
+    );
+    const during = produce(4_000_000, 30_000, 30, 500);
+    await helm(
+      'upgrade',
+      ...chartArgs(
+        CURRENT,
+        '--set',
+        'model.source=configMap',
+        '--set',
+        `model.configMap.name=${NEXT_MODEL.configMap}`,
+        '--set',
+        `model.sha256=${NEXT_MODEL.sha256}`,
+      ),
+    );
+    let rolledOut = false;
+    const rollout = kubectl('rollout', 'status', `deployment/${DEPLOYMENT}`, '--timeout=420s');
+    void rollout.then(
+      () => (rolledOut = true),
+      () => (rolledOut = true),
+    );
+    await watch('the model rollout', 450, () => rolledOut);
+    await rollout;
+    assert.ok(running(during), 'the model rollout was not under load: the producer finished first');
+    await watch('one group member per ready replica', 120, (e) => e.members === e.ready);
+    // Each new pod checks the new model's digest at start.
+    for (const pod of await consumerPods()) {
+      const consumer = JSON.stringify(pod.spec.containers[0]);
+      assert.ok(
+        consumer.includes(NEXT_MODEL.sha256),
+        `${pod.metadata.name} runs without MODEL_SHA256`,
+      );
+    }
+    // Registrations sent once every pod runs the new model.
+    produce(5_000_000, 5_000, 5, 1000);
+    console.log(
+      `[model] rolled out ${NEXT_MODEL.version} (${NEXT_MODEL.sha256}) from ConfigMap ${NEXT_MODEL.configMap}`,
+    );
+  });
+
   it('scales back to the minimum once the lag has drained', async () => {
     phase = 'drain';
     await watch('the producers to finish', 600, () => producers.every((p) => !running(p)));
@@ -509,8 +568,8 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     phase = 'account';
     assert.equal(
       producers.length,
-      3,
-      'the scaling and upgrade tests did not produce their messages',
+      5,
+      'the scaling, upgrade and model tests did not produce their messages',
     );
     const rows: string[][] = [];
     let validTotal = 0;
@@ -570,33 +629,46 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     console.log(
       ` total valid ${validTotal}, invalid sent ${invalidTotal}, in the DLQ ${dlq}, group lag ${lag}`,
     );
-    // Rows scored before the upgrade have no model digest; every later one names the model in
-    // this release's image (the file in this tree), and the refused upgrade's messages all came
-    // after it.
-    const modelSha256 = createHash('sha256')
-      .update(readFileSync(path.join(REPO, 'model/offer_model.onnx')))
-      .digest('hex');
-    const byDigest = await clickhouse.query({
-      query: `SELECT model_sha256, count() AS rows, countIf(user_id >= 3000000) AS after_upgrade FROM default.personal_offer FINAL WHERE user_id >= 1000000 GROUP BY model_sha256 ORDER BY model_sha256`,
+    // Which model scored each row: before the upgrade no digest (0.1.0 had none); then the
+    // model in this release's image; after the model rollout the new one. The refused upgrade's
+    // messages (3,000,000..) all came after the upgrade, those sent once the rollout was done
+    // (5,000,000..) after it.
+    const imageModel = createHash('sha256').update(readFileSync(MODEL_FILE)).digest('hex');
+    const byModel = await clickhouse.query({
+      query: `SELECT model_sha256, model_version, count() AS rows, min(user_id) AS first_user, max(user_id) AS last_user, countIf(user_id BETWEEN 3000000 AND 3999999) AS refused_phase, countIf(user_id >= 5000000) AS after_rollout FROM default.personal_offer FINAL WHERE user_id >= 1000000 GROUP BY model_sha256, model_version ORDER BY min(user_id)`,
       format: 'JSONEachRow',
     });
-    const digests = await byDigest.json<{
+    const models = await byModel.json<{
       model_sha256: string;
+      model_version: string;
       rows: string;
-      after_upgrade: string;
+      first_user: string;
+      last_user: string;
+      refused_phase: string;
+      after_rollout: string;
     }>();
-    console.log(
-      ` model_sha256 of the rows: ${digests.map((d) => `${d.model_sha256 || "'' (before the upgrade)"}: ${d.rows}`).join(', ')}`,
-    );
+    console.log(' rows by model (FINAL):');
+    for (const m of models) {
+      console.log(
+        `  ${(m.model_sha256 || "'' (0.1.0)").padEnd(64)}  ${m.model_version.padEnd(20)} ${m.rows.padStart(7)} rows, users ${m.first_user}..${m.last_user}`,
+      );
+    }
     assert.deepEqual(
-      digests.map((d) => d.model_sha256),
-      ['', modelSha256],
-      "rows from before the upgrade without a digest, after it with the model file's",
+      models.map((m) => m.model_sha256),
+      ['', imageModel, NEXT_MODEL.sha256],
+      "rows of 0.1.0 without a digest, then the image's model, then the rolled-out one",
     );
+    assert.equal(models[2]?.model_version, NEXT_MODEL.version);
     assert.equal(
-      Number(digests[0]?.after_upgrade),
+      Number(models[0]?.refused_phase),
       0,
       'a row scored after the upgrade has no digest',
+    );
+    assert.equal(Number(models[1]?.refused_phase), 10_000, 'the refused upgrade changed the model');
+    assert.equal(
+      Number(models[2].after_rollout),
+      5_000,
+      'rows scored after the rollout by another model',
     );
     assert.ok(validTotal > 0 && invalidTotal > 0);
     assert.equal(dlq, invalidTotal, 'dead-letter messages');

@@ -11,6 +11,7 @@ import { readModelMetadata } from '../../src/scoring/onnx-metadata.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { loadScorer, MODEL_VERSION_KEY, type Scorer } from '../../src/scoring/scorer.js';
 import { INPUT_ENCODING_KEY } from '../../src/scoring/input-encoding.js';
+import { withMetadataEntry } from '../support/model-file.js';
 import { MODEL_PATH, readGoldenFile, toRegistration, type GoldenFile } from '../support/golden.js';
 
 /** A hand-encoded protobuf message, enough to write small ONNX models for the error paths. */
@@ -277,6 +278,29 @@ describe('loadScorer failures', () => {
       assert.ok(error.message.includes(`has SHA-256 ${digest}, but MODEL_SHA256 expects ${other}`));
       return true;
     });
+  });
+
+  it('a copy with another model_version (test/support/model-file.ts) scores the same, under that version', async () => {
+    const golden = await readGoldenFile();
+    const registrations = golden.fixtures.map((fixture) => toRegistration(fixture.input));
+    const path = join(directory, 'relabelled.onnx');
+    const original = await readFile(MODEL_PATH);
+    await writeFile(path, withMetadataEntry(original, MODEL_VERSION_KEY, '9.9.9+relabelled'));
+    const [relabelled, reference] = await Promise.all([
+      loadScorer(path, { workers: 0 }),
+      loadScorer(MODEL_PATH, { workers: 0 }),
+    ]);
+    try {
+      assert.equal(relabelled.modelVersion, '9.9.9+relabelled');
+      assert.notEqual(relabelled.modelDigest, reference.modelDigest);
+      assert.deepEqual(
+        readModelMetadata(await readFile(path)).get(INPUT_ENCODING_KEY),
+        readModelMetadata(original).get(INPUT_ENCODING_KEY),
+      );
+      assert.deepEqual(await relabelled.score(registrations), await reference.score(registrations));
+    } finally {
+      await Promise.all([relabelled.close(), reference.close()]);
+    }
   });
 
   it('refuses a model without a model version', async () => {
