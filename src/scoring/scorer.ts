@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
 import type { InputEncoding } from './input-encoding.js';
+import { InputCounts, type ModelObserver, type ModelObserverFactory } from './model-observation.js';
 import { describeModel, ModelSession, modelInvalid, type SessionOptions } from './model-session.js';
 import type { PredictionName, Predictions } from './predictions.js';
 import type { WorkerReply, WorkerRequest, WorkerSetup, WorkerStatus } from './scoring-worker.js';
@@ -27,6 +28,8 @@ export interface ScorerOptions extends SessionOptions {
    * thread (which then waits for every run).
    */
   readonly workers?: number;
+  /** Watches every run's inputs and outputs (counted while encoding, handed over per batch). */
+  readonly observer?: ModelObserverFactory;
 }
 
 /** One object per row from the [rows, columns] output matrix. */
@@ -57,14 +60,17 @@ abstract class EncodingScorer implements Scorer {
   readonly modelVersion: string;
   protected readonly encoding: InputEncoding;
   private readonly running = new Set<Promise<unknown>>();
+  private readonly observer: ModelObserver | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
     description: { modelVersion: string; encoding: InputEncoding },
     readonly inputNames: readonly string[],
+    observer: ModelObserverFactory | undefined,
   ) {
     this.modelVersion = description.modelVersion;
     this.encoding = description.encoding;
+    this.observer = observer?.(description.encoding.layout);
   }
 
   protected abstract run(input: Float32Array, rows: number): Promise<Float32Array>;
@@ -73,10 +79,15 @@ abstract class EncodingScorer implements Scorer {
   async score(batch: readonly Registration[]): Promise<Predictions[]> {
     if (this.closing !== undefined) throw closedError();
     if (batch.length === 0) return [];
-    const run = this.run(this.encoding.encode(batch), batch.length);
+    const counts = this.observer === undefined ? undefined : new InputCounts(this.encoding.width);
+    const run = this.run(this.encoding.encode(batch, counts), batch.length);
     this.running.add(run);
     try {
-      return toPredictions(await run, this.encoding.predictions, batch.length);
+      const output = await run;
+      const predictions = toPredictions(output, this.encoding.predictions, batch.length);
+      // Only runs that produced predictions count, so inputs and outputs add up to the same rows.
+      if (counts !== undefined) this.observer?.observe(counts, output, batch.length);
+      return predictions;
     } finally {
       this.running.delete(run);
     }
@@ -90,8 +101,11 @@ abstract class EncodingScorer implements Scorer {
 }
 
 class InProcessScorer extends EncodingScorer {
-  constructor(private readonly session: ModelSession) {
-    super(session.description, session.inputNames);
+  constructor(
+    private readonly session: ModelSession,
+    observer: ModelObserverFactory | undefined,
+  ) {
+    super(session.description, session.inputNames, observer);
   }
 
   protected run(input: Float32Array, rows: number): Promise<Float32Array> {
@@ -174,8 +188,9 @@ class ThreadedScorer extends EncodingScorer {
     description: { modelVersion: string; encoding: InputEncoding },
     inputNames: readonly string[],
     private readonly threads: readonly ScoringThread[],
+    observer: ModelObserverFactory | undefined,
   ) {
-    super(description, inputNames);
+    super(description, inputNames, observer);
   }
 
   /** The thread with the fewest runs waiting. */
@@ -209,7 +224,10 @@ export async function loadScorer(modelPath: string, options: ScorerOptions = {})
     options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads };
   const workers = options.workers ?? 0;
   if (workers === 0)
-    return new InProcessScorer(await ModelSession.open(bytes, modelPath, sessionOptions));
+    return new InProcessScorer(
+      await ModelSession.open(bytes, modelPath, sessionOptions),
+      options.observer,
+    );
   const description = describeModel(bytes, modelPath);
   const started = await Promise.allSettled(
     Array.from({ length: workers }, () =>
@@ -224,5 +242,5 @@ export async function loadScorer(modelPath: string, options: ScorerOptions = {})
     await Promise.all(threads.map((thread) => thread.worker.terminate()));
     throw failed.reason;
   }
-  return new ThreadedScorer(description, [description.encoding.input], threads);
+  return new ThreadedScorer(description, [description.encoding.input], threads, options.observer);
 }

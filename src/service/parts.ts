@@ -37,6 +37,7 @@ export async function openParts(
   const scorer = await loadScorer(config.model.path, {
     intraOpThreads: config.model.threads,
     workers: config.model.workers,
+    observer: (layout) => metrics.model.observer(layout),
   });
   logger.info({ modelVersion: scorer.modelVersion, path: config.model.path }, 'model loaded');
   metrics.buildInfo.set(
