@@ -31,7 +31,7 @@ const golden = await readGoldenFile();
 const sample: Registration[] = golden.fixtures.map(({ input }) => toRegistration(input));
 const batchOf = (size: number): Registration[] =>
   Array.from({ length: size }, (_, index) => ({
-    ...(sample[index % sample.length] as Registration),
+    ...(sample[index % sample.length]!),
     userId: index + 1,
   }));
 
