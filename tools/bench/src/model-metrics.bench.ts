@@ -30,10 +30,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const golden = await readGoldenFile();
 const sample: Registration[] = golden.fixtures.map(({ input }) => toRegistration(input));
 const batchOf = (size: number): Registration[] =>
-  Array.from({ length: size }, (_, index) => ({
-    ...(sample[index % sample.length]!),
-    userId: index + 1,
-  }));
+  Array.from({ length: size }, (_, index) => {
+    const registration = sample[index % sample.length];
+    if (registration === undefined) throw new Error('no golden fixtures');
+    return { ...registration, userId: index + 1 };
+  });
 
 const session = await ModelSession.open(await readFile(MODEL_PATH), MODEL_PATH, {});
 const { encoding } = session.description;
