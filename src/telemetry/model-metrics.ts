@@ -98,8 +98,9 @@ function outputMetrics(registry: Registry) {
     registry,
   );
   const subscription = new BatchHistogram(
-    'offers_model_predicted_subscription_days',
-    'Predicted subscription length (days).',
+    'offers_model_predicted_subscription',
+    // In days, as the model gives it: promtool asks for seconds behind a time unit, so no suffix.
+    'Predicted subscription length, in days.',
     undefined,
     [''],
     SUBSCRIPTION_BUCKETS,

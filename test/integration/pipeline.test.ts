@@ -76,7 +76,7 @@ async function checkModelMetrics(consumer: ConsumerProcess): Promise<void> {
     assert.equal(seriesValue(text, count), VALID, count);
   }
   assert.equal(seriesValue(text, 'offers_model_predicted_cost_usd_count'), VALID);
-  assert.equal(seriesValue(text, 'offers_model_predicted_subscription_days_count'), VALID);
+  assert.equal(seriesValue(text, 'offers_model_predicted_subscription_count'), VALID);
 }
 
 describe('pipeline: Kafka -> model -> ClickHouse + Redis, invalid -> DLQ', () => {

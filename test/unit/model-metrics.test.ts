@@ -164,7 +164,7 @@ describe('model metrics', () => {
       );
     }
     assert.match(text, /^offers_model_predicted_cost_usd_bucket\{le="\+Inf"\} 0$/m);
-    assert.match(text, /^# TYPE offers_model_predicted_subscription_days histogram$/m);
+    assert.match(text, /^# TYPE offers_model_predicted_subscription histogram$/m);
   });
 
   it('shows one batch of the real model: rows, inputs, prediction histograms, offer mix', async () => {
