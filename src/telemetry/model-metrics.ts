@@ -149,11 +149,12 @@ export function createModelMetrics(registry: Registry) {
 
 interface Targets {
   readonly rows: Counter;
-  /** Per input column (the model's order); undefined where the count does not apply. */
+  /** Per input column (the model's order). */
   readonly missing: readonly Child[];
+  /** Per input column too; undefined where the count does not apply (unseen numbers, say). */
   readonly unseen: readonly (Child | undefined)[];
   readonly outOfRange: readonly (Child | undefined)[];
-  /** Per output column (the model's order). */
+  /** Per output column (the model's order); offersWith undefined for the two regressions. */
   readonly series: readonly HistogramSeries[];
   readonly offersWith: readonly (Child | undefined)[];
 }
