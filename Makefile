@@ -108,6 +108,10 @@ model: ## Retrain the model: venv, pinned requirements, data, training, ONNX exp
 bench-scoring: node_modules/.package-lock.json ## Scoring throughput for batch sizes 1, 100, 1000, 5000
 	npm run --silent bench:scoring
 
+.PHONY: bench-model-metrics
+bench-model-metrics: node_modules/.package-lock.json ## CPU per message the model metrics add (encoding alone vs encoding, counting and observing)
+	npm run --silent bench:model-metrics
+
 .PHONY: build
 build: node_modules/.package-lock.json ## Compile TypeScript to dist/
 	npm run --silent build

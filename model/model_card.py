@@ -182,6 +182,11 @@ code of a value training never saw (`unknown_code`: -1, including different lett
 `Samsung`), and the output's column names. The TypeScript scorer builds its encoder from that
 key alone, so trainer and scorer cannot disagree on a code.
 
+**Training ranges.** `metadata_props` key `input_ranges` holds each number field's smallest
+and largest value in the training rows, e.g. `{{"child_age":{{"min":1.0,"max":17.0}},...}}`. The
+service counts values outside them (`offers_model_input_out_of_range_total{{field}}`); a model
+without the key counts none.
+
 **Missing numbers** are `NaN`; the graph replaces them by the training mean. Ages outside
 1–17 fall into the nearest trained range.
 

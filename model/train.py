@@ -42,6 +42,9 @@ TEST_SIZE = 0.2
 MISSING_STRING = ""
 FILL_STRING = "Unknown"
 PARITY_TOLERANCE = 1e-4
+# Own metadata key (not inside input_encoding): the service counts numbers outside these
+# ranges; a model without the key has no ranges and nothing is counted.
+INPUT_RANGES_KEY = "input_ranges"
 REQUIRED_AUC = 0.80
 REQUIRED_RMSE_GAIN = 0.30
 
@@ -155,6 +158,15 @@ def predict_all(
         else:
             out[name] = model.predict(features)
     return out
+
+
+def input_ranges(train: pd.DataFrame) -> str:
+    """Each number field's smallest and largest value in training, missing values ignored."""
+    ranges = {
+        field: {"min": float(train[field].min()), "max": float(train[field].max())}
+        for field in NUMBER_FIELDS
+    }
+    return json.dumps(ranges, separators=(",", ":"), sort_keys=True)
 
 
 def compute_version(data_path: Path) -> str:
@@ -285,7 +297,7 @@ def main() -> None:
         models,
         STRING_FIELDS,
         NUMBER_FIELDS,
-        metadata={"model_version": model_version},
+        metadata={"model_version": model_version, INPUT_RANGES_KEY: input_ranges(train)},
         doc_string="Offer model: registration fields in (strings as codes of the vocabulary "
         "in the metadata key input_encoding), eight offer predictions out.",
     )

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 
 import { errorMessage, OfferError } from '../errors.js';
-import { InputEncoding, INPUT_ENCODING_KEY } from './input-encoding.js';
+import { InputEncoding, INPUT_ENCODING_KEY, INPUT_RANGES_KEY } from './input-encoding.js';
 import { readModelMetadata } from './onnx-metadata.js';
 
 /** Key of the model version in the ONNX model's `metadata_props`. */
@@ -41,7 +41,10 @@ export function describeModel(bytes: Uint8Array, modelPath: string): ModelDescri
   if (modelVersion === undefined || modelVersion === '') {
     throw modelInvalid(`model ${modelPath} has no ${MODEL_VERSION_KEY} in its metadata_props`);
   }
-  const encoding = InputEncoding.fromMetadata(metadata.get(INPUT_ENCODING_KEY));
+  const encoding = InputEncoding.fromMetadata(
+    metadata.get(INPUT_ENCODING_KEY),
+    metadata.get(INPUT_RANGES_KEY),
+  );
   if (typeof encoding === 'string') throw modelInvalid(`model ${modelPath}: ${encoding}`);
   return { modelVersion, modelDigest: modelDigest(bytes), encoding };
 }

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Registration } from '../contract/registration.js';
 import { errorMessage, OfferError } from '../errors.js';
 import type { InputEncoding } from './input-encoding.js';
+import { InputCounts, type ModelObserver, type ModelObserverFactory } from './model-observation.js';
 import {
   describeModel,
   modelDigest,
@@ -38,6 +39,8 @@ export interface ScorerOptions extends SessionOptions {
   readonly workers?: number;
   /** The model file's expected SHA-256 (hex, MODEL_SHA256); empty or left out: not checked. */
   readonly expectedSha256?: string;
+  /** Watches every run's inputs and outputs (counted while encoding, handed over per batch). */
+  readonly observer?: ModelObserverFactory;
 }
 
 /** One object per row from the [rows, columns] output matrix. */
@@ -69,15 +72,18 @@ abstract class EncodingScorer implements Scorer {
   readonly modelDigest: string;
   protected readonly encoding: InputEncoding;
   private readonly running = new Set<Promise<unknown>>();
+  private readonly observer: ModelObserver | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
     description: ModelDescription,
     readonly inputNames: readonly string[],
+    observer: ModelObserverFactory | undefined,
   ) {
     this.modelVersion = description.modelVersion;
     this.modelDigest = description.modelDigest;
     this.encoding = description.encoding;
+    this.observer = observer?.(description.encoding.layout);
   }
 
   protected abstract run(input: Float32Array, rows: number): Promise<Float32Array>;
@@ -86,10 +92,15 @@ abstract class EncodingScorer implements Scorer {
   async score(batch: readonly Registration[]): Promise<Predictions[]> {
     if (this.closing !== undefined) throw closedError();
     if (batch.length === 0) return [];
-    const run = this.run(this.encoding.encode(batch), batch.length);
+    const counts = this.observer === undefined ? undefined : new InputCounts(this.encoding.width);
+    const run = this.run(this.encoding.encode(batch, counts), batch.length);
     this.running.add(run);
     try {
-      return toPredictions(await run, this.encoding.predictions, batch.length);
+      const output = await run;
+      const predictions = toPredictions(output, this.encoding.predictions, batch.length);
+      // Only runs that produced predictions count, so inputs and outputs add up to the same rows.
+      if (counts !== undefined) this.observer?.observe(counts, output, batch.length);
+      return predictions;
     } finally {
       this.running.delete(run);
     }
@@ -103,8 +114,11 @@ abstract class EncodingScorer implements Scorer {
 }
 
 class InProcessScorer extends EncodingScorer {
-  constructor(private readonly session: ModelSession) {
-    super(session.description, session.inputNames);
+  constructor(
+    private readonly session: ModelSession,
+    observer: ModelObserverFactory | undefined,
+  ) {
+    super(session.description, session.inputNames, observer);
   }
 
   protected run(input: Float32Array, rows: number): Promise<Float32Array> {
@@ -187,8 +201,9 @@ class ThreadedScorer extends EncodingScorer {
     description: ModelDescription,
     inputNames: readonly string[],
     private readonly threads: readonly ScoringThread[],
+    observer: ModelObserverFactory | undefined,
   ) {
-    super(description, inputNames);
+    super(description, inputNames, observer);
   }
 
   /** The thread with the fewest runs waiting. */
@@ -231,7 +246,10 @@ export async function loadScorer(modelPath: string, options: ScorerOptions = {})
     options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads };
   const workers = options.workers ?? 0;
   if (workers === 0)
-    return new InProcessScorer(await ModelSession.open(bytes, modelPath, sessionOptions));
+    return new InProcessScorer(
+      await ModelSession.open(bytes, modelPath, sessionOptions),
+      options.observer,
+    );
   const description = describeModel(bytes, modelPath);
   const started = await Promise.allSettled(
     Array.from({ length: workers }, () =>
@@ -246,5 +264,5 @@ export async function loadScorer(modelPath: string, options: ScorerOptions = {})
     await Promise.all(threads.map((thread) => thread.worker.terminate()));
     throw failed.reason;
   }
-  return new ThreadedScorer(description, [description.encoding.input], threads);
+  return new ThreadedScorer(description, [description.encoding.input], threads, options.observer);
 }

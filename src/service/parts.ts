@@ -38,6 +38,7 @@ export async function openParts(
     intraOpThreads: config.model.threads,
     workers: config.model.workers,
     expectedSha256: config.model.sha256,
+    observer: (layout) => metrics.model.observer(layout),
   });
   logger.info(
     { modelVersion: scorer.modelVersion, modelSha256: scorer.modelDigest, path: config.model.path },

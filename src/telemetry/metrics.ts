@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import { REJECT_REASONS } from '../contract/decode.js';
 import { GroupPositionReader } from './group-position.js';
+import { createModelMetrics } from './model-metrics.js';
 import type { TraceExportStats } from './tracing.js';
 
 /** The outputs of the pipeline, as metrics label them. */
@@ -49,6 +50,8 @@ export function createMetrics(
     ...sinkMetrics(registry),
     ...membershipMetrics(registry),
     ...buildAndTraceMetrics(registry, traceStats),
+    /** The model's inputs and outputs; `model.observer` watches the loaded scorer. */
+    model: createModelMetrics(registry),
   };
   zeroEveryLabelSet(metrics);
   return metrics;

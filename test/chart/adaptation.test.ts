@@ -324,6 +324,11 @@ describe('chart: tunable alerts', () => {
         `${prefix}.alerts.OffersConsumerLagGrowing.thresholds.lag=250000`,
         `${prefix}.alerts.OffersConsumerLagGrowing.for=30m`,
         `${prefix}.alerts.OffersCrashLooping.thresholds.restarts=5`,
+        `${prefix}.alerts.OffersModelInputDrift.thresholds.unseenRatio=0.25`,
+        `${prefix}.alerts.OffersModelInputDrift.thresholds.missingRatio=0.5`,
+        `${prefix}.alerts.OffersModelInputDrift.thresholds.rowsPerSecond=20`,
+        `${prefix}.alerts.OffersModelPredictionShift.thresholds.meanShift=0.15`,
+        `${prefix}.alerts.OffersModelPredictionShift.for=2h`,
         `${prefix}.alerts.OffersSinkDown.labels.severity=warning`,
         `${prefix}.alerts.OffersNoProgress.enabled=false`,
         `${prefix}.alertLabels.team=data`,
@@ -351,6 +356,14 @@ describe('chart: tunable alerts', () => {
     assert.match(lag?.expr ?? '', /> 250000 # threshold: lag\n/);
     assert.equal(lag?.for, '30m');
     assert.match(rule(groups, 'OffersCrashLooping')?.expr ?? '', />= 5 # threshold: restarts/);
+    const drift = rule(groups, 'OffersModelInputDrift');
+    assert.match(drift?.expr ?? '', /\) > 0\.25 # threshold: unseenRatio\n/);
+    assert.match(drift?.expr ?? '', /\) > 0\.5 # threshold: missingRatio\n/);
+    assert.match(drift?.expr ?? '', /> 20 # threshold: rowsPerSecond$/);
+    assert.equal(drift?.for, '15m');
+    const shift = rule(groups, 'OffersModelPredictionShift');
+    assert.match(shift?.expr ?? '', /\) > 0\.15 # threshold: meanShift$/);
+    assert.equal(shift?.for, '2h');
     assert.equal(rule(groups, 'OffersSinkDown')?.labels?.severity, 'warning');
     assert.equal(rule(groups, 'OffersCrashLooping')?.labels?.severity, 'critical');
     assert.equal(rule(groups, 'OffersCrashLooping')?.labels?.team, 'data');
@@ -379,6 +392,8 @@ describe('chart: tunable alerts', () => {
       'monitoring.prometheusRule.alerts.OffersUnknown.enabled=false',
       'monitoring.prometheusRule.alerts.OffersConsumerLagGrowing.thresholds.ratio=1',
       'monitoring.prometheusRule.alerts.OffersSinkDown.for=soon',
+      'monitoring.prometheusRule.alerts.OffersModelPredictionShift.thresholds.ratio=1',
+      'monitoring.prometheusRule.alerts.OffersModelInputDrift.for=later',
     ]) {
       const result = template([], ['monitoring.prometheusRule.enabled=true', set]);
       assert.notEqual(result.status, 0, set);

@@ -7,6 +7,8 @@ import { generateMessages, INVALID_SAMPLES } from '../../src/cli/registration-ge
 import { decodeRegistration } from '../../src/contract/decode.js';
 import { lastHeader } from '../../src/kafka/kafka-adapter.js';
 import { DLQ_HEADERS } from '../../src/sinks/dead-letter.js';
+import { InputCounts } from '../../src/scoring/model-observation.js';
+import { describeModel } from '../../src/scoring/model-session.js';
 import { loadScorer } from '../../src/scoring/scorer.js';
 import { PREDICTION_NAMES } from '../../src/scoring/predictions.js';
 import { startInfra, type InfraEnv } from '../support/infra.js';
@@ -26,6 +28,57 @@ interface OfferRow {
   kafka_offset: string;
   version: string;
   [prediction: string]: unknown;
+}
+
+/** A series' value in the consumer's /metrics text, by its exact name and labels. */
+function seriesValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+/**
+ * The model metrics after the run: what the encoder and the model give for the same
+ * registrations here, counted from the registrations themselves.
+ */
+async function checkModelMetrics(consumer: ConsumerProcess): Promise<void> {
+  const registrations = [...generateMessages({ count: VALID, firstUserId: 1, seed: SEED })].map(
+    (message) => {
+      const decoded = decodeRegistration(Buffer.from(message.value), 65_536);
+      assert.ok(decoded.ok);
+      return decoded.registration;
+    },
+  );
+  const path = 'model/offer_model.onnx';
+  const { encoding } = describeModel(await readFile(path), path);
+  const counts = new InputCounts(encoding.width);
+  encoding.encode(registrations, counts);
+  const scorer = await loadScorer(path);
+  const predictions = await scorer.score(registrations).finally(() => scorer.close());
+  const text = await (await fetch(`http://127.0.0.1:${consumer.httpPort}/metrics`)).text();
+
+  assert.equal(seriesValue(text, 'offers_model_rows_total'), VALID);
+  let unseen = 0;
+  for (const [column, field] of encoding.layout.columns.entries()) {
+    const missing = seriesValue(text, `offers_model_input_missing_total{field="${field}"}`);
+    assert.equal(missing, counts.missing[column], `missing ${field}`);
+    if (field === 'is_organic' || field === 'child_age') continue;
+    const shown = seriesValue(text, `offers_model_input_unseen_total{field="${field}"}`);
+    assert.equal(shown, counts.unseen[column], `unseen ${field}`);
+    unseen += shown ?? 0;
+  }
+  // The generator sends some brands and languages the model never saw, and nulls.
+  assert.ok(unseen > 0, 'some unseen categories');
+  assert.ok((seriesValue(text, 'offers_model_input_missing_total{field="child_age"}') ?? 0) > 0);
+  for (const name of PREDICTION_NAMES.filter((n) => n.startsWith('predicted_function_'))) {
+    const fn = name.slice('predicted_function_'.length);
+    const offered = predictions.filter((row) => row[name] > 0.5).length;
+    const series = `offers_model_offers_with_function_total{function="${fn}"}`;
+    assert.equal(seriesValue(text, series), offered, series);
+    const count = `offers_model_function_probability_count{function="${fn}"}`;
+    assert.equal(seriesValue(text, count), VALID, count);
+  }
+  assert.equal(seriesValue(text, 'offers_model_predicted_cost_usd_count'), VALID);
+  assert.equal(seriesValue(text, 'offers_model_predicted_subscription_count'), VALID);
 }
 
 describe('pipeline: Kafka -> model -> ClickHouse + Redis, invalid -> DLQ', () => {
@@ -177,6 +230,7 @@ describe('pipeline: Kafka -> model -> ClickHouse + Redis, invalid -> DLQ', () =>
 
     assert.equal(await consumer.metric('offers_scored_total'), VALID);
     assert.equal(await consumer.metric('offers_dead_lettered_total'), INVALID);
+    await checkModelMetrics(consumer);
 
     assert.equal(await consumer.stop('SIGTERM'), 0, consumer.output.slice(-2000));
     // Every line of a whole run is one JSON object: a runtime warning printed by Node.js (a
