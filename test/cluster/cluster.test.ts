@@ -415,7 +415,7 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     assert.match(condition, /^True/, `the ScaledObject is not Ready: ${condition}`);
     // A burst that makes lag at once, and a steady producer that runs through the upgrade.
     produce(1_000_000, 200_000, 200, 0);
-    produce(2_000_000, 90_000, 90, 500);
+    produce(2_000_000, 150_000, 150, 500);
     let scaledTo = 0;
     await watch('replicas > 1 with one group member per ready replica', 300, (e) => {
       if (e.replicas > MIN_REPLICAS && e.ready === e.replicas && e.members === e.ready) {
