@@ -272,6 +272,18 @@ async function watch(
   }
 }
 
+/** Samples while `kubectl rollout status` follows the Deployment's generation: every pod new. */
+async function rolledOut(what: string): Promise<void> {
+  let done = false;
+  const rollout = kubectl('rollout', 'status', `deployment/${DEPLOYMENT}`, '--timeout=420s');
+  void rollout.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await watch(what, 450, () => done);
+  await rollout;
+}
+
 interface Producer {
   readonly valid: number;
   readonly invalid: number;
@@ -432,15 +444,7 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
     assert.ok(steady && running(steady), 'the steady producer has stopped before the upgrade');
     const before = await deployment();
     await helm('upgrade', ...chartArgs(CURRENT));
-    // rollout status follows the Deployment's generation: done when every pod is new.
-    let rolledOut = false;
-    const rollout = kubectl('rollout', 'status', `deployment/${DEPLOYMENT}`, '--timeout=420s');
-    void rollout.then(
-      () => (rolledOut = true),
-      () => (rolledOut = true),
-    );
-    await watch('the rollout', 450, () => rolledOut);
-    await rollout;
+    await rolledOut('the rollout');
     await watch('one group member per ready replica', 120, (e) => e.members === e.ready);
     const pods = await consumerPods();
     assert.ok(pods.length >= MIN_REPLICAS);
@@ -524,14 +528,7 @@ describe('the chart on a real cluster', { concurrency: false }, () => {
         `model.sha256=${NEXT_MODEL.sha256}`,
       ),
     );
-    let rolledOut = false;
-    const rollout = kubectl('rollout', 'status', `deployment/${DEPLOYMENT}`, '--timeout=420s');
-    void rollout.then(
-      () => (rolledOut = true),
-      () => (rolledOut = true),
-    );
-    await watch('the model rollout', 450, () => rolledOut);
-    await rollout;
+    await rolledOut('the model rollout');
     assert.ok(running(during), 'the model rollout was not under load: the producer finished first');
     await watch('one group member per ready replica', 120, (e) => e.members === e.ready);
     // Each new pod checks the new model's digest at start.

@@ -20,19 +20,32 @@ function readVarint(bytes: Uint8Array, at: number): [value: number, next: number
   throw new Error('varint longer than 10 bytes');
 }
 
-function varint(value: number): Buffer {
-  const out: number[] = [];
+function varint(value: number): number[] {
+  const bytes: number[] = [];
   let rest = value;
   while (rest >= 0x80) {
-    out.push((rest % 0x80) | 0x80);
+    bytes.push((rest % 0x80) | 0x80);
     rest = Math.floor(rest / 0x80);
   }
-  out.push(rest);
-  return Buffer.from(out);
+  bytes.push(rest);
+  return bytes;
 }
 
-function lengthDelimited(field: number, payload: Buffer): Buffer {
-  return Buffer.concat([varint(field * 8 + LENGTH_DELIMITED), varint(payload.length), payload]);
+/** A protobuf field: a varint, or a string or bytes (length-delimited). */
+export type Field = readonly [field: number, value: number | string | Uint8Array];
+
+/** A hand-encoded protobuf message: enough to write small ONNX models and metadata entries. */
+export function message(...fields: Field[]): Uint8Array {
+  const out: number[] = [];
+  for (const [field, value] of fields) {
+    if (typeof value === 'number') {
+      out.push(...varint(field * 8), ...varint(value));
+    } else {
+      const payload = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+      out.push(...varint(field * 8 + LENGTH_DELIMITED), ...varint(payload.length), ...payload);
+    }
+  }
+  return Uint8Array.from(out);
 }
 
 /** The key of a StringStringEntryProto. */
@@ -78,9 +91,5 @@ export function withMetadataEntry(model: Uint8Array, key: string, value: string)
     if (at > model.length) throw new Error('a field runs past the end of the model');
     kept.push(model.subarray(start, at));
   }
-  const entry = Buffer.concat([
-    lengthDelimited(1, Buffer.from(key)),
-    lengthDelimited(2, Buffer.from(value)),
-  ]);
-  return Buffer.concat([...kept, lengthDelimited(METADATA_PROPS, entry)]);
+  return Buffer.concat([...kept, message([METADATA_PROPS, message([1, key], [2, value])])]);
 }

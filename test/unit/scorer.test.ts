@@ -11,33 +11,8 @@ import { readModelMetadata } from '../../src/scoring/onnx-metadata.js';
 import { PREDICTION_NAMES, type Predictions } from '../../src/scoring/predictions.js';
 import { loadScorer, MODEL_VERSION_KEY, type Scorer } from '../../src/scoring/scorer.js';
 import { INPUT_ENCODING_KEY } from '../../src/scoring/input-encoding.js';
-import { withMetadataEntry } from '../support/model-file.js';
+import { message, withMetadataEntry, type Field } from '../support/model-file.js';
 import { MODEL_PATH, readGoldenFile, toRegistration, type GoldenFile } from '../support/golden.js';
-
-/** A hand-encoded protobuf message, enough to write small ONNX models for the error paths. */
-function varint(value: number): number[] {
-  const bytes: number[] = [];
-  let rest = value;
-  while (rest >= 0x80) {
-    bytes.push((rest % 0x80) | 0x80);
-    rest = Math.floor(rest / 0x80);
-  }
-  bytes.push(rest);
-  return bytes;
-}
-type Field = readonly [field: number, value: number | string | Uint8Array];
-function message(...fields: Field[]): Uint8Array {
-  const out: number[] = [];
-  for (const [field, value] of fields) {
-    if (typeof value === 'number') {
-      out.push(...varint(field * 8), ...varint(value));
-    } else {
-      const payload = typeof value === 'string' ? new TextEncoder().encode(value) : value;
-      out.push(...varint(field * 8 + 2), ...varint(payload.length), ...payload);
-    }
-  }
-  return Uint8Array.from(out);
-}
 
 /** An ONNX model whose graph is `y = Identity(x)`, for a float input x of shape [N]. */
 function identityModel(metadata: Record<string, string>): Uint8Array {
