@@ -92,7 +92,8 @@ function commandLine(exit: (code: number) => void): Command {
     .command('migrate')
     .description(
       'bring the ClickHouse database and table(s) to what CLICKHOUSE_* ask for: create what is ' +
-        'missing, apply safe changes (a column, the TTL), refuse the rest naming each difference (exit 1)',
+        'missing, apply safe changes (a column, the TTL), refuse the rest naming each difference ' +
+        '(exit 1; 75 when ClickHouse did not answer and a retry may succeed)',
     )
     .option('--dry-run', 'print the plan (and what would be refused) without changing anything')
     .action(async (options: { dryRun?: boolean }) => {
