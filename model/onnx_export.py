@@ -7,20 +7,26 @@ model carries in its `metadata_props` (key `input_encoding`), so the caller and 
 cannot disagree on it. A missing value is looked up as the imputer's fill value; a value not
 in the vocabulary is -1. The last two columns are the numbers, NaN when missing.
 
-Graph: the numeric imputer (training means) on the whole row, a double copy of the row, then
-one single-target `TreeEnsembleRegressor` per prediction, their raw scores side by side, and a
-`Sigmoid` on the six classifiers' raw scores. One ensemble per prediction, not one ensemble
-with eight targets: onnxruntime sums a multi-target ensemble into a score vector per row,
-which took a third more instructions per row (88,900 against 60,700, callgrind, batch 1,000,
-one thread, onnxruntime 1.30) for the same trees. Output: one float32 tensor `predictions` of shape [N, 8] whose
-column names are listed in the metadata.
+Graph: the category codes become 0/1 indicator columns, one per category some tree splits on
+(a `Gather` of the code's row in a constant table per field, the table's last row, all zeros,
+for the unknown code -1); the numeric imputer (training means) on the two numbers; the
+indicators and the numbers side by side as one double matrix; then one single-target
+`TreeEnsembleRegressor` per prediction, their raw scores side by side, and a `Sigmoid` on the
+six classifiers' raw scores. One ensemble per prediction, not one ensemble with eight targets:
+onnxruntime sums a multi-target ensemble into a score vector per row, which took a third more
+instructions per row (88,900 against 60,700, callgrind, batch 1,000, one thread, onnxruntime
+1.30) for the same trees. Output: one float32 tensor `predictions` of shape [N, 8] whose column
+names are listed in the metadata.
 
-The trees are sklearn's own, node for node. sklearn trained them on one-hot columns; a split
-`onehot(field = c) <= 0.5` (go left unless the value is c) becomes `code(field) != c`
-(`BRANCH_NEQ`), which takes the same branch for every input, unseen values included (-1
-equals no code, as an all-zero one-hot row matched no column). Numeric splits keep
-`BRANCH_LEQ` with sklearn's double thresholds. Leaf weights and base scores are doubles, so
-the sums are sklearn's; only the final rounding to float32 differs.
+The trees are sklearn's own, node for node, and every split is `BRANCH_LEQ`. sklearn trained
+them on one-hot columns; a split `onehot(field = c) <= 0.5` (go left unless the value is c)
+becomes `indicator(field = c) <= 0.5` on the same 0/1 value, so it takes the same branch for
+every input, unseen values included (-1 sets no indicator, as an all-zero one-hot row matched
+no column). Comparing the code itself (`code != c`, `BRANCH_NEQ`) is as exact, but an ensemble
+that mixes split modes takes onnxruntime's generic traversal, which switches on every node's
+mode: 49,600 instructions per row in the traversal against 31,000 with one mode (callgrind,
+same setting). Numeric splits keep sklearn's double thresholds. Leaf weights and base scores
+are doubles, so the sums are sklearn's; only the final rounding to float32 differs.
 """
 
 from __future__ import annotations
@@ -82,6 +88,22 @@ class FeatureLayout:
     @property
     def one_hot_width(self) -> int:
         return len(self.sources)
+
+    def use_indicators(self, split_columns: set[int]) -> None:
+        """Gives each one-hot column that some tree splits on an indicator column of the
+        trees' input, in one-hot order (so each field's indicators are adjacent); the numbers
+        follow them."""
+        self.indicators: list[tuple[int, int]] = [
+            source for column, source in enumerate(self.sources)
+            if source[1] is not None and column in split_columns
+        ]
+        position = {source: index for index, source in enumerate(self.indicators)}
+        self.tree_columns: dict[int, int] = {}
+        for column, (input_column, code) in enumerate(self.sources):
+            if code is None:
+                self.tree_columns[column] = len(self.indicators) + input_column - len(self.string_fields)
+            elif (input_column, code) in position:
+                self.tree_columns[column] = position[(input_column, code)]
 
     def encoding_metadata(self, outputs: list[str]) -> str:
         return json.dumps(
@@ -169,18 +191,15 @@ def _ensemble_node(
                 targets["nodeids"].append(node_id)
                 targets["weights"].append(estimator.learning_rate * float(tree.value[node_id, 0, 0]))
                 continue
-            column, code = layout.sources[int(tree.feature[node_id])]
+            feature = int(tree.feature[node_id])
             threshold = float(tree.threshold[node_id])
-            attributes["featureids"].append(column)
-            if code is None:
-                # sklearn sends x <= threshold to the left child.
-                attributes["modes"].append("BRANCH_LEQ")
-                attributes["values"].append(threshold)
-            else:
-                if not 0.0 < threshold < 1.0:
-                    raise RuntimeError(f"one-hot split at {threshold}, expected within (0, 1)")
-                attributes["modes"].append("BRANCH_NEQ")
-                attributes["values"].append(float(code))
+            if layout.sources[feature][1] is not None and not 0.0 < threshold < 1.0:
+                raise RuntimeError(f"one-hot split at {threshold}, expected within (0, 1)")
+            # sklearn sends x <= threshold to the left child; an indicator is 0 or 1, so any
+            # threshold within (0, 1) splits it as sklearn's did.
+            attributes["featureids"].append(layout.tree_columns[feature])
+            attributes["modes"].append("BRANCH_LEQ")
+            attributes["values"].append(threshold)
             attributes["truenodeids"].append(int(tree.children_left[node_id]))
             attributes["falsenodeids"].append(int(tree.children_right[node_id]))
     return helper.make_node(
@@ -207,6 +226,17 @@ def _ensemble_node(
     )
 
 
+def _split_columns(models: dict[str, Estimator]) -> set[int]:
+    """The one-hot columns some tree of some model splits on."""
+    return {
+        int(feature)
+        for estimator in models.values()
+        for (tree_estimator,) in estimator.estimators_
+        for feature in tree_estimator.tree_.feature
+        if feature >= 0
+    }
+
+
 def build_model(
     preprocessor: ColumnTransformer,
     models: dict[str, Estimator],
@@ -222,24 +252,67 @@ def build_model(
     if classifiers != [False] * first_classifier + [True] * (len(names) - first_classifier):
         raise RuntimeError("regressions must come before classifiers")
     width = len(layout.columns)
-    # Codes are never NaN; the value imputed in their columns is never used.
-    imputed = [0.0] * len(string_fields) + layout.means
+    layout.use_indicators(_split_columns(models))
     initializers = [
         numpy_helper.from_array(np.array([first_classifier, len(names) - first_classifier]), "split")
     ]
+    nodes = []
+    indicator_blocks = []
+    for column, field in enumerate(string_fields):
+        codes = [code for input_column, code in layout.indicators if input_column == column]
+        if not codes:
+            continue
+        # Row `code` of the table holds the field's indicators for that code; the last row
+        # stays zero, and Gather reads index -1 (the unknown code) as the last row.
+        table = np.zeros((len(layout.categories[field]) + 1, len(codes)), dtype=np.float32)
+        table[codes, np.arange(len(codes))] = 1.0
+        initializers += [
+            numpy_helper.from_array(np.array(column, dtype=np.int64), f"column_{field}"),
+            numpy_helper.from_array(table, f"indicators_table_{field}"),
+        ]
+        nodes += [
+            helper.make_node(
+                "Gather", [INPUT, f"column_{field}"], [f"code_{field}"], axis=1, name=f"code_{field}"
+            ),
+            helper.make_node(
+                "Cast", [f"code_{field}"], [f"index_{field}"], to=TensorProto.INT64, name=f"index_{field}"
+            ),
+            helper.make_node(
+                "Gather",
+                [f"indicators_table_{field}", f"index_{field}"],
+                [f"indicators_{field}"],
+                axis=0,
+                name=f"indicators_{field}",
+            ),
+        ]
+        indicator_blocks.append(f"indicators_{field}")
+    initializers += [
+        numpy_helper.from_array(np.array([len(string_fields)], dtype=np.int64), "numbers_start"),
+        numpy_helper.from_array(np.array([width], dtype=np.int64), "numbers_end"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "numbers_axis"),
+    ]
     ensembles, raw_scores = ensemble_nodes(models, layout)
-    nodes = [
+    nodes += [
+        helper.make_node(
+            "Slice",
+            [INPUT, "numbers_start", "numbers_end", "numbers_axis"],
+            ["numbers"],
+            name="numbers",
+        ),
         helper.make_node(
             "Imputer",
-            [INPUT],
-            ["features_imputed"],
+            ["numbers"],
+            ["numbers_imputed"],
             name="impute_numbers",
             domain="ai.onnx.ml",
-            imputed_value_floats=imputed,
+            imputed_value_floats=layout.means,
             replaced_value_float=math.nan,
         ),
         helper.make_node(
-            "Cast", ["features_imputed"], ["features_double"], to=TensorProto.DOUBLE, name="to_double"
+            "Concat", [*indicator_blocks, "numbers_imputed"], ["tree_input"], axis=1, name="tree_input"
+        ),
+        helper.make_node(
+            "Cast", ["tree_input"], ["features_double"], to=TensorProto.DOUBLE, name="to_double"
         ),
         *ensembles,
         helper.make_node("Concat", raw_scores, ["raw_scores"], axis=1, name="raw_scores"),
