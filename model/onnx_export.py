@@ -7,26 +7,30 @@ model carries in its `metadata_props` (key `input_encoding`), so the caller and 
 cannot disagree on it. A missing value is looked up as the imputer's fill value; a value not
 in the vocabulary is -1. The last two columns are the numbers, NaN when missing.
 
-Graph: the category codes become 0/1 indicator columns, one per category some tree splits on
-(a `Gather` of the code's row in a constant table per field, the table's last row, all zeros,
-for the unknown code -1); the numeric imputer (training means) on the two numbers; the
-indicators and the numbers side by side as one double matrix; then one single-target
-`TreeEnsembleRegressor` per prediction, their raw scores side by side, and a `Sigmoid` on the
-six classifiers' raw scores. One ensemble per prediction, not one ensemble with eight targets:
-onnxruntime sums a multi-target ensemble into a score vector per row, which took a third more
-instructions per row (88,900 against 60,700, callgrind, batch 1,000, one thread, onnxruntime
-1.30) for the same trees. Output: one float32 tensor `predictions` of shape [N, 8] whose column
-names are listed in the metadata.
+Graph: the numeric imputer (training means) on the whole row and a double copy of it; the
+outcome of every numeric split the trees make, `number <= threshold` as 0/1, one column per
+distinct (field, threshold) pair beside it; then one single-target `TreeEnsembleRegressor` per
+prediction, their raw scores side by side, and a `Sigmoid` on the six classifiers' raw scores.
+One ensemble per prediction, not one ensemble with eight targets: onnxruntime sums a
+multi-target ensemble into a score vector per row, which took a third more instructions per row
+(88,900 against 60,700, callgrind, batch 1,000, one thread, onnxruntime 1.30) for the same
+trees. Output: one float32 tensor `predictions` of shape [N, 8] whose column names are listed
+in the metadata.
 
-The trees are sklearn's own, node for node, and every split is `BRANCH_LEQ`. sklearn trained
-them on one-hot columns; a split `onehot(field = c) <= 0.5` (go left unless the value is c)
-becomes `indicator(field = c) <= 0.5` on the same 0/1 value, so it takes the same branch for
-every input, unseen values included (-1 sets no indicator, as an all-zero one-hot row matched
-no column). Comparing the code itself (`code != c`, `BRANCH_NEQ`) is as exact, but an ensemble
-that mixes split modes takes onnxruntime's generic traversal, which switches on every node's
-mode: 49,600 instructions per row in the traversal against 31,000 with one mode (callgrind,
-same setting). Numeric splits keep sklearn's double thresholds. Leaf weights and base scores
-are doubles, so the sums are sklearn's; only the final rounding to float32 differs.
+The trees are sklearn's own, node for node, and every split is `BRANCH_NEQ`, so onnxruntime
+walks them without switching on each node's split mode, which it does for an ensemble that
+mixes modes. sklearn trained them on one-hot columns; a split `onehot(field = c) <= 0.5` (go
+left unless the value is c) becomes `code(field) != c`, which takes the same branch for every
+input, unseen values included (-1 equals no code, as an all-zero one-hot row matched no
+column). A numeric split `x <= t` (left when true) becomes `(x <= t) != 0` on its 0/1 column,
+compared in the graph in double as sklearn compares float32 features with double thresholds,
+after the same imputation. Leaf weights and base scores are doubles, so the sums are sklearn's;
+only the final rounding to float32 differs.
+
+Why not the other single mode, `BRANCH_LEQ` everywhere (0/1 indicator columns for the
+categories the trees split on, 300 of them): it saves more instructions (44,000 per row
+against 60,700) but the trees then read a [N, 302] double matrix instead of [N, 33], and the
+cache misses cost more time than the instructions save (CPU per row up by 15 to 40 %).
 """
 
 from __future__ import annotations
@@ -89,21 +93,25 @@ class FeatureLayout:
     def one_hot_width(self) -> int:
         return len(self.sources)
 
-    def use_indicators(self, split_columns: set[int]) -> None:
-        """Gives each one-hot column that some tree splits on an indicator column of the
-        trees' input, in one-hot order (so each field's indicators are adjacent); the numbers
-        follow them."""
-        self.indicators: list[tuple[int, int]] = [
-            source for column, source in enumerate(self.sources)
-            if source[1] is not None and column in split_columns
-        ]
-        position = {source: index for index, source in enumerate(self.indicators)}
-        self.tree_columns: dict[int, int] = {}
-        for column, (input_column, code) in enumerate(self.sources):
-            if code is None:
-                self.tree_columns[column] = len(self.indicators) + input_column - len(self.string_fields)
-            elif (input_column, code) in position:
-                self.tree_columns[column] = position[(input_column, code)]
+    def use_split_columns(self, models: dict[str, Estimator]) -> None:
+        """Gives each distinct numeric split (one-hot column, threshold) of the trees a 0/1
+        column of the trees' input, after the input's own columns, ordered by field then
+        threshold."""
+        splits = sorted(
+            {
+                (int(feature), float(threshold))
+                for estimator in models.values()
+                for (tree_estimator,) in estimator.estimators_
+                for feature, threshold in zip(
+                    tree_estimator.tree_.feature, tree_estimator.tree_.threshold, strict=True
+                )
+                if feature >= 0 and self.sources[int(feature)][1] is None
+            }
+        )
+        self.number_splits = [(self.sources[feature][0], threshold) for feature, threshold in splits]
+        self.split_columns = {
+            split: len(self.columns) + index for index, split in enumerate(splits)
+        }
 
     def encoding_metadata(self, outputs: list[str]) -> str:
         return json.dumps(
@@ -136,8 +144,8 @@ class FeatureLayout:
         return out
 
 
-def _double_tensor(values: list[float]) -> TensorProto:
-    return numpy_helper.from_array(np.asarray(values, dtype=np.float64))
+def _double_tensor(values: list[float], name: str = "") -> TensorProto:
+    return numpy_helper.from_array(np.asarray(values, dtype=np.float64), name)
 
 
 def _raw_base_score(estimator: Estimator, n_features: int) -> float:
@@ -192,19 +200,23 @@ def _ensemble_node(
                 targets["weights"].append(estimator.learning_rate * float(tree.value[node_id, 0, 0]))
                 continue
             feature = int(tree.feature[node_id])
+            column, code = layout.sources[feature]
             threshold = float(tree.threshold[node_id])
-            if layout.sources[feature][1] is not None and not 0.0 < threshold < 1.0:
-                raise RuntimeError(f"one-hot split at {threshold}, expected within (0, 1)")
-            # sklearn sends x <= threshold to the left child; an indicator is 0 or 1, so any
-            # threshold within (0, 1) splits it as sklearn's did.
-            attributes["featureids"].append(layout.tree_columns[feature])
-            attributes["modes"].append("BRANCH_LEQ")
-            attributes["values"].append(threshold)
+            attributes["modes"].append("BRANCH_NEQ")
+            if code is None:
+                # sklearn sends x <= threshold to the left child: (x <= threshold) != 0.
+                attributes["featureids"].append(layout.split_columns[(feature, threshold)])
+                attributes["values"].append(0.0)
+            else:
+                if not 0.0 < threshold < 1.0:
+                    raise RuntimeError(f"one-hot split at {threshold}, expected within (0, 1)")
+                attributes["featureids"].append(column)
+                attributes["values"].append(float(code))
             attributes["truenodeids"].append(int(tree.children_left[node_id]))
             attributes["falsenodeids"].append(int(tree.children_right[node_id]))
     return helper.make_node(
         "TreeEnsembleRegressor",
-        ["features_double"],
+        ["tree_input"],
         [output],
         name=f"ensemble_{name}",
         domain="ai.onnx.ml",
@@ -226,17 +238,6 @@ def _ensemble_node(
     )
 
 
-def _split_columns(models: dict[str, Estimator]) -> set[int]:
-    """The one-hot columns some tree of some model splits on."""
-    return {
-        int(feature)
-        for estimator in models.values()
-        for (tree_estimator,) in estimator.estimators_
-        for feature in tree_estimator.tree_.feature
-        if feature >= 0
-    }
-
-
 def build_model(
     preprocessor: ColumnTransformer,
     models: dict[str, Estimator],
@@ -252,67 +253,43 @@ def build_model(
     if classifiers != [False] * first_classifier + [True] * (len(names) - first_classifier):
         raise RuntimeError("regressions must come before classifiers")
     width = len(layout.columns)
-    layout.use_indicators(_split_columns(models))
+    # Codes are never NaN; the value imputed in their columns is never used.
+    imputed = [0.0] * len(string_fields) + layout.means
     initializers = [
         numpy_helper.from_array(np.array([first_classifier, len(names) - first_classifier]), "split")
     ]
-    nodes = []
-    indicator_blocks = []
-    for column, field in enumerate(string_fields):
-        codes = [code for input_column, code in layout.indicators if input_column == column]
-        if not codes:
-            continue
-        # Row `code` of the table holds the field's indicators for that code; the last row
-        # stays zero, and Gather reads index -1 (the unknown code) as the last row.
-        table = np.zeros((len(layout.categories[field]) + 1, len(codes)), dtype=np.float32)
-        table[codes, np.arange(len(codes))] = 1.0
-        initializers += [
-            numpy_helper.from_array(np.array(column, dtype=np.int64), f"column_{field}"),
-            numpy_helper.from_array(table, f"indicators_table_{field}"),
-        ]
-        nodes += [
-            helper.make_node(
-                "Gather", [INPUT, f"column_{field}"], [f"code_{field}"], axis=1, name=f"code_{field}"
-            ),
-            helper.make_node(
-                "Cast", [f"code_{field}"], [f"index_{field}"], to=TensorProto.INT64, name=f"index_{field}"
-            ),
-            helper.make_node(
-                "Gather",
-                [f"indicators_table_{field}", f"index_{field}"],
-                [f"indicators_{field}"],
-                axis=0,
-                name=f"indicators_{field}",
-            ),
-        ]
-        indicator_blocks.append(f"indicators_{field}")
+    layout.use_split_columns(models)
     initializers += [
-        numpy_helper.from_array(np.array([len(string_fields)], dtype=np.int64), "numbers_start"),
-        numpy_helper.from_array(np.array([width], dtype=np.int64), "numbers_end"),
-        numpy_helper.from_array(np.array([1], dtype=np.int64), "numbers_axis"),
+        numpy_helper.from_array(
+            np.array([column for column, _ in layout.number_splits], dtype=np.int64), "split_fields"
+        ),
+        _double_tensor([threshold for _, threshold in layout.number_splits], "split_thresholds"),
     ]
     ensembles, raw_scores = ensemble_nodes(models, layout)
-    nodes += [
-        helper.make_node(
-            "Slice",
-            [INPUT, "numbers_start", "numbers_end", "numbers_axis"],
-            ["numbers"],
-            name="numbers",
-        ),
+    nodes = [
         helper.make_node(
             "Imputer",
-            ["numbers"],
-            ["numbers_imputed"],
+            [INPUT],
+            ["features_imputed"],
             name="impute_numbers",
             domain="ai.onnx.ml",
-            imputed_value_floats=layout.means,
+            imputed_value_floats=imputed,
             replaced_value_float=math.nan,
         ),
         helper.make_node(
-            "Concat", [*indicator_blocks, "numbers_imputed"], ["tree_input"], axis=1, name="tree_input"
+            "Cast", ["features_imputed"], ["features_double"], to=TensorProto.DOUBLE, name="to_double"
         ),
         helper.make_node(
-            "Cast", ["tree_input"], ["features_double"], to=TensorProto.DOUBLE, name="to_double"
+            "Gather", ["features_double", "split_fields"], ["split_inputs"], axis=1, name="split_inputs"
+        ),
+        helper.make_node(
+            "LessOrEqual", ["split_inputs", "split_thresholds"], ["split_outcomes"], name="split_outcomes"
+        ),
+        helper.make_node(
+            "Cast", ["split_outcomes"], ["split_bits"], to=TensorProto.DOUBLE, name="split_bits"
+        ),
+        helper.make_node(
+            "Concat", ["features_double", "split_bits"], ["tree_input"], axis=1, name="tree_input"
         ),
         *ensembles,
         helper.make_node("Concat", raw_scores, ["raw_scores"], axis=1, name="raw_scores"),
