@@ -24,10 +24,11 @@ import { exitOnHelp } from './usage.js';
 exitOnHelp(`usage: npm run bench:scoring   (make bench-scoring)
 
 environment:
-  BENCH_THREADS   onnxruntime intra-op threads (default: onnxruntime's)
-  BENCH_WORKERS   worker threads running the model (default 0: on this thread)
-  BENCH_PREVIOUS_MODEL  the model measured beside the shipped one in the model line: a file
-                  or a git revision whose model/offer_model.onnx is read (default ${PREVIOUS_RELEASE})`);
+  BENCH_THREADS         onnxruntime intra-op threads (default: onnxruntime's)
+  BENCH_WORKERS         worker threads running the model (default 0: on this thread)
+  BENCH_PREVIOUS_MODEL  the model measured beside the shipped one in the model line: a file or
+                        a git revision whose model/offer_model.onnx is read (default ${PREVIOUS_RELEASE})
+  BENCH_MODEL_ROUNDS    batches of 1,000 per model in the model line (default 40)`);
 
 const BATCH_SIZES = [1, 100, 1000, 5000];
 const WARMUP_RUNS = 5;
