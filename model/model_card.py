@@ -209,14 +209,16 @@ class 1.
   `GradientBoostingClassifier` (log loss) for the flags, each with
   {params}, `random_state={f.tree_seed}`.
 - Export (`model/onnx_export.py`): `Imputer` (training means) on the input, a double copy of
-  it, then one single-target `TreeEnsembleRegressor` per model, node for node, with double
-  thresholds and leaf weights (one ensemble with eight targets cost onnxruntime a third more
-  instructions per row), and a `Sigmoid` on the six classifiers' raw scores. sklearn split
-  the one-hot column of category c at 0.5 (left unless the value is c); the graph splits the
-  category code with `BRANCH_NEQ c`, which takes the same branch for every input, unseen
-  values included. Numeric splits keep sklearn's thresholds, compared in double as sklearn
-  compares them, so ONNX and sklearn take the same path through every tree; only the final
-  rounding to float32 differs.
+  it, the outcome of each distinct numeric split of the trees (`number <= threshold`, compared
+  in double as sklearn compares them) as a 0/1 column beside it, then one single-target
+  `TreeEnsembleRegressor` per model, node for node, with double leaf weights (one ensemble
+  with eight targets cost onnxruntime a third more instructions per row), and a `Sigmoid` on
+  the six classifiers' raw scores. Every split is `BRANCH_NEQ`, so onnxruntime walks the
+  trees without switching on each node's split mode: sklearn split the one-hot column of
+  category c at 0.5 (left unless the value is c), the graph splits the category code with
+  `!= c`, which takes the same branch for every input, unseen values included; a numeric
+  split goes left when its 0/1 column `!= 0`. ONNX and sklearn take the same path through
+  every tree; only the final rounding to float32 differs.
 
 ## Training data
 

@@ -16,6 +16,9 @@
  *              own services in <INFRA_DIR>-redis-cluster) beside the single Redis: msgs/s and
  *              CPU per message of the consumer and of Redis (all nodes)
  *
+ * Before the sections, the model line (model-cost.ts): the model's µs per row at batch 1,000
+ * with one intra-op thread, shipped and previous release side by side.
+ *
  * Commands and environment: USAGE in pipeline/options.ts (`npm run bench -- --help`). Prints markdown tables;
  * writes bench.md, bench.json and the CPU profile into the folder.
  *
@@ -48,6 +51,7 @@ import {
   USAGE,
   USE_TSX,
 } from './pipeline/options.js';
+import { compareModelCost, modelCostLines } from './model-cost.js';
 import { exitOnHelp } from './usage.js';
 
 exitOnHelp(USAGE);
@@ -68,6 +72,10 @@ async function main(): Promise<void> {
     compiledCli = await compileService(join(REPO_ROOT, '.cache', 'bench-dist'));
   }
   report.output.consumerRuns = USE_TSX ? 'tsx (TypeScript source)' : 'compiled JavaScript';
+  log('measuring the model, shipped and previous release');
+  const modelCost = await compareModelCost();
+  report.output.model = modelCost;
+  report.markdown.push(modelCostLines(modelCost).join('\n'));
   const bench = await Bench.start(compiledCli);
   try {
     const needsPreload = ['drain', 'settings', 'scaling', 'profile', 'cluster'].some((s) =>

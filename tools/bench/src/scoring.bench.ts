@@ -10,19 +10,25 @@
  *
  * Rows are the golden fixtures cycled to the batch size, so batches mix typical rows with
  * nulls and unseen categories the way traffic would.
+ *
+ * Last, the model line (model-cost.ts): µs per row at batch 1,000 with one intra-op thread, of
+ * the shipped model and of the previous release's, measured in alternation.
  */
 import os from 'node:os';
 
-import type { Registration } from '../../../src/contract/registration.js';
 import { loadScorer } from '../../../src/scoring/scorer.js';
-import { MODEL_PATH, readGoldenFile, toRegistration } from '../../../test/support/golden.js';
+import { MODEL_PATH } from '../../../test/support/golden.js';
+import { compareModelCost, goldenBatch, modelCostLines, PREVIOUS_RELEASE } from './model-cost.js';
 import { exitOnHelp } from './usage.js';
 
 exitOnHelp(`usage: npm run bench:scoring   (make bench-scoring)
 
 environment:
-  BENCH_THREADS   onnxruntime intra-op threads (default: onnxruntime's)
-  BENCH_WORKERS   worker threads running the model (default 0: on this thread)`);
+  BENCH_THREADS         onnxruntime intra-op threads (default: onnxruntime's)
+  BENCH_WORKERS         worker threads running the model (default 0: on this thread)
+  BENCH_PREVIOUS_MODEL  the model measured beside the shipped one in the model line: a file or
+                        a git revision whose model/offer_model.onnx is read (default ${PREVIOUS_RELEASE})
+  BENCH_MODEL_ROUNDS    batches of 1,000 per model in the model line (default 40)`);
 
 const BATCH_SIZES = [1, 100, 1000, 5000];
 const WARMUP_RUNS = 5;
@@ -30,19 +36,6 @@ const WARMUP_RUNS = 5;
 const TARGET_ROWS_PER_SIZE = 100_000;
 const MIN_REPEATS = 10;
 const MAX_REPEATS = 3000;
-
-async function sampleRegistrations(): Promise<Registration[]> {
-  const golden = await readGoldenFile();
-  return golden.fixtures.map(({ input }) => toRegistration(input));
-}
-
-function batchOf(sample: readonly Registration[], size: number): Registration[] {
-  return Array.from({ length: size }, (_, index) => {
-    const registration = sample[index % sample.length];
-    if (registration === undefined) throw new Error('no sample registrations');
-    return { ...registration, userId: index + 1 };
-  });
-}
 
 function percentile(sorted: readonly number[], fraction: number): number {
   const index = Math.min(sorted.length - 1, Math.floor(fraction * sorted.length));
@@ -58,7 +51,6 @@ const scorer = await loadScorer(MODEL_PATH, {
   workers,
   ...(intraOpThreads === undefined ? {} : { intraOpThreads }),
 });
-const sample = await sampleRegistrations();
 
 console.log(
   `model ${scorer.modelVersion} · node ${process.version} · ${os.cpus().length} CPUs · ` +
@@ -77,7 +69,7 @@ console.log(
 );
 
 for (const size of BATCH_SIZES) {
-  const batch = batchOf(sample, size);
+  const batch = await goldenBatch(size);
   for (let run = 0; run < WARMUP_RUNS; run += 1) await scorer.score(batch);
   const repeats = Math.max(
     MIN_REPEATS,
@@ -110,3 +102,4 @@ for (const size of BATCH_SIZES) {
 
 console.log(`peak RSS: ${mib(process.resourceUsage().maxRSS * 1024)}`);
 await scorer.close();
+for (const line of modelCostLines(await compareModelCost())) console.log(line);

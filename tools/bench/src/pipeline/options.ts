@@ -21,7 +21,10 @@ environment:
   BENCH_VARIANTS           JSON list of {"label", "env"} for the settings section
   BENCH_REPEATS            drains per setting, the median is reported (default 3)
   BENCH_OUT                report folder (default reports/bench-<timestamp>)
-  BENCH_TSX=1              run the consumer through tsx instead of compiling it first`;
+  BENCH_TSX=1              run the consumer through tsx instead of compiling it first
+  BENCH_PREVIOUS_MODEL     model measured beside the shipped one: a file or a git revision
+                           (default v0.1.0)
+  BENCH_MODEL_ROUNDS       batches of 1,000 per model in the model line (default 40)`;
 
 export const SECTIONS = new Set(
   (process.env.BENCH_SECTIONS ?? 'drain,latency,profile').split(',').map((name) => name.trim()),
