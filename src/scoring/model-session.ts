@@ -29,8 +29,21 @@ export interface ModelDescription {
 export const modelDigest = (bytes: Uint8Array): string =>
   createHash('sha256').update(bytes).digest('hex');
 
-/** Reads the version and input encoding from the model's metadata, or says what is wrong. */
-export function describeModel(bytes: Uint8Array, modelPath: string): ModelDescription {
+/**
+ * Reads the version and input encoding from the model's metadata, or says what is wrong; with
+ * `expectedSha256` (MODEL_SHA256), first refuses a file with another digest.
+ */
+export function describeModel(
+  bytes: Uint8Array,
+  modelPath: string,
+  expectedSha256 = '',
+): ModelDescription {
+  const digest = modelDigest(bytes);
+  if (expectedSha256 !== '' && digest !== expectedSha256.toLowerCase()) {
+    throw modelInvalid(
+      `model ${modelPath} has SHA-256 ${digest}, but MODEL_SHA256 expects ${expectedSha256}: deliver the expected file or set MODEL_SHA256 to the digest of the one you mean to run`,
+    );
+  }
   let metadata: Map<string, string>;
   try {
     metadata = readModelMetadata(bytes);
@@ -46,7 +59,7 @@ export function describeModel(bytes: Uint8Array, modelPath: string): ModelDescri
     metadata.get(INPUT_RANGES_KEY),
   );
   if (typeof encoding === 'string') throw modelInvalid(`model ${modelPath}: ${encoding}`);
-  return { modelVersion, modelDigest: modelDigest(bytes), encoding };
+  return { modelVersion, modelDigest: digest, encoding };
 }
 
 /**
@@ -94,15 +107,16 @@ export class ModelSession {
   ) {}
 
   /**
-   * Loads the model. Fails with a MODEL_INVALID error when the bytes are not a loadable ONNX
-   * model, carry no model version or input encoding, or the graph does not match them.
+   * Loads the model (described here unless the caller already did). Fails with a
+   * MODEL_INVALID error when the bytes are not a loadable ONNX model, carry no model version
+   * or input encoding, or the graph does not match them.
    */
   static async open(
     bytes: Uint8Array,
     modelPath: string,
     options: SessionOptions,
+    description: ModelDescription = describeModel(bytes, modelPath),
   ): Promise<ModelSession> {
-    const description = describeModel(bytes, modelPath);
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, {

@@ -7,7 +7,6 @@ import type { InputEncoding } from './input-encoding.js';
 import { InputCounts, type ModelObserver, type ModelObserverFactory } from './model-observation.js';
 import {
   describeModel,
-  modelDigest,
   ModelSession,
   modelInvalid,
   type ModelDescription,
@@ -224,7 +223,8 @@ class ThreadedScorer extends EncodingScorer {
 /**
  * Loads the model once (in each worker thread when `workers` > 0). Fails with a
  * MODEL_INVALID error when the file cannot be read, is not a loadable ONNX model, carries no
- * model version or input encoding, or does not have the expected input and output.
+ * model version or input encoding, does not have the expected input and output, or has
+ * another SHA-256 than `expectedSha256`.
  */
 export async function loadScorer(modelPath: string, options: ScorerOptions = {}): Promise<Scorer> {
   let bytes: Uint8Array;
@@ -233,24 +233,15 @@ export async function loadScorer(modelPath: string, options: ScorerOptions = {})
   } catch (error) {
     throw modelInvalid(`cannot read model ${modelPath}: ${errorMessage(error)}`, error);
   }
-  const expected = options.expectedSha256 ?? '';
-  if (expected !== '') {
-    const actual = modelDigest(bytes);
-    if (actual !== expected.toLowerCase()) {
-      throw modelInvalid(
-        `model ${modelPath} has SHA-256 ${actual}, but MODEL_SHA256 expects ${expected}: deliver the expected file or set MODEL_SHA256 to the digest of the one you mean to run`,
-      );
-    }
-  }
+  const description = describeModel(bytes, modelPath, options.expectedSha256);
   const sessionOptions: SessionOptions =
     options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads };
   const workers = options.workers ?? 0;
   if (workers === 0)
     return new InProcessScorer(
-      await ModelSession.open(bytes, modelPath, sessionOptions),
+      await ModelSession.open(bytes, modelPath, sessionOptions, description),
       options.observer,
     );
-  const description = describeModel(bytes, modelPath);
   const started = await Promise.allSettled(
     Array.from({ length: workers }, () =>
       ScoringThread.start({ bytes, modelPath, options: sessionOptions }),
