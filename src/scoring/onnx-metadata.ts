@@ -8,18 +8,19 @@
  */
 
 /** ModelProto.metadata_props (repeated StringStringEntryProto). */
-const METADATA_PROPS_FIELD = 14;
+export const METADATA_PROPS_FIELD = 14;
 const ENTRY_KEY_FIELD = 1;
 const ENTRY_VALUE_FIELD = 2;
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
-const WIRE_LENGTH_DELIMITED = 2;
+export const WIRE_LENGTH_DELIMITED = 2;
 const WIRE_FIXED32 = 5;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-class ProtobufReader {
+/** Walks the fields of one protobuf message in bytes[start, end). */
+export class ProtobufReader {
   private position: number;
 
   constructor(
@@ -28,6 +29,11 @@ class ProtobufReader {
     private readonly end: number,
   ) {
     this.position = start;
+  }
+
+  /** Where the next field starts. */
+  get offset(): number {
+    return this.position;
   }
 
   get done(): boolean {
@@ -87,7 +93,8 @@ class ProtobufReader {
   }
 }
 
-function readEntry(bytes: Uint8Array, start: number, end: number): [string, string] {
+/** The key and value of one StringStringEntryProto in bytes[start, end). */
+export function readEntry(bytes: Uint8Array, start: number, end: number): [string, string] {
   const reader = new ProtobufReader(bytes, start, end);
   let key = '';
   let value = '';
