@@ -9,18 +9,32 @@
  * another release needs nothing else.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { Registration } from '../../../src/contract/registration.js';
 import { loadScorer, type Scorer } from '../../../src/scoring/scorer.js';
+import { parseEnvFile } from '../../dev/local-env.js';
 import { REPO_ROOT } from '../../dev/paths.js';
 import { MODEL_PATH, readGoldenFile, toRegistration } from '../../../test/support/golden.js';
 
-/** The release whose model is measured beside the shipped one, unless BENCH_PREVIOUS_MODEL says. */
-export const PREVIOUS_RELEASE = 'v0.1.0';
+/**
+ * The release whose model is measured beside the shipped one, unless BENCH_PREVIOUS_MODEL says:
+ * the one `make test-cluster` upgrades from (scripts/cluster/versions.env), by its commit, which
+ * a clone holds even when it holds no tags.
+ */
+export function previousRelease(): { label: string; revision: string } {
+  const versions = parseEnvFile(
+    readFileSync(join(REPO_ROOT, 'scripts', 'cluster', 'versions.env'), 'utf8'),
+  );
+  const { PREVIOUS_RELEASE: version, PREVIOUS_RELEASE_COMMIT: commit } = versions;
+  if (version === undefined || commit === undefined) {
+    throw new Error('scripts/cluster/versions.env names no PREVIOUS_RELEASE and its commit');
+  }
+  return { label: `v${version}`, revision: commit };
+}
 export const MODEL_BATCH = 1000;
 const ROUNDS = Number(process.env.BENCH_MODEL_ROUNDS ?? 40);
 const WARMUP_RUNS = 5;
@@ -46,23 +60,27 @@ export async function goldenBatch(size: number): Promise<Registration[]> {
 
 /**
  * The previous model as a file: BENCH_PREVIOUS_MODEL names a file or a git revision (default
- * the previous release's tag), whose model/offer_model.onnx is copied into a temporary folder.
+ * the previous release's commit), whose model/offer_model.onnx is copied into a temporary folder.
  */
 async function previousModel(): Promise<{
   label: string;
   path: string;
   cleanup: () => Promise<void>;
 }> {
-  const wanted = process.env.BENCH_PREVIOUS_MODEL ?? PREVIOUS_RELEASE;
-  if (existsSync(wanted)) return { label: wanted, path: wanted, cleanup: () => Promise.resolve() };
-  const bytes = execFileSync('git', ['show', `${wanted}:model/offer_model.onnx`], {
+  const fromEnv = process.env.BENCH_PREVIOUS_MODEL;
+  const { label, revision } =
+    fromEnv === undefined || fromEnv === ''
+      ? previousRelease()
+      : { label: fromEnv, revision: fromEnv };
+  if (existsSync(revision)) return { label, path: revision, cleanup: () => Promise.resolve() };
+  const bytes = execFileSync('git', ['show', `${revision}:model/offer_model.onnx`], {
     cwd: REPO_ROOT,
     maxBuffer: 256 * 1024 * 1024,
   });
   const dir = await mkdtemp(join(tmpdir(), 'offers-previous-model-'));
   const path = join(dir, 'offer_model.onnx');
   await writeFile(path, bytes);
-  return { label: wanted, path, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { label, path, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 const median = (values: readonly number[]): number => {

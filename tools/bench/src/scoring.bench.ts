@@ -18,7 +18,7 @@ import os from 'node:os';
 
 import { loadScorer } from '../../../src/scoring/scorer.js';
 import { MODEL_PATH } from '../../../test/support/golden.js';
-import { compareModelCost, goldenBatch, modelCostLines, PREVIOUS_RELEASE } from './model-cost.js';
+import { compareModelCost, goldenBatch, modelCostLines, previousRelease } from './model-cost.js';
 import { exitOnHelp } from './usage.js';
 
 exitOnHelp(`usage: npm run bench:scoring   (make bench-scoring)
@@ -27,7 +27,7 @@ environment:
   BENCH_THREADS         onnxruntime intra-op threads (default: onnxruntime's)
   BENCH_WORKERS         worker threads running the model (default 0: on this thread)
   BENCH_PREVIOUS_MODEL  the model measured beside the shipped one in the model line: a file or
-                        a git revision whose model/offer_model.onnx is read (default ${PREVIOUS_RELEASE})
+                        a git revision whose model/offer_model.onnx is read (default the previous release, ${previousRelease().label})
   BENCH_MODEL_ROUNDS    batches of 1,000 per model in the model line (default 40)`);
 
 const BATCH_SIZES = [1, 100, 1000, 5000];

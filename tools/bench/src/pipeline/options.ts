@@ -23,7 +23,7 @@ environment:
   BENCH_OUT                report folder (default reports/bench-<timestamp>)
   BENCH_TSX=1              run the consumer through tsx instead of compiling it first
   BENCH_PREVIOUS_MODEL     model measured beside the shipped one: a file or a git revision
-                           (default v0.1.0)
+                           (default the previous release's commit, scripts/cluster/versions.env)
   BENCH_MODEL_ROUNDS       batches of 1,000 per model in the model line (default 40)`;
 
 export const SECTIONS = new Set(
