@@ -118,7 +118,10 @@ function commandLine(exit: (code: number) => void): Command {
       'end of the range, exclusive (a future time: the end of each partition at start)',
       parseReplayTime,
     )
-    .option('--group <id>', 'consumer group of the replay (default <KAFKA_GROUP_ID>-replay-<from>-<to>)')
+    .option(
+      '--group <id>',
+      'consumer group of the replay (default <KAFKA_GROUP_ID>-replay-<from>-<to>)',
+    )
     .option('--progress-interval <s>', 'seconds between progress lines', wholeNumber(1), 5)
     .action(async (options: ReplayCommandOptions, command: Command) => {
       exit(await replayCommand(options, (message) => command.error(`error: ${message}`)));

@@ -23,10 +23,19 @@ export interface ReplayCommandOptions {
 const ISO_TIME =
   /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/i;
 
+/** Milliseconds of an ISO 8601 time, NaN when it is not one or names a day its month lacks. */
+function isoTime(text: string): number {
+  if (!ISO_TIME.test(text)) return NaN;
+  const [year, month, day] = text.slice(0, 10).split('-').map(Number);
+  // Date.parse takes February 30 for March 2.
+  const date = new Date(Date.UTC(year ?? 0, (month ?? 0) - 1, day ?? 0));
+  return date.getUTCDate() === day ? Date.parse(text) : NaN;
+}
+
 /** A `--from`/`--to` value: an ISO 8601 time with its zone (or a date), or epoch milliseconds. */
 export function parseReplayTime(raw: string): number {
   const text = raw.trim();
-  const ms = /^\d+$/.test(text) ? Number(text) : ISO_TIME.test(text) ? Date.parse(text) : NaN;
+  const ms = /^\d+$/.test(text) ? Number(text) : isoTime(text);
   if (!Number.isSafeInteger(ms) || ms < 0) {
     throw new InvalidArgumentError(
       `must be an ISO 8601 time with its zone (2026-01-31T12:00:00Z, 2026-01-31T14:00:00+02:00), a date (2026-01-31, midnight UTC) or milliseconds since the epoch; got ${JSON.stringify(raw)}.`,

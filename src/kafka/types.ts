@@ -135,7 +135,11 @@ export interface TopicAdmin {
    */
   offsetsAtTime(topic: string, timestampMs: number): Promise<Map<number, string>>;
   /** Sets a group's committed offsets; the group must have no active members. */
-  setGroupOffsets(groupId: string, topic: string, offsets: ReadonlyMap<number, string>): Promise<void>;
+  setGroupOffsets(
+    groupId: string,
+    topic: string,
+    offsets: ReadonlyMap<number, string>,
+  ): Promise<void>;
   /** The effective value of one topic config (the broker's default included). */
   topicConfig(topic: string, name: string): Promise<string | undefined>;
   /** Grows the topic to `count` partitions. */

@@ -44,6 +44,9 @@ export interface ReplayOutcome {
   /** 0 when every partition reached its stop offset; 1 otherwise (the sinks keep what was written). */
   readonly exitCode: number;
   readonly complete: boolean;
+  /** Offsets of the range done, and in all (control records count as offsets). */
+  readonly done: number;
+  readonly total: number;
   readonly scored: number;
   readonly deadLettered: number;
   readonly partitions: readonly PartitionReplay[];
@@ -232,9 +235,6 @@ async function runReplay(planned: PlannedReplay): Promise<RunningReplay> {
     },
   });
 
-  const logProgress = (message: string): void => {
-    logger.info({ groupId, ...progress.totals() }, message);
-  };
   const ticker = setInterval(() => {
     // The committed offsets also cover what the handler never sees: a partition whose last
     // records before its stop are control records is committed past them by the consumer.
@@ -251,7 +251,7 @@ async function runReplay(planned: PlannedReplay): Promise<RunningReplay> {
       });
   }, 1_000);
   const progressTicker = setInterval(() => {
-    logProgress('replay progress');
+    logger.info({ groupId, ...progress.totals() }, 'replay progress');
   }, request.progressIntervalMs);
 
   const shutdown = createShutdown({
@@ -274,7 +274,10 @@ async function runReplay(planned: PlannedReplay): Promise<RunningReplay> {
   stopRequest.signal.addEventListener(
     'abort',
     () => {
-      const { reason, exitCode } = stopRequest.signal.reason as { reason: string; exitCode: number };
+      const { reason, exitCode } = stopRequest.signal.reason as {
+        reason: string;
+        exitCode: number;
+      };
       void shutdown.stop(reason, exitCode);
     },
     { once: true },
@@ -296,8 +299,8 @@ async function runReplay(planned: PlannedReplay): Promise<RunningReplay> {
 
   const outcome = shutdown.stopped.then((code) => {
     const partitions = progress.ranges.map((range) => counts.of(range));
-    logProgress(progress.complete ? 'replay complete' : 'replay stopped before its end');
     return {
+      ...progress.totals(),
       exitCode: code === 0 && progress.complete ? 0 : 1,
       complete: progress.complete,
       scored: partitions.reduce((sum, p) => sum + p.scored, 0),

@@ -10,7 +10,13 @@ import { versionEventMs } from '../../src/sinks/offer-record.js';
 import { startInfra, type InfraEnv } from '../support/infra.js';
 import { withMetadataEntry } from '../support/model-file.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
-import { CliProcess, ConsumerProcess, runCli, waitFor, type CliResult } from '../support/service.js';
+import {
+  CliProcess,
+  ConsumerProcess,
+  runCli,
+  waitFor,
+  type CliResult,
+} from '../support/service.js';
 
 const MODEL_FILE = 'model/offer_model.onnx';
 const REPLAY_MODEL_VERSION = 'replay-test-2';
@@ -73,7 +79,9 @@ interface StoredState {
 }
 
 /** What both stores hold alike (ClickHouse keeps predictions as Float32, Redis as JSON numbers). */
-function sameEvent(state: StoredState | undefined): Omit<StoredState, 'predicted_cost'> | undefined {
+function sameEvent(
+  state: StoredState | undefined,
+): Omit<StoredState, 'predicted_cost'> | undefined {
   if (state === undefined) return undefined;
   const { model_version, version, offer } = state;
   return { model_version, version, offer };
@@ -193,7 +201,11 @@ describe('replay: a time range re-scored with another model, beside the live con
       const row = after.rows.get(user);
       const stored = after.redis.get(user);
       const inRange = user > 300 && user <= 600;
-      assert.equal(row?.model_version, inRange ? REPLAY_MODEL_VERSION : liveModelVersion, `row ${user}`);
+      assert.equal(
+        row?.model_version,
+        inRange ? REPLAY_MODEL_VERSION : liveModelVersion,
+        `row ${user}`,
+      );
       assert.deepEqual(sameEvent(stored), sameEvent(row), `Redis and ClickHouse, user ${user}`);
       // The same event: same version, refreshed by the new model.
       assert.equal(row?.version, before.rows.get(user)?.version, `version of user ${user}`);
