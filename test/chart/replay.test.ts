@@ -16,6 +16,7 @@ import {
   type Container,
   type Manifest,
 } from './support.js';
+import { crdValidator, CRD_FOLDERS } from './crds.js';
 import { validateManifest } from './validate.js';
 
 /** replay.*: the replay Job re-scores a time range with the consumer's settings. */
@@ -175,5 +176,36 @@ describe('chart: the replay Job', () => {
       failure([...RANGE, 'replay.group=realtime-offers']),
       /replay\.group must differ from kafka\.groupId \(realtime-offers\)/,
     );
+  });
+
+  it("lets the chart's KafkaUser use the replay's group, and only with replay.enabled", () => {
+    const strimzi = ['strimzi.user.enabled=true', 'kafka.sasl.enabled=true'];
+    const folder = CRD_FOLDERS.find((name) => name.startsWith('strimzi'));
+    assert.ok(folder, 'the pinned Strimzi CRDs');
+    const validate = crdValidator(folder);
+    const groupAcls = (sets: readonly string[]) => {
+      const users = all(render([], sets), 'KafkaUser');
+      const consumer = users.find((user) => !user.metadata.name.endsWith('-smoke'));
+      assert.ok(consumer);
+      assert.deepEqual(validate(consumer), []);
+      const acls = (at(consumer, 'spec', 'authorization', 'acls') ?? []) as {
+        resource: { type: string; name: string; patternType: string };
+        operations: string[];
+      }[];
+      return acls
+        .filter((acl) => acl.resource.type === 'group')
+        .map(
+          (acl) => `${acl.resource.patternType}:${acl.resource.name}:${acl.operations.join('+')}`,
+        );
+    };
+    assert.deepEqual(groupAcls(strimzi), ['literal:realtime-offers:Read+Describe']);
+    assert.deepEqual(groupAcls([...strimzi, ...RANGE]), [
+      'literal:realtime-offers:Read+Describe',
+      'prefix:realtime-offers-replay-:Read+Describe',
+    ]);
+    assert.deepEqual(groupAcls([...strimzi, ...RANGE, 'replay.group=offers-backfill']), [
+      'literal:realtime-offers:Read+Describe',
+      'literal:offers-backfill:Read+Describe',
+    ]);
   });
 });
