@@ -82,6 +82,37 @@ export class ReplayProgress {
   }
 }
 
+export interface PartitionReplay {
+  readonly partition: number;
+  /** First offset replayed. */
+  readonly start: string;
+  /** First offset not replayed (the first record at or after `to`, or the end at start). */
+  readonly stop: string;
+  readonly scored: number;
+  readonly deadLettered: number;
+}
+
+/** Counts, per partition, the offers and dead letters every sink acknowledged. */
+export class ReplayCounts {
+  readonly #scored = new Map<number, number>();
+  readonly #deadLettered = new Map<number, number>();
+
+  add(partition: number, scored: number, deadLettered: number): void {
+    this.#scored.set(partition, (this.#scored.get(partition) ?? 0) + scored);
+    this.#deadLettered.set(partition, (this.#deadLettered.get(partition) ?? 0) + deadLettered);
+  }
+
+  of(range: PartitionRange): PartitionReplay {
+    return {
+      partition: range.partition,
+      start: range.start.toString(),
+      stop: range.stop.toString(),
+      scored: this.#scored.get(range.partition) ?? 0,
+      deadLettered: this.#deadLettered.get(range.partition) ?? 0,
+    };
+  }
+}
+
 export interface ReplayControl {
   /** Stops fetching partitions that have nothing left to replay. */
   pausePartitions(partitions: readonly number[]): void;

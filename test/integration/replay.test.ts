@@ -200,15 +200,16 @@ describe('replay: a time range re-scored with another model, beside the live con
     for (let user = 1; user <= 700; user += 1) {
       const row = after.rows.get(user);
       const stored = after.redis.get(user);
+      assert.ok(row, `row of user ${user}`);
       const inRange = user > 300 && user <= 600;
       assert.equal(
-        row?.model_version,
+        row.model_version,
         inRange ? REPLAY_MODEL_VERSION : liveModelVersion,
         `row ${user}`,
       );
       assert.deepEqual(sameEvent(stored), sameEvent(row), `Redis and ClickHouse, user ${user}`);
       // The same event: same version, refreshed by the new model.
-      assert.equal(row?.version, before.rows.get(user)?.version, `version of user ${user}`);
+      assert.equal(row.version, before.rows.get(user)?.version, `version of user ${user}`);
       if (!inRange) assert.deepEqual(row, before.rows.get(user), `user ${user} untouched`);
     }
 

@@ -181,7 +181,7 @@ describe('replay command arguments', () => {
         () => parseReplayTime(raw),
         (error: unknown) =>
           error instanceof InvalidArgumentError &&
-          /ISO 8601 time with its zone/.test(error.message),
+          error.message.includes('ISO 8601 time with its zone'),
         raw,
       );
     }
