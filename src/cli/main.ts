@@ -9,6 +9,7 @@ import { SERVICE_VERSION } from '../service/version.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
 import { migrateCommand } from './migrate.js';
+import { parseReplayTime, replayCommand, type ReplayCommandOptions } from './replay.js';
 import { smokeCommand } from './smoke.js';
 import {
   lagCommand,
@@ -64,6 +65,35 @@ async function consume(): Promise<number> {
   }
 }
 
+/** `replay`: re-scores a time range (src/cli/replay.ts). */
+function replayCommandOf(program: Command, exit: (code: number) => void): void {
+  program
+    .command('replay')
+    .description(
+      're-score the records of a time range of the input topic with the configured model into ' +
+        'the same sinks, through a consumer group of its own (the live group is left alone); ' +
+        'exits 0 once every partition reached the end of the range',
+    )
+    .requiredOption(
+      '--from <time>',
+      'start of the range, inclusive: ISO 8601 with its zone, a date, or epoch ms',
+      parseReplayTime,
+    )
+    .requiredOption(
+      '--to <time>',
+      'end of the range, exclusive (a future time: the end of each partition at start)',
+      parseReplayTime,
+    )
+    .option(
+      '--group <id>',
+      'consumer group of the replay (default <KAFKA_GROUP_ID>-replay-<from>-<to>)',
+    )
+    .option('--progress-interval <s>', 'seconds between progress lines', wholeNumber(1), 5)
+    .action(async (options: ReplayCommandOptions, command: Command) => {
+      exit(await replayCommand(options, (message) => command.error(`error: ${message}`)));
+    });
+}
+
 /** The command line; `exit` receives a command's exit code when it is not 0. */
 function commandLine(exit: (code: number) => void): Command {
   const program = new Command('realtime-offers')
@@ -99,6 +129,8 @@ function commandLine(exit: (code: number) => void): Command {
     .action(async (options: { dryRun?: boolean }) => {
       exit(await migrateCommand(loadClickHouseConfig(), { dryRun: options.dryRun === true }));
     });
+
+  replayCommandOf(program, exit);
 
   program
     .command('topics')

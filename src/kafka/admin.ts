@@ -106,6 +106,17 @@ export async function createAdmin(kafka: Kafka): Promise<TopicAdmin> {
       const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
       return new Map((entry?.partitions ?? []).map((p) => [p.partition, p.offset]));
     },
+    async offsetsAtTime(topic, timestampMs) {
+      const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, timestampMs);
+      return new Map(offsets.map((entry) => [entry.partition, entry.offset]));
+    },
+    async setGroupOffsets(groupId, topic, offsets) {
+      await admin.setOffsets({
+        groupId,
+        topic,
+        partitions: [...offsets].map(([partition, offset]) => ({ partition, offset })),
+      });
+    },
     async topicConfig(topic, name) {
       const { resources } = await admin.describeConfigs({
         includeSynonyms: false,

@@ -74,6 +74,9 @@ export function createConsumer(
     resumeFetching: () => {
       consumer.resume([{ topic: options.topic }]);
     },
+    pausePartitions: (partitions) => {
+      consumer.pause([{ topic: options.topic, partitions: [...partitions] }]);
+    },
     stop: () => consumer.disconnect(),
   };
 }

@@ -94,6 +94,11 @@ export interface RegistrationConsumer {
   /** Stops fetching new batches of the topic; batches already handed out continue. */
   pauseFetching(): void;
   resumeFetching(): void;
+  /**
+   * Stops fetching these partitions of the topic; `resumeFetching` fetches them again (a
+   * caller that wants them left alone pauses them again when one of their batches arrives).
+   */
+  pausePartitions(partitions: readonly number[]): void;
   /** Stops fetching, waits for in-flight batches to finish, leaves the group. */
   stop(): Promise<void>;
 }
@@ -124,6 +129,17 @@ export interface TopicAdmin {
   endOffsets(topic: string): Promise<Map<number, string>>;
   /** Committed offset per partition for a group; "-1" where nothing is committed. */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
+  /**
+   * Per partition, the offset of the first record whose timestamp is at or after
+   * `timestampMs`; the high watermark where there is none (every record is older).
+   */
+  offsetsAtTime(topic: string, timestampMs: number): Promise<Map<number, string>>;
+  /** Sets a group's committed offsets; the group must have no active members. */
+  setGroupOffsets(
+    groupId: string,
+    topic: string,
+    offsets: ReadonlyMap<number, string>,
+  ): Promise<void>;
   /** The effective value of one topic config (the broker's default included). */
   topicConfig(topic: string, name: string): Promise<string | undefined>;
   /** Grows the topic to `count` partitions. */

@@ -69,6 +69,8 @@ export interface Observation {
   /** The consumer group, named in every message's span. */
   readonly groupId: string;
   readonly now?: () => number;
+  /** Told what each chunk stored: a replay counts it per partition for its final report. */
+  readonly onAcknowledged?: (partition: number, scored: number, deadLettered: number) => void;
 }
 
 const PREDICT: Omit<StageSpan, 'attributes'> = {
@@ -95,6 +97,7 @@ class ChunkWatch implements ChunkObserver {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #batch: BatchOrigin;
+  readonly #onAcknowledged: Observation['onAcknowledged'];
   readonly #tracing: ChunkTrace;
   readonly #endChunk: () => void;
   /** Which messages the rows of each sink line up with; kept only when messages are traced. */
@@ -107,6 +110,7 @@ class ChunkWatch implements ChunkObserver {
     this.#logger = deps.logger;
     this.#now = deps.now ?? Date.now;
     this.#batch = batch;
+    this.#onAcknowledged = deps.onAcknowledged;
     this.#endChunk = metrics.chunkSeconds.startTimer();
     metrics.consumed.inc({ topic: batch.topic }, chunk.length);
     metrics.batchSize.observe(chunk.length);
@@ -208,6 +212,7 @@ class ChunkWatch implements ChunkObserver {
     for (const timestampMs of timestampsMs) {
       this.#metrics.endToEndSeconds.observe(Math.max(0, acknowledgedAt - timestampMs) / 1000);
     }
+    this.#onAcknowledged?.(this.#batch.partition, timestampsMs.length, rejections.length);
   }
 
   finish(error?: unknown): void {

@@ -16,7 +16,7 @@ const UNREACHABLE = {
   HTTP_HOST: '127.0.0.1',
   HTTP_PORT: '0',
 };
-const COMMANDS = ['consume', 'migrate', 'topics', 'send', 'lag', 'smoke'] as const;
+const COMMANDS = ['consume', 'migrate', 'replay', 'topics', 'send', 'lag', 'smoke'] as const;
 
 describe('CLI start-up errors', () => {
   it('consume exits 1 with one JSON line naming each bad variable and its allowed values', async () => {

@@ -164,6 +164,7 @@ values to change.
 {{- end }}
 {{- include "realtime-offers.validateAdaptation" . }}
 {{- include "realtime-offers.validateModel" . }}
+{{- include "realtime-offers.validateReplay" . }}
 {{- end }}
 
 {{/* SASL credentials: explicit values, or the Secret Strimzi creates for the KafkaUser. */}}
@@ -720,5 +721,111 @@ a rendering without one (helm template, GitOps tools) sees only the name, key an
 {{- end }}
 {{- with $annotations }}
 {{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The variables of the pipeline (Kafka, ClickHouse, Redis, the model, retries, logs, start-up,
+tracing) that the consumer and the replay Job share, so that a replay reaches the same sinks
+with the same settings. `component` picks the TLS files' volumes and the ClickHouse user.
+*/}}
+{{- define "realtime-offers.pipelineEnv" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $component := .component }}
+{{- include "realtime-offers.kafkaEnv" (dict "root" $root) | trim | nindent 0 }}
+- name: KAFKA_OFFSET_RESET
+  value: {{ $v.kafka.offsetReset | quote }}
+- name: KAFKA_PARTITIONS_CONCURRENCY
+  value: {{ $v.kafka.partitionsConcurrency | int64 | quote }}
+- name: KAFKA_MAX_BYTES_PER_PARTITION
+  value: {{ $v.kafka.maxBytesPerPartition | int64 | quote }}
+- name: KAFKA_SESSION_TIMEOUT_MS
+  value: {{ $v.kafka.sessionTimeoutMs | int64 | quote }}
+- name: KAFKA_HEARTBEAT_INTERVAL_MS
+  value: {{ $v.kafka.heartbeatIntervalMs | int64 | quote }}
+- name: KAFKA_METADATA_MAX_AGE_MS
+  value: {{ $v.kafka.metadataMaxAgeMs | int64 | quote }}
+- name: MESSAGE_MAX_BYTES
+  value: {{ $v.messages.maxBytes | int64 | quote }}
+- name: BATCH_MAX_MESSAGES
+  value: {{ $v.messages.batchMaxMessages | int64 | quote }}
+{{- include "realtime-offers.clickhouseEnv" (dict "root" $root "component" $component) | trim | nindent 0 }}
+- name: CLICKHOUSE_CREATE_TABLE
+  value: {{ $v.clickhouse.createTable | quote }}
+- name: CLICKHOUSE_INSERT_WINDOW_MS
+  value: {{ $v.clickhouse.insertWindowMs | int64 | quote }}
+- name: CLICKHOUSE_INSERT_MAX_ROWS
+  value: {{ $v.clickhouse.insertMaxRows | int64 | quote }}
+- name: CLICKHOUSE_DEDUPLICATION_TOKEN
+  value: {{ $v.clickhouse.deduplicationToken | quote }}
+{{- include "realtime-offers.redisEnv" $root | trim | nindent 0 }}
+- name: REDIS_TTL_SECONDS
+  value: {{ $v.redis.ttlSeconds | int64 | quote }}
+- name: REDIS_WAIT_REPLICAS
+  value: {{ $v.redis.waitReplicas | int64 | quote }}
+{{- include "realtime-offers.modelEnv" $root | trim | nindent 0 }}
+- name: SINK_RETRY_INITIAL_MS
+  value: {{ $v.sinkRetry.initialMs | int64 | quote }}
+- name: SINK_RETRY_MAX_MS
+  value: {{ $v.sinkRetry.maxMs | int64 | quote }}
+- name: LOG_LEVEL
+  value: {{ $v.logLevel | quote }}
+- name: SHUTDOWN_GRACE_MS
+  value: {{ $v.shutdownGraceMs | int64 | quote }}
+- name: STARTUP_TIMEOUT_MS
+  value: {{ $v.startupTimeoutMs | int64 | quote }}
+- name: NETWORK_POLICY_ENABLED
+  value: {{ $v.networkPolicy.enabled | quote }}
+{{- with include "realtime-offers.tlsEnv" (dict "root" $root "component" $component) | trim }}
+{{- . | nindent 0 }}
+{{- end }}
+{{- with $v.otel.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+- name: OTEL_SERVICE_NAME
+  value: {{ $v.otel.serviceName | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $v.otel.tracesSampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $v.otel.tracesSamplerArg | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ include "realtime-offers.otelResourceAttributes" $root | quote }}
+{{- end }}
+
+{{/*
+The replay Job's name: another range, group or model is another Job, since a Job's pod template
+cannot change; the same ones keep the name, and the finished Job is left alone.
+*/}}
+{{- define "realtime-offers.replayJobName" -}}
+{{- $r := .Values.replay }}
+{{- $m := .Values.model }}
+{{- $model := printf "%s\n%s\n%s\n%s" $m.source (include "realtime-offers.modelPath" .) $m.sha256 (toJson $m.image) }}
+{{- if eq $m.source "configMap" }}
+{{- $model = printf "%s\n%s" $model (include "realtime-offers.modelChecksum" .) }}
+{{- end }}
+{{- $hash := printf "%v\n%v\n%s\n%s" $r.from $r.to $r.group $model | sha256sum | trunc 8 }}
+{{- printf "%s-replay-%s" (include "realtime-offers.fullname" . | trunc 46 | trimSuffix "-") $hash }}
+{{- end }}
+
+{{- define "realtime-offers.validateReplay" -}}
+{{- $r := .Values.replay }}
+{{- if $r.enabled }}
+{{- range $key := list "from" "to" }}
+{{- if eq (toString (get $r $key)) "" }}
+{{- fail (printf "replay.enabled needs replay.%s: an ISO 8601 time with its zone (2026-01-31T00:00:00Z), a date (midnight UTC) or milliseconds since the epoch" $key) }}
+{{- end }}
+{{- end }}
+{{- if eq $r.group .Values.kafka.groupId }}
+{{- fail (printf "replay.group must differ from kafka.groupId (%s): the replay would move the live consumers' offsets; leave it empty for <kafka.groupId>-replay-<from>-<to>" .Values.kafka.groupId) }}
+{{- end }}
+{{- $from := toString $r.from }}
+{{- $to := toString $r.to }}
+{{- if and (regexMatch "^[0-9]+$" $from) (regexMatch "^[0-9]+$" $to) }}
+{{- if ge (int64 $from) (int64 $to) }}
+{{- fail (printf "replay.from (%s) must be before replay.to (%s)" $from $to) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
