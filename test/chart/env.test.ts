@@ -63,6 +63,7 @@ const CHART_ONLY: Readonly<Record<string, string>> = {
   K8S_POD_NAME: 'downward API, interpolated into OTEL_RESOURCE_ATTRIBUTES',
   K8S_NAMESPACE: 'downward API, interpolated into OTEL_RESOURCE_ATTRIBUTES',
   REDIS_PASSWORD: 'from the Secret, interpolated into REDIS_URL',
+  NODE_OPTIONS: 'read by Node.js itself (nodeOptions: V8 settings)',
 };
 
 describe('chart: environment of the service', () => {
@@ -109,6 +110,26 @@ describe('chart: environment of the service', () => {
       assert.equal(smokeConfig.redis.keyPrefix, service.redis.keyPrefix);
     });
   }
+
+  it('gives the consumer and the replay Job the measured V8 settings, and none when nodeOptions is empty', () => {
+    const nodeOptions = (manifests: ReturnType<typeof render>, kind: string) =>
+      manifests
+        .filter((manifest) => manifest.kind === kind)
+        .flatMap((manifest) => containers(manifest))
+        .flatMap((container) => container.env ?? [])
+        .filter((variable) => variable.name === 'NODE_OPTIONS')
+        .map((variable) => variable.value);
+    const replay = ['replay.enabled=true', 'replay.from=1700000000000', 'replay.to=1700003600000'];
+    const defaults = render([], replay);
+    assert.deepEqual(nodeOptions(defaults, 'Deployment'), ['--max-semi-space-size=8']);
+    assert.ok(
+      nodeOptions(defaults, 'Job').includes('--max-semi-space-size=8'),
+      'the replay Job runs the pipeline with the same V8 settings',
+    );
+    const none = render([], [...replay, 'nodeOptions=']);
+    assert.deepEqual(nodeOptions(none, 'Deployment'), []);
+    assert.deepEqual(nodeOptions(none, 'Job'), []);
+  });
 
   it('composes REDIS_URL from the password Secret, or takes it whole from the Secret', () => {
     const composed = resolvedEnv(

@@ -771,6 +771,10 @@ with the same settings. `component` picks the TLS files' volumes and the ClickHo
   value: {{ $v.sinkRetry.maxMs | int64 | quote }}
 - name: LOG_LEVEL
   value: {{ $v.logLevel | quote }}
+{{- if $v.nodeOptions }}
+- name: NODE_OPTIONS
+  value: {{ $v.nodeOptions | quote }}
+{{- end }}
 - name: SHUTDOWN_GRACE_MS
   value: {{ $v.shutdownGraceMs | int64 | quote }}
 - name: STARTUP_TIMEOUT_MS
