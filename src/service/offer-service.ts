@@ -152,6 +152,9 @@ async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
   });
   const processor = createBatchProcessor({
     scorer,
+    ...(parts.shadow === undefined
+      ? {}
+      : { shadow: { scorer: parts.shadow.scorer, sink: parts.shadow.clickhouse } }),
     sinks: { clickhouse, redis, deadLetters },
     retry: { ...config.sinkRetry, health, metrics },
     settings: {
@@ -177,14 +180,17 @@ async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
       drain: () => consumer.stop(),
       flush: () => {
         clickhouse.flushNow();
+        parts.shadow?.clickhouse.flushNow();
       },
       close: [
         () => producer.disconnect(),
         () => redis.close(),
         () => clickhouse.close(),
+        () => parts.shadow?.clickhouse.close() ?? Promise.resolve(),
         // The offsets' admin client after the HTTP server: a scrape would connect it again.
         () => http.close().then(() => positions.close()),
         () => scorer.close(),
+        () => parts.shadow?.scorer.close() ?? Promise.resolve(),
       ],
       flushTelemetry: () => tracing.shutdown(),
     },
