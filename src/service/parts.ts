@@ -22,7 +22,8 @@ import { SERVICE_VERSION } from './version.js';
 /** A candidate model scored on the same batches, and the table of its rows (never Redis). */
 export interface ShadowParts {
   readonly scorer: Scorer;
-  readonly clickhouse: ClickHouseOfferSink;
+  /** The shadow table's sink (`clickhouse_shadow`). */
+  readonly sink: ClickHouseOfferSink;
 }
 
 /** The parts of the pipeline, opened but not yet checked or connected to each other. */
@@ -125,8 +126,28 @@ async function openShadow(
   );
   return {
     scorer,
-    clickhouse: openClickHouseSink(config.clickhouse, logger, SERVICE_VERSION, 'shadow'),
+    sink: openClickHouseSink(config.clickhouse, logger, SERVICE_VERSION, 'shadow'),
   };
+}
+
+/** The batch processor's `shadow` dependency: there only with a shadow model. */
+export function shadowScoring(parts: Parts): { shadow?: ShadowParts } {
+  return parts.shadow === undefined ? {} : { shadow: parts.shadow };
+}
+
+/** What sends the ClickHouse writes waiting for their window now: the offers', and the shadow's. */
+export function clickhouseFlush(parts: Parts): () => void {
+  return () => {
+    parts.clickhouse.flushNow();
+    parts.shadow?.sink.flushNow();
+  };
+}
+
+/** Closes the shadow table's client, then the shadow model (after its running batches). */
+export async function closeShadow(parts: Parts): Promise<void> {
+  if (parts.shadow === undefined) return;
+  await parts.shadow.sink.close();
+  await parts.shadow.scorer.close();
 }
 
 /** What start-up checks, in order, before the service consumes. */
@@ -137,7 +158,7 @@ export function startupChecks(config: ServiceConfig, parts: Parts, logger: Logge
     { part: 'ClickHouse', check: () => parts.clickhouse.healthcheck() },
     ...(shadow === undefined
       ? []
-      : [{ part: 'ClickHouse', check: () => shadow.clickhouse.healthcheck() }]),
+      : [{ part: 'ClickHouse', check: () => shadow.sink.healthcheck() }]),
     {
       part: 'Redis',
       check: async () => {

@@ -13,7 +13,7 @@ import { INPUT_ENCODING_KEY } from '../../src/scoring/input-encoding.js';
 import { readModelMetadata } from '../../src/scoring/onnx-metadata.js';
 import { PREDICTION_NAMES } from '../../src/scoring/predictions.js';
 import { loadScorer, MODEL_VERSION_KEY } from '../../src/scoring/scorer.js';
-import { MIGRATIONS_TABLE } from '../../src/sinks/clickhouse-migrations-table.js';
+import { MIGRATIONS_TABLE, SCHEMA_VERSION } from '../../src/sinks/clickhouse-migrations-table.js';
 import { columnSpecs, localTableName } from '../../src/sinks/clickhouse-schema.js';
 import { startInfra, type InfraEnv } from '../support/infra.js';
 import { withMetadataEntry } from '../support/model-file.js';
@@ -61,14 +61,15 @@ async function writeShadowModel(dir: string, version: string): Promise<string> {
   return path;
 }
 
-function registrationsOf(count: number, seed: number): Map<number, Registration> {
-  const byUser = new Map<number, Registration>();
+/** The registrations `send --seed` sends, by user id. */
+function registrationsOf(count: number, seed: number): Registration[] {
+  const registrations: Registration[] = [];
   for (const message of generateMessages({ count, firstUserId: 1, seed })) {
     const decoded = decodeRegistration(Buffer.from(message.value), 65_536);
     assert.ok(decoded.ok);
-    byUser.set(message.userId, decoded.registration);
+    registrations.push(decoded.registration);
   }
-  return byUser;
+  return registrations.sort((a, b) => a.userId - b.userId);
 }
 
 async function tableExists(fixture: PipelineFixture, table: string): Promise<boolean> {
@@ -126,7 +127,7 @@ describe('shadow scoring: a second model on the same batches, stored in its own 
   it(`writes one shadow row per accepted message with the shadow's predictions, and Redis only the live offers`, async (t) => {
     const fixture = new PipelineFixture(infra);
     await fixture.setUp(6, { createTable: false });
-    let consumer: ConsumerProcess | undefined;
+    let consumer: ConsumerProcess | undefined = undefined;
     t.after(async () => {
       await consumer?.stop('SIGKILL');
       await dropShadowTables(fixture);
@@ -144,10 +145,10 @@ describe('shadow scoring: a second model on the same batches, stored in its own 
       `SELECT table_name, version FROM default.${MIGRATIONS_TABLE} WHERE table_name IN ('${fixture.table}', '${shadowTable}') ORDER BY table_name`,
     );
     assert.deepEqual(
-      records.map((record) => [record.table_name, Number(record.version)]),
+      records.map((record) => [record.table_name, record.version]),
       [
-        [fixture.table, 2],
-        [shadowTable, 2],
+        [fixture.table, SCHEMA_VERSION],
+        [shadowTable, SCHEMA_VERSION],
       ],
     );
 
@@ -162,9 +163,8 @@ describe('shadow scoring: a second model on the same batches, stored in its own 
     const live = await loadScorer(MODEL_PATH, { workers: 0 });
     const shadow = await loadScorer(shadowPath, { workers: 0 });
     try {
-      const registrations = registrationsOf(VALID, SEED);
-      const users = [...registrations.keys()].sort((a, b) => a - b);
-      const inputs = users.map((user) => registrations.get(user) as Registration);
+      const inputs = registrationsOf(VALID, SEED);
+      const users = inputs.map((registration) => registration.userId);
       const wantShadow = await shadow.score(inputs);
       const wantLive = await live.score(inputs);
 
@@ -240,7 +240,7 @@ describe('shadow scoring: a second model on the same batches, stored in its own 
   it('without MODEL_SHADOW_PATH writes no shadow table, and migrate makes none', async (t) => {
     const fixture = new PipelineFixture(infra);
     await fixture.setUp(3, { createTable: false });
-    let consumer: ConsumerProcess | undefined;
+    let consumer: ConsumerProcess | undefined = undefined;
     t.after(async () => {
       await consumer?.stop('SIGKILL');
       await dropShadowTables(fixture);
