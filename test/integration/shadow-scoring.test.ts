@@ -21,6 +21,7 @@ import { PipelineFixture } from '../support/pipeline-fixture.js';
 import { ConsumerProcess, fatalMessage, runCli } from '../support/service.js';
 
 const MODEL_PATH = 'model/offer_model.onnx';
+const DASHBOARD = 'charts/realtime-offers/monitoring/dashboard.json';
 const VALID = 2_000;
 const INVALID = 20;
 const SEED = 11;
@@ -230,6 +231,21 @@ describe('shadow scoring: a second model on the same batches, stored in its own 
     assert.equal(await consumer.metric('offers_shadow_model_rows_total'), VALID);
     assert.equal(await consumer.metric('offers_model_rows_total'), VALID);
     assert.equal(await consumer.metric('offers_shadow_model_predicted_cost_usd_count'), VALID);
+    // Every shadow series the dashboard queries is one the consumer exposes, with the rows.
+    const metricsText = await (await fetch(`http://127.0.0.1:${consumer.httpPort}/metrics`)).text();
+    const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as {
+      panels: { targets?: { expr: string }[] }[];
+    };
+    const queried = new Set(
+      dashboard.panels
+        .flatMap((panel) => panel.targets ?? [])
+        .flatMap(({ expr }) => expr.match(/offers_shadow_model_[a-z_]+/g) ?? []),
+    );
+    assert.ok(queried.size >= 5, `the dashboard queries ${[...queried].join(', ')}`);
+    for (const name of queried) {
+      const counted = name.endsWith('_count') ? `${name}(\\{[^}]*\\})? ${VALID}` : name;
+      assert.match(metricsText, new RegExp(`^${counted}`, 'm'), name);
+    }
     assert.equal(await consumer.stop('SIGTERM'), 0, consumer.output.slice(-2000));
     assert.match(
       consumer.output,
