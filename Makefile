@@ -112,6 +112,10 @@ bench-scoring: node_modules/.package-lock.json ## Scoring throughput for batch s
 bench-model-metrics: node_modules/.package-lock.json ## CPU per message the model metrics add (encoding alone vs encoding, counting and observing)
 	npm run --silent bench:model-metrics
 
+.PHONY: bench-shadow
+bench-shadow: node_modules/.package-lock.json ## CPU per message shadow scoring adds (the live model alone vs live and shadow models with their rows)
+	npm run --silent bench:shadow
+
 .PHONY: build
 build: node_modules/.package-lock.json ## Compile TypeScript to dist/
 	npm run --silent build

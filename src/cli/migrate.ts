@@ -55,19 +55,25 @@ export const EXIT_TRY_AGAIN = 75;
 
 /**
  * `migrate [--dry-run]`: 0 when the schema is (or would be) as asked, 1 when refused,
- * EXIT_TRY_AGAIN when ClickHouse could not be asked.
+ * EXIT_TRY_AGAIN when ClickHouse could not be asked. With MODEL_SHADOW_PATH set, the shadow
+ * table (`<table>_shadow`, the same schema) is migrated after the offers table, and recorded
+ * under its own name.
  */
 export async function migrateCommand(
   config: ClickHouseConnectionConfig,
   options: { readonly dryRun: boolean },
 ): Promise<number> {
   const client = createClickHouseClient(config);
+  const tables = config.shadowTable === '' ? [config.table] : [config.table, config.shadowTable];
   try {
-    const result = await migrate(client, config, {
-      dryRun: options.dryRun,
-      serviceVersion: SERVICE_VERSION,
-    });
-    console.log(migrationReport(result, config, options.dryRun).join('\n'));
+    for (const table of tables) {
+      const target = { ...config, table };
+      const result = await migrate(client, target, {
+        dryRun: options.dryRun,
+        serviceVersion: SERVICE_VERSION,
+      });
+      console.log(migrationReport(result, target, options.dryRun).join('\n'));
+    }
     return 0;
   } catch (error) {
     if (error instanceof SchemaRefusedError) {

@@ -60,6 +60,11 @@ export interface ClickHouseConnectionConfig {
   readonly cluster: string;
   /** Rows expire this many days after they were stored; 0 keeps them for ever. */
   readonly ttlDays: number;
+  /**
+   * `<table>_shadow` when MODEL_SHADOW_PATH is set: the shadow model's rows, in the same schema
+   * as `table` (and the same shape on a cluster). Empty: no shadow scoring, no shadow table.
+   */
+  readonly shadowTable: string;
   /** CLICKHOUSE_TLS_* files (https only); the system's CAs and no client certificate when undefined. */
   readonly tls?: TlsFiles;
 }
@@ -167,6 +172,9 @@ function redisConnection(env: z.output<typeof smokeSchema>): RedisConnectionConf
   };
 }
 
+/** The table of the shadow model's rows, beside the offers table. */
+export const shadowTableName = (table: string): string => `${table}_shadow`;
+
 function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseConnectionConfig {
   const tls = tlsFiles({
     ca: env.CLICKHOUSE_TLS_CA_FILE,
@@ -183,6 +191,7 @@ function clickhouseConnection(env: z.output<typeof migrateSchema>): ClickHouseCo
     requestTimeoutMs: env.CLICKHOUSE_REQUEST_TIMEOUT_MS,
     cluster: env.CLICKHOUSE_CLUSTER,
     ttlDays: env.CLICKHOUSE_TTL_DAYS,
+    shadowTable: env.MODEL_SHADOW_PATH === '' ? '' : shadowTableName(env.CLICKHOUSE_TABLE),
     ...(tls === undefined ? {} : { tls }),
   };
 }
@@ -224,6 +233,14 @@ export function loadServiceConfig(env: Env = process.env) {
       sha256: e.MODEL_SHA256,
       threads: e.MODEL_THREADS,
       workers: e.MODEL_WORKERS,
+      /**
+       * A candidate model scored on the same batches, its rows stored in
+       * `clickhouse.shadowTable` only (never in Redis); undefined when MODEL_SHADOW_PATH is empty.
+       */
+      shadow:
+        e.MODEL_SHADOW_PATH === ''
+          ? undefined
+          : Object.freeze({ path: e.MODEL_SHADOW_PATH, sha256: e.MODEL_SHADOW_SHA256 }),
     }),
     sinkRetry: Object.freeze({ initialMs: e.SINK_RETRY_INITIAL_MS, maxMs: e.SINK_RETRY_MAX_MS }),
     http: Object.freeze({ host: e.HTTP_HOST, port: e.HTTP_PORT }),

@@ -36,6 +36,8 @@ export const serviceSchema = z
     MODEL_SHA256: sha256Hex(),
     MODEL_THREADS: integer(1, 0, 64),
     MODEL_WORKERS: integer(1, 0, 16),
+    MODEL_SHADOW_PATH: text(''),
+    MODEL_SHADOW_SHA256: sha256Hex(),
     SINK_RETRY_INITIAL_MS: integer(100, 1, 60_000),
     SINK_RETRY_MAX_MS: integer(5_000, 1, 600_000),
     HTTP_HOST: text('0.0.0.0'),
@@ -62,6 +64,21 @@ export const serviceSchema = z
         code: 'custom',
         path: ['SINK_RETRY_INITIAL_MS'],
         message: `must not exceed SINK_RETRY_MAX_MS (${env.SINK_RETRY_MAX_MS})`,
+      });
+    }
+    if (env.MODEL_SHADOW_PATH !== '' && env.MODEL_SHADOW_PATH === env.MODEL_PATH) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MODEL_SHADOW_PATH'],
+        message:
+          'must differ from MODEL_PATH (the shadow is a candidate model: another file), or be empty for no shadow scoring',
+      });
+    }
+    if (env.MODEL_SHADOW_SHA256 !== '' && env.MODEL_SHADOW_PATH === '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MODEL_SHADOW_SHA256'],
+        message: 'checks the shadow model: set MODEL_SHADOW_PATH too, or leave it empty',
       });
     }
     if (env.KAFKA_DLQ_TOPIC !== undefined && env.KAFKA_DLQ_TOPIC === env.KAFKA_TOPIC) {
@@ -123,7 +140,10 @@ export const tracingSchema = z
   });
 
 export const senderSchema = z.object(kafkaShape).superRefine(checkKafkaSecurity);
-export const migrateSchema = z.object(clickhouseShape).superRefine(checkClickHouseTls);
+// MODEL_SHADOW_PATH only says whether the shadow table is part of the schema.
+export const migrateSchema = z
+  .object({ ...clickhouseShape, MODEL_SHADOW_PATH: text('') })
+  .superRefine(checkClickHouseTls);
 
 export const smokeSchema = z
   .object({

@@ -16,12 +16,24 @@ import { decideFailure } from './failure-policy.js';
 import type { RetryPolicy } from './retry.js';
 import { sinkWrite, writeAll } from './write-all.js';
 
+/** A model as the processor uses it: who it is, and one run per batch. */
+export interface BatchScorer {
+  readonly modelVersion: string;
+  readonly modelDigest: string;
+  score(batch: readonly Registration[]): Promise<Predictions[]>;
+}
+
 /** What the processor works with; the real ones are wired in offer-service.ts. */
 export interface ProcessorDependencies {
-  readonly scorer: {
-    readonly modelVersion: string;
-    readonly modelDigest: string;
-    score(batch: readonly Registration[]): Promise<Predictions[]>;
+  readonly scorer: BatchScorer;
+  /**
+   * A candidate model (MODEL_SHADOW_PATH) scored on the same accepted registrations, its rows
+   * written to its own table only, never to Redis. Its write is one more sink write of the
+   * chunk: the chunk is committed only once the shadow rows are stored too.
+   */
+  readonly shadow?: {
+    readonly scorer: BatchScorer;
+    readonly sink: Sink<StoredOffer>;
   };
   readonly sinks: {
     readonly clickhouse: Sink<StoredOffer>;
@@ -94,6 +106,21 @@ async function processChunk(
   obs.finish();
 }
 
+/**
+ * The live model's predictions and, with a shadow model, the shadow's, from runs at the same
+ * time (each on its own worker threads when MODEL_WORKERS > 0).
+ */
+async function scoreWithShadow(
+  deps: ProcessorDependencies,
+  registrations: readonly Registration[],
+): Promise<{ live: Predictions[]; shadow: Predictions[] }> {
+  const [live, shadow] = await Promise.all([
+    deps.scorer.score(registrations),
+    deps.shadow === undefined ? [] : deps.shadow.scorer.score(registrations),
+  ]);
+  return { live, shadow };
+}
+
 /** One chunk's trip: decode, score, write to every sink, commit. */
 async function handleChunk(
   deps: ProcessorDependencies,
@@ -109,20 +136,25 @@ async function handleChunk(
   const { accepted, rejected } = obs.stage('decode', () =>
     decodeChunk(chunk, deps.settings.messageMaxBytes, obs),
   );
-  const predictions =
+  const { live, shadow } =
     accepted.length === 0
-      ? []
+      ? { live: [], shadow: [] }
       : await obs.score(scorer.modelVersion, accepted.length, () =>
-          scorer.score(accepted.map(({ registration }) => registration)),
+          scoreWithShadow(
+            deps,
+            accepted.map(({ registration }) => registration),
+          ),
         );
   const processedAtMs = (deps.now ?? Date.now)();
-  const offers = toStoredOffers(
-    batch.partition,
-    accepted,
-    predictions,
-    { version: scorer.modelVersion, sha256: scorer.modelDigest },
-    processedAtMs,
-  );
+  const storedBy = (model: BatchScorer, predictions: readonly Predictions[]) =>
+    toStoredOffers(
+      batch.partition,
+      accepted,
+      predictions,
+      { version: model.modelVersion, sha256: model.modelDigest },
+      processedAtMs,
+    );
+  const offers = storedBy(scorer, live);
   const origin = {
     topic: batch.topic,
     partition: batch.partition,
@@ -133,6 +165,9 @@ async function handleChunk(
     sinkWrite(sinks.clickhouse, offers),
     sinkWrite(sinks.redis, offers),
     sinkWrite(sinks.deadLetters, rejected),
+    ...(deps.shadow === undefined
+      ? []
+      : [sinkWrite(deps.shadow.sink, storedBy(deps.shadow.scorer, shadow))]),
   ];
   await obs.stageAsync('write', () => writeAll(writes, origin, context, obs, deps.retry));
   if (context.isStale()) {

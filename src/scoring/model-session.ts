@@ -31,17 +31,18 @@ export const modelDigest = (bytes: Uint8Array): string =>
 
 /**
  * Reads the version and input encoding from the model's metadata, or says what is wrong; with
- * `expectedSha256` (MODEL_SHA256), first refuses a file with another digest.
+ * `expectedSha256` (MODEL_SHA256, or the variable `sha256Variable` names), first refuses a file with another digest.
  */
 export function describeModel(
   bytes: Uint8Array,
   modelPath: string,
   expectedSha256 = '',
+  sha256Variable = 'MODEL_SHA256',
 ): ModelDescription {
   const digest = modelDigest(bytes);
   if (expectedSha256 !== '' && digest !== expectedSha256.toLowerCase()) {
     throw modelInvalid(
-      `model ${modelPath} has SHA-256 ${digest}, but MODEL_SHA256 expects ${expectedSha256}: deliver the expected file or set MODEL_SHA256 to the digest of the one you mean to run`,
+      `model ${modelPath} has SHA-256 ${digest}, but ${sha256Variable} expects ${expectedSha256}: deliver the expected file or set ${sha256Variable} to the digest of the one you mean to run`,
     );
   }
   let metadata: Map<string, string>;

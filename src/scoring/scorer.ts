@@ -38,6 +38,8 @@ export interface ScorerOptions extends SessionOptions {
   readonly workers?: number;
   /** The model file's expected SHA-256 (hex, MODEL_SHA256); empty or left out: not checked. */
   readonly expectedSha256?: string;
+  /** The variable that set `expectedSha256`, named when the file differs (MODEL_SHA256). */
+  readonly sha256Variable?: string;
   /** Watches every run's inputs and outputs (counted while encoding, handed over per batch). */
   readonly observer?: ModelObserverFactory;
 }
@@ -233,7 +235,12 @@ export async function loadScorer(modelPath: string, options: ScorerOptions = {})
   } catch (error) {
     throw modelInvalid(`cannot read model ${modelPath}: ${errorMessage(error)}`, error);
   }
-  const description = describeModel(bytes, modelPath, options.expectedSha256);
+  const description = describeModel(
+    bytes,
+    modelPath,
+    options.expectedSha256,
+    options.sha256Variable,
+  );
   const sessionOptions: SessionOptions =
     options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads };
   const workers = options.workers ?? 0;

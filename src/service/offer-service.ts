@@ -17,7 +17,14 @@ import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createShutdown, GroupMembership } from './lifecycle.js';
-import { openParts, startupChecks, type Parts } from './parts.js';
+import {
+  clickhouseFlush,
+  closeShadow,
+  openParts,
+  shadowScoring,
+  startupChecks,
+  type Parts,
+} from './parts.js';
 import { Readiness } from './readiness.js';
 import { networkPolicyHint, runStartupChecks, StartupWindow } from './startup.js';
 
@@ -152,6 +159,7 @@ async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
   });
   const processor = createBatchProcessor({
     scorer,
+    ...shadowScoring(parts),
     sinks: { clickhouse, redis, deadLetters },
     retry: { ...config.sinkRetry, health, metrics },
     settings: {
@@ -175,9 +183,7 @@ async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
     logger,
     steps: {
       drain: () => consumer.stop(),
-      flush: () => {
-        clickhouse.flushNow();
-      },
+      flush: clickhouseFlush(parts),
       close: [
         () => producer.disconnect(),
         () => redis.close(),
@@ -185,6 +191,7 @@ async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
         // The offsets' admin client after the HTTP server: a scrape would connect it again.
         () => http.close().then(() => positions.close()),
         () => scorer.close(),
+        () => closeShadow(parts),
       ],
       flushTelemetry: () => tracing.shutdown(),
     },

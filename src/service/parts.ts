@@ -1,4 +1,5 @@
 import type { ServiceConfig } from '../config/config.js';
+import { errorMessage, OfferError } from '../errors.js';
 import {
   createKafkaClients,
   refusalsAreFinal,
@@ -18,9 +19,18 @@ import { SERVICE_VERSION } from './version.js';
 // The first two phases of start-up: open the parts from their factories, then the list of
 // checks they pass before the service consumes.
 
+/** A candidate model scored on the same batches, and the table of its rows (never Redis). */
+export interface ShadowParts {
+  readonly scorer: Scorer;
+  /** The shadow table's sink (`clickhouse_shadow`). */
+  readonly sink: ClickHouseOfferSink;
+}
+
 /** The parts of the pipeline, opened but not yet checked or connected to each other. */
 export interface Parts {
   readonly scorer: Scorer;
+  /** Present when MODEL_SHADOW_PATH is set. */
+  readonly shadow?: ShadowParts;
   readonly clickhouse: ClickHouseOfferSink;
   readonly redis: RedisOffers;
   readonly kafka: KafkaClients;
@@ -53,10 +63,16 @@ export async function openParts(
     },
     1,
   );
+  // The live model's worker threads would keep a process that cannot start alive.
+  const shadow = await openShadow(config, logger, metrics).catch(async (error: unknown) => {
+    await scorer.close();
+    throw error;
+  });
   const kafka = createKafkaClients(config.kafka, logger);
   const producer = kafka.producer();
   return {
     scorer,
+    ...(shadow === undefined ? {} : { shadow }),
     clickhouse: openClickHouseSink(config.clickhouse, logger, SERVICE_VERSION),
     redis: openRedisSink(config.redis, logger),
     kafka,
@@ -71,12 +87,78 @@ export async function openParts(
   };
 }
 
+/**
+ * The shadow model, loaded like the live one (same threads and workers), and its table's
+ * sink; undefined when MODEL_SHADOW_PATH is empty. A model that cannot be used stops start-up
+ * naming MODEL_SHADOW_PATH.
+ */
+async function openShadow(
+  config: ServiceConfig,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<ShadowParts | undefined> {
+  const { shadow } = config.model;
+  if (shadow === undefined) return undefined;
+  let scorer: Scorer;
+  try {
+    scorer = await loadScorer(shadow.path, {
+      intraOpThreads: config.model.threads,
+      workers: config.model.workers,
+      expectedSha256: shadow.sha256,
+      sha256Variable: 'MODEL_SHADOW_SHA256',
+      observer: (layout) => metrics.model.shadowObserver(layout),
+    });
+  } catch (error) {
+    throw new OfferError(
+      'MODEL_INVALID',
+      `MODEL_SHADOW_PATH (${shadow.path}) is not a model the service can score with: ${errorMessage(error)}; deliver the file or leave MODEL_SHADOW_PATH empty (no shadow scoring)`,
+      { retriable: false, cause: error },
+    );
+  }
+  logger.info(
+    {
+      modelVersion: scorer.modelVersion,
+      modelSha256: scorer.modelDigest,
+      path: shadow.path,
+      table: config.clickhouse.shadowTable,
+    },
+    'shadow model loaded',
+  );
+  return {
+    scorer,
+    sink: openClickHouseSink(config.clickhouse, logger, SERVICE_VERSION, 'shadow'),
+  };
+}
+
+/** The batch processor's `shadow` dependency: there only with a shadow model. */
+export function shadowScoring(parts: Parts): { shadow?: ShadowParts } {
+  return parts.shadow === undefined ? {} : { shadow: parts.shadow };
+}
+
+/** What sends the ClickHouse writes waiting for their window now: the offers', and the shadow's. */
+export function clickhouseFlush(parts: Parts): () => void {
+  return () => {
+    parts.clickhouse.flushNow();
+    parts.shadow?.sink.flushNow();
+  };
+}
+
+/** Closes the shadow table's client, then the shadow model (after its running batches). */
+export async function closeShadow(parts: Parts): Promise<void> {
+  if (parts.shadow === undefined) return;
+  await parts.shadow.sink.close();
+  await parts.shadow.scorer.close();
+}
+
 /** What start-up checks, in order, before the service consumes. */
 export function startupChecks(config: ServiceConfig, parts: Parts, logger: Logger): StartupCheck[] {
-  const { kafka } = parts;
+  const { kafka, shadow } = parts;
   return [
     // With CLICKHOUSE_CREATE_TABLE, the migration first; then what writing needs.
     { part: 'ClickHouse', check: () => parts.clickhouse.healthcheck() },
+    ...(shadow === undefined
+      ? []
+      : [{ part: 'ClickHouse', check: () => shadow.sink.healthcheck() }]),
     {
       part: 'Redis',
       check: async () => {

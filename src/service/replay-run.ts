@@ -22,7 +22,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { TRACER_NAME } from '../telemetry/semconv.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createShutdown } from './lifecycle.js';
-import type { Parts } from './parts.js';
+import { clickhouseFlush, closeShadow, shadowScoring, type Parts } from './parts.js';
 
 // The replay's last phase: wire consumer -> range filter -> processor, follow the progress,
 // stop once every partition reached the end of the range (replay.ts opens and plans).
@@ -56,12 +56,13 @@ export interface RunningReplay {
 }
 
 export async function closeParts(parts: Parts): Promise<void> {
-  parts.clickhouse.flushNow();
+  clickhouseFlush(parts)();
   await Promise.allSettled([
     parts.producer.disconnect(),
     parts.redis.close(),
     parts.clickhouse.close(),
     parts.scorer.close(),
+    closeShadow(parts),
   ]);
 }
 
@@ -98,6 +99,8 @@ function replayProcessor(
   });
   return createBatchProcessor({
     scorer: parts.scorer,
+    // With a shadow model configured, the replayed records are shadow-scored too.
+    ...shadowScoring(parts),
     sinks: { clickhouse: parts.clickhouse, redis: parts.redis, deadLetters: parts.deadLetters },
     retry: { ...config.sinkRetry, health, metrics },
     settings: {
@@ -213,9 +216,7 @@ export async function runReplay(planned: PlannedReplay): Promise<RunningReplay> 
     onStopping: stopFollowing,
     steps: {
       drain: () => consumer.stop(),
-      flush: () => {
-        parts.clickhouse.flushNow();
-      },
+      flush: clickhouseFlush(parts),
       close: [() => closeParts(parts), () => admin.disconnect()],
       flushTelemetry: () => tracing.shutdown(),
     },

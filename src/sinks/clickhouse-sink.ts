@@ -15,6 +15,8 @@ import type { RowOrigin, Sink, SinkSpan } from './sink.js';
 export type { RowOrigin } from './sink.js';
 
 export interface ClickHouseSinkOptions {
+  /** `clickhouse` (the offers table) unless set: `clickhouse_shadow` for the shadow model's table. */
+  readonly sinkName?: 'clickhouse' | 'clickhouse_shadow';
   readonly database: string;
   readonly table: string;
   /** How long a write waits for others to share its INSERT. 0 still merges writes of one tick. */
@@ -45,7 +47,7 @@ interface PendingWrite {
  * with that INSERT, so a caller commits its offsets only after its rows are stored.
  */
 export class ClickHouseOfferSink implements Sink<StoredOffer> {
-  readonly name = 'clickhouse';
+  readonly name: 'clickhouse' | 'clickhouse_shadow';
   readonly span: SinkSpan<StoredOffer>;
   readonly #client: ClickHouseClient;
   readonly #options: ClickHouseSinkOptions;
@@ -64,6 +66,7 @@ export class ClickHouseOfferSink implements Sink<StoredOffer> {
     this.#client = client;
     this.#options = options;
     this.#prepare = prepare;
+    this.name = options.sinkName ?? 'clickhouse';
     this.span = {
       name: `INSERT ${options.table}`,
       kind: SpanKind.CLIENT,
@@ -185,19 +188,25 @@ export function deduplicationToken(writes: readonly { origin: RowOrigin }[]): st
 /**
  * The service's ClickHouse sink, on a client of its own. With CLICKHOUSE_CREATE_TABLE its
  * start-up check first brings the schema to the settings (`migrate`, as `serviceVersion`).
+ * With `shadow`, the sink of the shadow model's table (`config.shadowTable`) instead.
  */
 export function openClickHouseSink(
   config: ServiceConfig['clickhouse'],
   logger: Logger,
   serviceVersion: string,
+  target: 'offers' | 'shadow' = 'offers',
 ): ClickHouseOfferSink {
   const client = createClickHouseClient(config, logger);
+  const options =
+    target === 'offers'
+      ? config
+      : { ...config, table: config.shadowTable, sinkName: 'clickhouse_shadow' as const };
   const prepare = async (): Promise<void> => {
-    const migration = await migrate(client, config, { serviceVersion });
+    const migration = await migrate(client, options, { serviceVersion });
     logger.info(
-      { applied: migration.applied, server: migration.server.text },
+      { table: options.table, applied: migration.applied, server: migration.server.text },
       'clickhouse table migrated',
     );
   };
-  return new ClickHouseOfferSink(client, config, config.createTable ? prepare : undefined);
+  return new ClickHouseOfferSink(client, options, config.createTable ? prepare : undefined);
 }

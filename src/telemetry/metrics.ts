@@ -5,8 +5,11 @@ import { GroupPositionReader } from './group-position.js';
 import { createModelMetrics } from './model-metrics.js';
 import type { TraceExportStats } from './tracing.js';
 
-/** The outputs of the pipeline, as metrics label them. */
-export const SINKS = ['clickhouse', 'redis', 'dlq'] as const;
+/**
+ * The outputs of the pipeline, as metrics label them; `clickhouse_shadow` is the shadow
+ * model's table, written only when MODEL_SHADOW_PATH is set.
+ */
+export const SINKS = ['clickhouse', 'redis', 'dlq', 'clickhouse_shadow'] as const;
 export type SinkName = (typeof SINKS)[number];
 
 /**

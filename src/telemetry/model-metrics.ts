@@ -72,35 +72,45 @@ function inputMetrics(registry: Registry) {
   };
 }
 
+/**
+ * The metric names of what a model gave: `offers_model_*` for the live model (the one whose
+ * offers reach Redis), `offers_shadow_model_*` for the shadow model (MODEL_SHADOW_PATH), so
+ * that the shadow never adds to the live model's series, rates or alerts.
+ */
+const OUTPUT_PREFIXES = { live: 'offers_model', shadow: 'offers_shadow_model' } as const;
+type ModelRole = keyof typeof OUTPUT_PREFIXES;
+
 /** What the model gave: each prediction's distribution, and the offers' mix of functions. */
-function outputMetrics(registry: Registry) {
+function outputMetrics(registry: Registry, role: ModelRole) {
+  const prefix = OUTPUT_PREFIXES[role];
+  const which = role === 'live' ? '' : ' (shadow model, MODEL_SHADOW_PATH)';
   const offersWith = new Counter({
-    name: 'offers_model_offers_with_function_total',
-    help: `Offers that include the optional function (its probability above ${OFFER_PROBABILITY_THRESHOLD}), by function.`,
+    name: `${prefix}_offers_with_function_total`,
+    help: `Offers that include the optional function (its probability above ${OFFER_PROBABILITY_THRESHOLD}), by function${which}.`,
     labelNames: ['function'] as const,
     registers: [registry],
   });
   for (const name of FUNCTIONS) offersWith.inc({ function: name }, 0);
   const probability = new BatchHistogram(
-    'offers_model_function_probability',
-    'Predicted probability that the user uses the optional function, by function.',
+    `${prefix}_function_probability`,
+    `Predicted probability that the user uses the optional function, by function${which}.`,
     'function',
     FUNCTIONS,
     PROBABILITY_BUCKETS,
     registry,
   );
   const cost = new BatchHistogram(
-    'offers_model_predicted_cost_usd',
-    'Predicted total payments (USD).',
+    `${prefix}_predicted_cost_usd`,
+    `Predicted total payments (USD)${which}.`,
     undefined,
     [''],
     COST_BUCKETS,
     registry,
   );
   const subscription = new BatchHistogram(
-    'offers_model_predicted_subscription',
+    `${prefix}_predicted_subscription`,
     // In days, as the model gives it: promtool asks for seconds behind a time unit, so no suffix.
-    'Predicted subscription length, in days.',
+    `Predicted subscription length, in days${which}.`,
     undefined,
     [''],
     SUBSCRIPTION_BUCKETS,
@@ -124,7 +134,17 @@ function outputMetrics(registry: Registry) {
  */
 export function createModelMetrics(registry: Registry) {
   const inputs = inputMetrics(registry);
-  const outputs = outputMetrics(registry);
+  const outputs = outputMetrics(registry, 'live');
+  const shadowRows = zeroedCounter(
+    registry,
+    'offers_shadow_model_rows_total',
+    'Rows the shadow model (MODEL_SHADOW_PATH) scored; 0 while shadow scoring is off.',
+  );
+  const shadowOutputs = outputMetrics(registry, 'shadow');
+  const offersWithOf = (outputCounters: typeof outputs, name: PredictionName) =>
+    name.startsWith(FUNCTION_PREFIX)
+      ? outputCounters.offersWith.labels({ function: name.slice(FUNCTION_PREFIX.length) })
+      : undefined;
   const only =
     (metric: Counter<'field'>, fields: readonly ObservedColumn[]) => (field: ObservedColumn) =>
       fields.includes(field) ? metric.labels({ field }) : undefined;
@@ -137,11 +157,21 @@ export function createModelMetrics(registry: Registry) {
         unseen: layout.columns.map(only(inputs.unseen, STRING_FIELDS)),
         outOfRange: layout.columns.map(only(inputs.outOfRange, NUMBER_FIELDS)),
         series: layout.predictions.map((name) => outputs.series(name)),
-        offersWith: layout.predictions.map((name) =>
-          name.startsWith(FUNCTION_PREFIX)
-            ? outputs.offersWith.labels({ function: name.slice(FUNCTION_PREFIX.length) })
-            : undefined,
-        ),
+        offersWith: layout.predictions.map((name) => offersWithOf(outputs, name)),
+      });
+    },
+    /**
+     * The observer of the shadow model: its outputs only (it is fed the same registrations as
+     * the live model, whose observer already counts their inputs).
+     */
+    shadowObserver(layout: ModelLayout): ModelObserver {
+      return new ModelMetricsObserver({
+        rows: shadowRows,
+        missing: [],
+        unseen: [],
+        outOfRange: [],
+        series: layout.predictions.map((name) => shadowOutputs.series(name)),
+        offersWith: layout.predictions.map((name) => offersWithOf(shadowOutputs, name)),
       });
     },
   };

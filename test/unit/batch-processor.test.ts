@@ -83,8 +83,36 @@ function message(offset: number, value: string | null): InboundMessage {
 const valid = (offset: number): InboundMessage =>
   message(offset, JSON.stringify({ user_id: 100 + offset, platform: 'iOS' }));
 
-function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {}) {
+const SHADOW_PREDICTIONS = Object.fromEntries(
+  PREDICTION_NAMES.map((name) => [name, 0.75]),
+) as Predictions;
+
+/** A candidate model: other predictions, and the registrations of every run it was given. */
+function shadowScorer(fail?: Error) {
+  const runs: (readonly Registration[])[] = [];
+  return {
+    runs,
+    modelVersion: 'candidate',
+    modelDigest: 'ef'.repeat(32),
+    score: (batch: readonly Registration[]) => {
+      runs.push(batch);
+      return fail === undefined
+        ? Promise.resolve(batch.map(() => SHADOW_PREDICTIONS))
+        : Promise.reject(fail);
+    },
+  };
+}
+
+function setUp(
+  options: {
+    batchMaxMessages?: number;
+    stale?: () => boolean;
+    shadow?: ReturnType<typeof shadowScorer>;
+  } = {},
+) {
   const journal: Journal = [];
+  const shadowSink = new FakeSink<StoredOffer>('clickhouse_shadow', journal);
+  const liveRuns: (readonly Registration[])[] = [];
   const clickhouse = new FakeSink<StoredOffer>('clickhouse', journal);
   const redis = new FakeSink<StoredOffer>('redis', journal);
   const deadLetters = new FakeSink<RejectedMessage>('dlq', journal);
@@ -101,8 +129,14 @@ function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {
     scorer: {
       modelVersion: 'test',
       modelDigest: 'cd'.repeat(32),
-      score: (batch: readonly Registration[]) => Promise.resolve(batch.map(() => PREDICTIONS)),
+      score: (batch: readonly Registration[]) => {
+        liveRuns.push(batch);
+        return Promise.resolve(batch.map(() => PREDICTIONS));
+      },
     },
+    ...(options.shadow === undefined
+      ? {}
+      : { shadow: { scorer: options.shadow, sink: shadowSink } }),
     sinks: { clickhouse, redis, deadLetters },
     retry: { initialMs: 1, maxMs: 2, health, metrics },
     settings: {
@@ -127,7 +161,18 @@ function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {
   };
   const run = (messages: readonly InboundMessage[]) =>
     processor({ topic: 'regs', partition: 3, messages }, context);
-  return { journal, clickhouse, redis, deadLetters, fatal, health, metrics, run };
+  return {
+    journal,
+    clickhouse,
+    redis,
+    deadLetters,
+    shadowSink,
+    liveRuns,
+    fatal,
+    health,
+    metrics,
+    run,
+  };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -245,5 +290,80 @@ describe('batch processor', () => {
       journal.filter((event) => event.startsWith('commit') || event === 'heartbeat'),
       ['commit 2', 'heartbeat', 'commit 4', 'heartbeat', 'commit 5'],
     );
+  });
+});
+
+describe('batch processor with a shadow model', () => {
+  const parse = (offer: StoredOffer) => JSON.parse(offer.json) as Record<string, unknown>;
+
+  it("scores the same registrations with both models; the shadow's rows go to its table only", async () => {
+    const shadow = shadowScorer();
+    const { clickhouse, redis, shadowSink, liveRuns, run } = setUp({ shadow });
+    await run([valid(1), message(2, '[1]'), valid(3)]);
+    assert.deepEqual(shadow.runs, liveRuns);
+    assert.deepEqual(
+      shadow.runs.flat().map((registration) => registration.userId),
+      [101, 103],
+    );
+    const shadowRows = shadowSink.writes.flat().map(parse);
+    assert.deepEqual(
+      shadowRows.map((row) => [row.user_id, row.kafka_offset, row.model_version, row.model_sha256]),
+      [
+        [101, '1', 'candidate', 'ef'.repeat(32)],
+        [103, '3', 'candidate', 'ef'.repeat(32)],
+      ],
+    );
+    for (const row of shadowRows) assert.equal(row.predicted_cost, 0.75);
+    // The same keys as the live rows: user, event version, partition, offset.
+    const keys = (rows: Record<string, unknown>[]) =>
+      rows.map((row) => [row.user_id, row.version, row.kafka_partition, row.kafka_offset]);
+    assert.deepEqual(keys(shadowRows), keys(clickhouse.writes.flat().map(parse)));
+    for (const sink of [clickhouse, redis]) {
+      for (const row of sink.writes.flat().map(parse)) {
+        assert.equal(row.model_version, 'test');
+        assert.equal(row.predicted_cost, 0.25);
+      }
+    }
+  });
+
+  it('commits only once the shadow rows are stored too', async () => {
+    const shadow = shadowScorer();
+    const { journal, shadowSink, run } = setUp({ shadow });
+    const release = shadowSink.hold();
+    const running = run([valid(5), valid(6)]);
+    for (let tick = 0; tick < 20; tick += 1) await settle();
+    assert.ok(journal.includes('clickhouse ack') && journal.includes('redis ack'));
+    assert.ok(!journal.some((event) => event.startsWith('commit')), 'nothing committed yet');
+    release();
+    await running;
+    assert.ok(journal.indexOf('clickhouse_shadow ack') < journal.indexOf('commit 6'));
+  });
+
+  it('pauses on a shadow table outage like on any sink, and commits once it is back', async () => {
+    const shadow = shadowScorer();
+    const { journal, shadowSink, fatal, health, run } = setUp({ shadow });
+    const down = new OfferError('CLICKHOUSE_FAILED', 'connection refused', { retriable: true });
+    shadowSink.failWith(down, down);
+    await run([valid(1), valid(2)]);
+    assert.deepEqual(fatal, []);
+    assert.equal(journal.filter((event) => event === 'clickhouse_shadow failed').length, 2);
+    assert.ok(journal.indexOf('pause') < journal.indexOf('clickhouse_shadow ack'));
+    assert.equal(journal.filter((event) => event === 'clickhouse write 1-2').length, 1);
+    assert.equal(journal.at(-1), 'commit 2');
+    assert.equal(health.healthy, true);
+  });
+
+  it('leaves the chunk uncommitted, written nowhere, when the shadow model run fails', async () => {
+    const { journal, fatal, run } = setUp({ shadow: shadowScorer(new Error('model run failed')) });
+    await assert.rejects(run([valid(1)]), /model run failed/);
+    assert.deepEqual(fatal, []);
+    assert.deepEqual(journal, []);
+  });
+
+  it('without a shadow model, writes no shadow rows', async () => {
+    const { shadowSink, clickhouse, run } = setUp();
+    await run([valid(1), valid(2)]);
+    assert.equal(clickhouse.writes.flat().length, 2);
+    assert.deepEqual(shadowSink.writes, []);
   });
 });

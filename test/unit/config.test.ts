@@ -77,6 +77,42 @@ describe('loadServiceConfig', () => {
     assert.match(configError({ ...MINIMAL, MODEL_SHA256: 'ab'.repeat(31) }), /MODEL_SHA256/);
   });
 
+  it('MODEL_SHADOW_PATH: off when empty; set, a shadow model and the table <CLICKHOUSE_TABLE>_shadow', () => {
+    const off = loadServiceConfig(MINIMAL);
+    assert.equal(off.model.shadow, undefined);
+    assert.equal(off.clickhouse.shadowTable, '');
+    assert.equal(loadServiceConfig({ ...MINIMAL, MODEL_SHADOW_PATH: '' }).model.shadow, undefined);
+    const on = loadServiceConfig({
+      ...MINIMAL,
+      CLICKHOUSE_TABLE: 'offers',
+      MODEL_SHADOW_PATH: '/models/candidate.onnx',
+      MODEL_SHADOW_SHA256: 'CD'.repeat(32),
+    });
+    assert.deepEqual(on.model.shadow, { path: '/models/candidate.onnx', sha256: 'cd'.repeat(32) });
+    assert.equal(on.clickhouse.shadowTable, 'offers_shadow');
+    assert.equal(
+      loadClickHouseConfig({ CLICKHOUSE_URL: 'http://c:8123', MODEL_SHADOW_PATH: '/m.onnx' })
+        .shadowTable,
+      'personal_offer_shadow',
+    );
+    assert.equal(loadClickHouseConfig({ CLICKHOUSE_URL: 'http://c:8123' }).shadowTable, '');
+  });
+
+  it('refuses a shadow model that is the live one, a bad MODEL_SHADOW_SHA256, or one without a path', () => {
+    assert.match(
+      configError({ ...MINIMAL, MODEL_PATH: '/m.onnx', MODEL_SHADOW_PATH: '/m.onnx' }),
+      /MODEL_SHADOW_PATH \("\/m\.onnx"\): must differ from MODEL_PATH/,
+    );
+    assert.match(
+      configError({ ...MINIMAL, MODEL_SHADOW_PATH: '/c.onnx', MODEL_SHADOW_SHA256: 'xyz' }),
+      /MODEL_SHADOW_SHA256 \("xyz"\): must be a SHA-256 digest/,
+    );
+    assert.match(
+      configError({ ...MINIMAL, MODEL_SHADOW_SHA256: 'ab'.repeat(32) }),
+      /MODEL_SHADOW_SHA256 \("ab[ab]*"\): checks the shadow model: set MODEL_SHADOW_PATH too/,
+    );
+  });
+
   it('treats an empty value as unset', () => {
     assert.equal(loadServiceConfig({ ...MINIMAL, LOG_LEVEL: '' }).logLevel, 'info');
   });

@@ -589,6 +589,32 @@ helm test do not).
 {{- end }}
 {{- end }}
 
+{{/*
+The shadow model (model.shadow): MODEL_SHADOW_PATH, empty when shadow scoring is off; from a
+ConfigMap mounted under its own directory when model.shadow.configMap.name is set.
+*/}}
+{{- define "realtime-offers.shadowModelDir" -}}
+/etc/realtime-offers/shadow-model
+{{- end }}
+
+{{- define "realtime-offers.shadowModelPath" -}}
+{{- $s := .Values.model.shadow }}
+{{- if $s.configMap.name }}
+{{- printf "%s/%s" (include "realtime-offers.shadowModelDir" .) $s.configMap.key }}
+{{- else }}
+{{- $s.path }}
+{{- end }}
+{{- end }}
+
+{{/*
+MODEL_SHADOW_PATH alone, the migration Job's only MODEL_* variable (and only with a shadow
+model): it creates the shadow table when the variable is set, and loads no model.
+*/}}
+{{- define "realtime-offers.shadowModelEnv" -}}
+- name: MODEL_SHADOW_PATH
+  value: {{ include "realtime-offers.shadowModelPath" . | quote }}
+{{- end }}
+
 {{/* MODEL_* variables of the consumer. */}}
 {{- define "realtime-offers.modelEnv" -}}
 - name: MODEL_PATH
@@ -599,6 +625,9 @@ helm test do not).
   value: {{ .Values.model.threads | int64 | quote }}
 - name: MODEL_WORKERS
   value: {{ .Values.model.workers | int64 | quote }}
+{{ include "realtime-offers.shadowModelEnv" . }}
+- name: MODEL_SHADOW_SHA256
+  value: {{ .Values.model.shadow.sha256 | quote }}
 {{- end }}
 
 {{- define "realtime-offers.modelVolumes" -}}
@@ -625,6 +654,14 @@ helm test do not).
     reference: {{ include "realtime-offers.modelImage" . | quote }}
     pullPolicy: {{ $m.image.pullPolicy }}
 {{- end }}
+{{- with $m.shadow.configMap.name }}
+- name: shadow-model
+  configMap:
+    name: {{ . }}
+    items:
+      - key: {{ $m.shadow.configMap.key }}
+        path: {{ $m.shadow.configMap.key }}
+{{- end }}
 {{- end }}
 
 {{/* The consumer's model mount: read-only, whatever the source. */}}
@@ -637,6 +674,11 @@ helm test do not).
   {{- if and (eq $m.source "persistentVolumeClaim") $m.persistentVolumeClaim.subPath }}
   subPath: {{ $m.persistentVolumeClaim.subPath }}
   {{- end }}
+{{- end }}
+{{- if $m.shadow.configMap.name }}
+- name: shadow-model
+  mountPath: {{ include "realtime-offers.shadowModelDir" . }}
+  readOnly: true
 {{- end }}
 {{- end }}
 
