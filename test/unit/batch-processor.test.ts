@@ -83,7 +83,9 @@ function message(offset: number, value: string | null): InboundMessage {
 const valid = (offset: number): InboundMessage =>
   message(offset, JSON.stringify({ user_id: 100 + offset, platform: 'iOS' }));
 
-function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {}) {
+function setUp(
+  options: { batchMaxMessages?: number; stale?: () => boolean; heartbeatFails?: Error } = {},
+) {
   const journal: Journal = [];
   const clickhouse = new FakeSink<StoredOffer>('clickhouse', journal);
   const redis = new FakeSink<StoredOffer>('redis', journal);
@@ -118,7 +120,9 @@ function setUp(options: { batchMaxMessages?: number; stale?: () => boolean } = {
     isStale: options.stale ?? (() => false),
     heartbeat: () => {
       journal.push('heartbeat');
-      return Promise.resolve();
+      return options.heartbeatFails === undefined
+        ? Promise.resolve()
+        : Promise.reject(options.heartbeatFails);
     },
     commit: (offset) => {
       journal.push(`commit ${offset}`);
@@ -236,6 +240,19 @@ describe('batch processor', () => {
     await running;
     assert.deepEqual(fatal, []);
     assert.ok(!journal.some((event) => event.startsWith('commit')));
+  });
+
+  it('abandons the rest of a batch when a heartbeat between chunks finds the membership lost', async () => {
+    const lost = new OfferError('ABORTED', 'group membership lost during a heartbeat', {
+      retriable: false,
+    });
+    const { journal, fatal, run } = setUp({ batchMaxMessages: 2, heartbeatFails: lost });
+    await run([valid(1), valid(2), valid(3), valid(4)]);
+    assert.deepEqual(fatal, []);
+    assert.deepEqual(
+      journal.filter((event) => event.startsWith('commit') || event === 'heartbeat'),
+      ['commit 2', 'heartbeat'],
+    );
   });
 
   it('commits a large batch chunk by chunk, heartbeating between chunks', async () => {
