@@ -66,7 +66,7 @@ export class ConsumerGroup {
     }
     const group = new ConsumerGroup(slots, env, logDir, startedAt);
     await Promise.all(slots.map((slot) => group.#launch(slot)));
-    await Promise.all(slots.map((slot) => slot.process?.waitReady(120_000)));
+    for (const slot of slots) await slot.process?.waitReady(120_000);
     return group;
   }
 
@@ -84,7 +84,7 @@ export class ConsumerGroup {
     return slot;
   }
 
-  async #launch(slot: Slot): Promise<void> {
+  async #launch(slot: Slot): Promise<ConsumerProcess> {
     const process = await ConsumerProcess.start(this.#env, { httpPort: slot.httpPort });
     slot.process = process;
     slot.run += 1;
@@ -98,6 +98,7 @@ export class ConsumerGroup {
       // An exit nothing asked for is restarted as an orchestrator would, and reported.
       if (cause === undefined && !this.#closing) await this.#launch(slot);
     });
+    return process;
   }
 
   /** Sends `signal` to consumer `index` as fault `cause`; resolves with its exit code. */
@@ -113,7 +114,9 @@ export class ConsumerGroup {
   async restart(index: number): Promise<void> {
     const slot = this.#slot(index);
     if (slot.process !== undefined) return;
-    await this.#launch(slot);
+    const process = await this.#launch(slot);
+    // The next fault on this consumer meets a process that has installed its signal handlers.
+    await process.waitReady(120_000);
   }
 
   /** SIGSTOP or SIGCONT to consumer `index`, which keeps running (or frozen). */

@@ -154,6 +154,12 @@ async function inject(system: SoakSystem, fault: ScheduledFault): Promise<string
   }
 }
 
+function nodeAt(nodes: readonly Redis[], index: number): Redis {
+  const node = nodes[index];
+  if (node === undefined) throw new Error(`no Redis node ${index + 1}`);
+  return node;
+}
+
 interface ClusterNodeLine {
   readonly address: string;
   readonly flags: readonly string[];
@@ -187,21 +193,21 @@ async function killRedisPrimary(
 ): Promise<string> {
   const urls = system.infra.redisUrl.split(',');
   const addresses = urls.map((url) => new URL(url).host);
-  const observers = urls.map((url) => {
+  const observers: Redis[] = urls.map((url) => {
     const { hostname, port } = new URL(url);
     const redis = new Redis(Number(port), hostname, { maxRetriesPerRequest: 1, lazyConnect: true });
     redis.on('error', () => undefined);
     return redis;
   });
   try {
-    const primaries = (await clusterNodes(observers[0] as Redis))
+    const primaries = (await clusterNodes(nodeAt(observers, 0)))
       .filter((node) => node.flags.includes('master') && node.slots && !node.flags.includes('fail'))
       .map((node) => node.address)
       .sort();
     const victim = primaries[(fault.node - 1) % primaries.length];
     const index = addresses.indexOf(victim ?? '');
     if (victim === undefined || index < 0) throw new Error(`no primary ${fault.node}`);
-    const observer = observers[(index + 1) % observers.length] as Redis;
+    const observer = nodeAt(observers, (index + 1) % observers.length);
     const service = `redis-${index + 1}` as const;
     await system.services.kill(service);
     const killed = Date.now();
@@ -209,7 +215,7 @@ async function killRedisPrimary(
       `a replica of ${victim} promoted`,
       async () => {
         const dead = (await clusterNodes(observer)).find((node) => node.address === victim);
-        const info = String(await observer.cluster('INFO'));
+        const info = await observer.cluster('INFO');
         return (
           dead !== undefined &&
           dead.flags.includes('fail') &&
@@ -223,11 +229,11 @@ async function killRedisPrimary(
     const promoted = (Date.now() - killed) / 1000;
     await hold();
     await system.services.start(service);
-    const restarted = observers[index] as Redis;
+    const restarted = nodeAt(observers, index);
     await waitFor(
       `${victim} in sync as a replica`,
       async () => {
-        const info = String(await restarted.info('replication'));
+        const info = await restarted.info('replication');
         return info.includes('role:slave') && info.includes('master_link_status:up');
       },
       60_000,

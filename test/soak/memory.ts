@@ -34,6 +34,11 @@ export interface MemoryTrend {
   /** Of the consumer's samples in the second half of the run. */
   readonly rssSlopeMbPerHour: number;
   readonly heapSlopeMbPerHour: number;
+  /**
+   * Of the lowest heap of each minute: the level the garbage collector gets back to, which a
+   * leak raises, without the sawtooth between collections.
+   */
+  readonly heapFloorSlopeMbPerHour: number;
   readonly lastRssMb: number;
   readonly lastHeapMb: number;
   readonly maxHeapMb: number;
@@ -60,12 +65,26 @@ export function memoryTrends(
     const longest = [...byRun.values()].sort((a, b) => b.length - a.length)[0] ?? [];
     const perHour = (pick: (sample: MemorySample) => number): number =>
       (slope(longest.map((sample) => ({ x: sample.atSeconds, y: pick(sample) }))) * 3_600) / MB;
+    const floors = new Map<number, MemorySample>();
+    for (const sample of longest) {
+      const minute = Math.floor(sample.atSeconds / 60);
+      const lowest = floors.get(minute);
+      if (lowest === undefined || sample.heapUsedBytes < lowest.heapUsedBytes)
+        floors.set(minute, sample);
+    }
+    const floorSlope =
+      (slope(
+        [...floors.values()].map((sample) => ({ x: sample.atSeconds, y: sample.heapUsedBytes })),
+      ) *
+        3_600) /
+      MB;
     const last = own.at(-1);
     return {
       consumer,
       samples: longest.length,
       rssSlopeMbPerHour: perHour((sample) => sample.rssBytes),
       heapSlopeMbPerHour: perHour((sample) => sample.heapUsedBytes),
+      heapFloorSlopeMbPerHour: floorSlope,
       lastRssMb: (last?.rssBytes ?? 0) / MB,
       lastHeapMb: (last?.heapUsedBytes ?? 0) / MB,
       maxHeapMb: Math.max(0, ...own.map((sample) => sample.heapUsedBytes)) / MB,
@@ -104,10 +123,10 @@ export async function sampleMemory(
 /** The memory table of the report (Markdown). */
 export function renderMemory(trends: readonly MemoryTrend[]): string {
   const header =
-    '| consumer | samples fitted | RSS slope MB/h | heap slope MB/h | last RSS MB | last heap MB | max heap MB |';
+    '| consumer | samples fitted | RSS slope MB/h | heap slope MB/h | heap floor slope MB/h | last RSS MB | last heap MB | max heap MB |';
   const lines = trends.map(
     (trend) =>
-      `| ${trend.consumer} | ${trend.samples} | ${trend.rssSlopeMbPerHour.toFixed(1)} | ${trend.heapSlopeMbPerHour.toFixed(1)} | ${trend.lastRssMb.toFixed(0)} | ${trend.lastHeapMb.toFixed(1)} | ${trend.maxHeapMb.toFixed(1)} |`,
+      `| ${trend.consumer} | ${trend.samples} | ${trend.rssSlopeMbPerHour.toFixed(1)} | ${trend.heapSlopeMbPerHour.toFixed(1)} | ${trend.heapFloorSlopeMbPerHour.toFixed(1)} | ${trend.lastRssMb.toFixed(0)} | ${trend.lastHeapMb.toFixed(1)} | ${trend.maxHeapMb.toFixed(1)} |`,
   );
-  return [header, `|${' --- |'.repeat(7)}`, ...lines].join('\n');
+  return [header, `|${' --- |'.repeat(8)}`, ...lines].join('\n');
 }

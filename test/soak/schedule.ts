@@ -21,9 +21,18 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 /**
  * What a fault acts on. Two faults on the same target never run at once (a broker killed
  * during a rolling restart would take the quorum away, not test anything more); faults on
- * different targets overlap freely.
+ * different targets overlap freely: a network freeze or a partition added during a broker
+ * restart, ZooKeeper stopped while a replica is down.
  */
-export type FaultTarget = 'kafka' | 'redis' | 'clickhouse' | `consumer-${number}`;
+export type FaultTarget =
+  | 'kafka'
+  | 'kafka-network'
+  | 'kafka-topic'
+  | 'redis'
+  | 'clickhouse'
+  | 'clickhouse-network'
+  | 'zookeeper'
+  | `consumer-${number}`;
 
 export interface ScheduledFault {
   readonly kind: FaultKind;
@@ -71,7 +80,7 @@ const SHAPES: Readonly<
     {
       min: number;
       max: number;
-      target: 'kafka' | 'redis' | 'clickhouse' | 'consumer';
+      target: Exclude<FaultTarget, `consumer-${number}`> | 'consumer';
       nodes: number;
     }
   >
@@ -84,10 +93,10 @@ const SHAPES: Readonly<
   'consumer-zombie': { min: 12, max: 30, target: 'consumer', nodes: 0 },
   'redis-primary-kill': { min: 5, max: 30, target: 'redis', nodes: REDIS_PRIMARIES },
   'clickhouse-replica-kill': { min: 5, max: 40, target: 'clickhouse', nodes: CLICKHOUSE_REPLICAS },
-  'zookeeper-pause': { min: 5, max: 20, target: 'clickhouse', nodes: 1 },
-  'clickhouse-freeze': { min: 3, max: 15, target: 'clickhouse', nodes: 1 },
-  'kafka-freeze': { min: 3, max: 15, target: 'kafka', nodes: 1 },
-  'partition-add': { min: 0, max: 0, target: 'kafka', nodes: 1 },
+  'zookeeper-pause': { min: 5, max: 20, target: 'zookeeper', nodes: 1 },
+  'clickhouse-freeze': { min: 3, max: 15, target: 'clickhouse-network', nodes: 1 },
+  'kafka-freeze': { min: 3, max: 15, target: 'kafka-network', nodes: 1 },
+  'partition-add': { min: 0, max: 0, target: 'kafka-topic', nodes: 1 },
 };
 
 /** Partitions may be added this many times at most (each adds to every consumer's share). */
@@ -112,7 +121,9 @@ export function drawSchedule(options: ScheduleOptions): ScheduledFault[] {
   let at = Math.round(quietStart + random() * meanGap);
   while (at < lastStart) {
     if (round.length === 0) round = shuffled([...FAULT_KINDS], random);
-    const kind = round.shift() as FaultKind;
+    const [kind, ...rest] = round;
+    round = rest;
+    if (kind === undefined) continue;
     if (kind === 'partition-add' && (partitionAdds += 1) > MAX_PARTITION_ADDS) continue;
     const shape = SHAPES[kind];
     const node =
@@ -143,6 +154,10 @@ function shuffled<T>(items: T[], random: () => number): T[] {
 
 /** One line per fault, for the report. */
 export function describeFault(fault: ScheduledFault): string {
-  const what = fault.target.startsWith('consumer') ? fault.target : `${fault.target} ${fault.node}`;
-  return `${fault.kind} (${what}) at ${fault.atSeconds} s for ${fault.durationSeconds} s`;
+  const what: Partial<Record<FaultKind, string>> = {
+    'broker-kill': `kafka-${fault.node}`,
+    'redis-primary-kill': `primary ${fault.node} of 3`,
+    'clickhouse-replica-kill': `clickhouse-${fault.node}`,
+  };
+  return `${fault.kind} (${what[fault.kind] ?? fault.target}) at ${fault.atSeconds} s for ${fault.durationSeconds} s`;
 }

@@ -69,8 +69,9 @@ describe('soak memory trends', () => {
       samples(1, 1, 0, 600, (s) => (s < 300 ? 20 + s / 10 : 50)),
       600,
     );
-    assert.equal(trend?.heapSlopeMbPerHour, 0);
-    assert.equal(trend?.samples, 31);
+    assert.ok(trend !== undefined);
+    assert.equal(trend.heapSlopeMbPerHour, 0);
+    assert.equal(trend.samples, 31);
   });
 
   it('fits a restarted consumer on its longest run of the second half', () => {
