@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { ConsumerProcess, freePort } from '../support/service.js';
+import { ConsumerProcess, freePort, waitFor } from '../support/service.js';
 import { sampleMemory, type MemorySample } from './memory.js';
 
 export interface ConsumerExit {
@@ -115,8 +115,14 @@ export class ConsumerGroup {
     const slot = this.#slot(index);
     if (slot.process !== undefined) return;
     const process = await this.#launch(slot);
-    // The next fault on this consumer meets a process that has installed its signal handlers.
-    await process.waitReady(120_000);
+    // The next fault on this consumer meets a process that has installed its signal handlers:
+    // one that answers on HTTP (ready or not: a sink may be down meanwhile).
+    await waitFor(
+      `consumer ${index} to answer`,
+      async () => (await process.readiness()) > 0,
+      120_000,
+      200,
+    );
   }
 
   /** SIGSTOP or SIGCONT to consumer `index`, which keeps running (or frozen). */
