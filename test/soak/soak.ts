@@ -9,6 +9,7 @@
 // leaves the services running.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { BalancingProxy, clusterNodes } from '../support/clickhouse-cluster.js';
 import { compileJavaProducer } from '../support/foreign-producer.js';
@@ -127,6 +128,10 @@ async function main(): Promise<number> {
     const producer = new PacedProducer(producerClient, fixture.topic, paced, rate).start();
     cleanups.push(() => producer.stop());
     const java = new JavaTraffic(infra.kafkaBrokers.join(','), fixture.topic, JAVA_PER_RUN);
+    cleanups.push(() => {
+      java.stop();
+      return Promise.resolve();
+    });
     const javaRunning = java.run(JAVA_INTERVAL_MS);
     const sampler = setInterval(() => void consumers.sample(), SAMPLE_INTERVAL_MS);
     cleanups.push(() => {
@@ -158,7 +163,13 @@ async function main(): Promise<number> {
       startedAt,
     );
     const faultsRunning = faults.run(schedule);
-    await producer.finished(durationSeconds * 1000 + 600_000);
+    // The load ends on time whatever rate the machine allowed: what was sent is accounted.
+    const loadEnd = startedAt + (durationSeconds - QUIET_END_SECONDS) * 1000;
+    await Promise.race([
+      producer.finished(durationSeconds * 1000 + 600_000),
+      sleep(Math.max(0, loadEnd - Date.now())),
+    ]);
+    const sent = paced.slice(0, await producer.cut());
     java.stop();
     await javaRunning;
     await faultsRunning;
@@ -189,14 +200,14 @@ async function main(): Promise<number> {
     clearInterval(progress);
     const runSeconds = (Date.now() - startedAt) / 1000;
 
-    const messages = [...paced, ...java.messages];
+    const messages = [...sent, ...java.messages];
     const { row, problems } = await account(fixture, {
       name: `soak ${durationSeconds / 60} min, seed ${seed}`,
       messages,
       recoverySeconds: drainSeconds,
       notes: `${faults.records.length} faults; ${java.messages.length} Java records committed, ${java.abortedRecords} aborted`,
     });
-    const twice = updatedUsers(paced);
+    const twice = updatedUsers(sent);
     const staleUsers = new Set(
       problems.flatMap((problem) => {
         const match = /^(?:Redis|ClickHouse) user (\d+):/.exec(problem);
@@ -239,7 +250,7 @@ async function main(): Promise<number> {
     const report = [
       `# Soak: ${(durationSeconds / 60).toFixed(0)} min, seed ${seed} — ${passed ? 'PASSED' : 'FAILED'}`,
       '',
-      `${rate} msgs/s from the project's producer (${paced.length} messages, ${producer.failedAttempts} failed sends retried), ` +
+      `${rate} msgs/s asked of the project's producer, ${(sent.length / (durationSeconds - QUIET_END_SECONDS)).toFixed(0)} msgs/s sent (${sent.length} messages, ${producer.failedAttempts} failed sends retried), ` +
         `${java.runs} Java client runs (${java.failedRuns} retried; gzip/snappy/lz4/zstd/none, every other one transactional with an aborted transaction); ` +
         `${CONSUMERS} consumers; ${ends.size} partitions at the end. Load ${loadSeconds.toFixed(0)} s, drain ${drainSeconds.toFixed(1)} s, wall ${((Date.now() - wall) / 1000).toFixed(0)} s.`,
       '',
@@ -292,9 +303,11 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main().catch((error: unknown) => {
+const exitCode = await main().catch((error: unknown) => {
   console.error(
     `[soak] ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
   );
   return 1;
 });
+// Clients a failed run could not close (a broker gone for good) must not keep it alive.
+process.exit(exitCode);
