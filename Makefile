@@ -12,6 +12,10 @@ export PATH := $(NODE_BIN):$(PATH)
 CLI := node --import tsx src/cli/main.ts
 # Loads the local services' addresses written by `make infra-up`.
 WITH_ENV := set -a && . "$(INFRA_DIR)/env" && set +a &&
+# make soak: how long and which fault schedule; soak-ci's fixed seed.
+DURATION ?= 60m
+SEED ?= 1
+SOAK_CI_SEED := 1
 
 .PHONY: help
 help: ## List the targets
@@ -67,6 +71,14 @@ test-unit: node_modules/.package-lock.json ## Unit tests only (no services): the
 .PHONY: test-integration
 test-integration: deps ## Integration tests only (start their own services, and stop those they started)
 	scripts/infra/stop-after.sh npm run --silent test:integration
+
+.PHONY: soak
+soak: deps ## Soak: an hour of load with seeded random faults (3 brokers, Redis Cluster, ClickHouse cluster, 3 consumers); exact accounting, faults, exits, memory slopes in reports/soak-* (DURATION=60m SEED=1)
+	SOAK_DURATION=$(DURATION) SOAK_SEED=$(SEED) node --import tsx test/soak/soak.ts
+
+.PHONY: soak-ci
+soak-ci: deps ## The soak's 5-minute variant with a fixed seed, as CI runs it
+	SOAK_DURATION=5m SOAK_SEED=$(SOAK_CI_SEED) node --import tsx test/soak/soak.ts
 
 .PHONY: infra-up
 infra-up: deps ## Start Kafka, Redis and ClickHouse on free local ports (addresses in .infra/env)

@@ -71,6 +71,9 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
       const chunk = batch.messages.slice(start, end);
       try {
         await processChunk(deps, batch, chunk, context);
+        // A heartbeat that finds the membership lost is a failure like any other: the rest
+        // of the batch is abandoned uncommitted, not thrown to the Kafka client as a crash.
+        if (end < batch.messages.length) await context.heartbeat();
       } catch (error) {
         switch (decideFailure(error)) {
           case 'abandon':
@@ -85,7 +88,6 @@ export function createBatchProcessor(deps: ProcessorDependencies): BatchHandler 
             throw error;
         }
       }
-      if (end < batch.messages.length) await context.heartbeat();
     }
   };
 }

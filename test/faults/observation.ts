@@ -101,14 +101,17 @@ export async function readWholeTopic(
     sessionTimeoutMs: 10_000,
     heartbeatIntervalMs: 1_000,
   });
-  await consumer.start(async (batch) => {
+  await consumer.start(async (batch, context) => {
     for (const message of batch.messages) {
       const end = pending.get(batch.partition);
       if (end === undefined || Number(message.offset) >= Number(end)) continue;
       received.push({ partition: batch.partition, message });
       if (Number(message.offset) + 1 >= Number(end)) pending.delete(batch.partition);
     }
-    await Promise.resolve();
+    // Without it the next fetch starts at the same offset again: a partition holding more
+    // than one fetch (maxBytesPerPartition) would never be read to its end.
+    const last = batch.messages.at(-1);
+    if (last !== undefined) await context.commit(last.offset);
   });
   try {
     await waitFor(`the whole of ${topic}`, () => pending.size === 0, timeoutMs);

@@ -72,6 +72,7 @@ export class PacedProducer {
   #acked = 0;
   #failedAttempts = 0;
   #stopped = false;
+  #limit: number;
   #running: Promise<void> | undefined;
   readonly #producer: MessageProducer;
   readonly #topic: string;
@@ -88,6 +89,7 @@ export class PacedProducer {
     this.#topic = topic;
     this.#messages = messages;
     this.#rate = ratePerSecond;
+    this.#limit = messages.length;
   }
 
   get acked(): number {
@@ -113,6 +115,20 @@ export class PacedProducer {
     await this.#running;
   }
 
+  /**
+   * Ends the stream after the batch being sent, which is retried until acknowledged: the
+   * first `acked` messages are then exactly what reached the topic. Resolves with `acked`.
+   */
+  async cut(): Promise<number> {
+    this.#limit = Math.min(this.#limit, this.#acked + this.#batchSize());
+    await this.#running;
+    return this.#acked;
+  }
+
+  #batchSize(): number {
+    return this.#rate > 0 ? Math.max(1, Math.ceil(this.#rate / 20)) : 500;
+  }
+
   /** Resolves once every message is acknowledged. */
   async finished(timeoutMs = 180_000): Promise<void> {
     this.start();
@@ -125,10 +141,13 @@ export class PacedProducer {
   }
 
   async #run(): Promise<void> {
-    const batchSize = this.#rate > 0 ? Math.max(1, Math.ceil(this.#rate / 20)) : 500;
+    const batchSize = this.#batchSize();
     const started = performance.now();
-    while (this.#acked < this.total && !this.#stopped) {
-      const batch = this.#messages.slice(this.#acked, this.#acked + batchSize);
+    while (this.#acked < this.#limit && !this.#stopped) {
+      const batch = this.#messages.slice(
+        this.#acked,
+        Math.min(this.#acked + batchSize, this.#limit),
+      );
       try {
         await this.#producer.send(
           this.#topic,

@@ -108,6 +108,7 @@ function setUp(
     batchMaxMessages?: number;
     stale?: () => boolean;
     shadow?: ReturnType<typeof shadowScorer>;
+    heartbeatFails?: Error;
   } = {},
 ) {
   const journal: Journal = [];
@@ -152,7 +153,9 @@ function setUp(
     isStale: options.stale ?? (() => false),
     heartbeat: () => {
       journal.push('heartbeat');
-      return Promise.resolve();
+      return options.heartbeatFails === undefined
+        ? Promise.resolve()
+        : Promise.reject(options.heartbeatFails);
     },
     commit: (offset) => {
       journal.push(`commit ${offset}`);
@@ -281,6 +284,19 @@ describe('batch processor', () => {
     await running;
     assert.deepEqual(fatal, []);
     assert.ok(!journal.some((event) => event.startsWith('commit')));
+  });
+
+  it('abandons the rest of a batch when a heartbeat between chunks finds the membership lost', async () => {
+    const lost = new OfferError('ABORTED', 'group membership lost during a heartbeat', {
+      retriable: false,
+    });
+    const { journal, fatal, run } = setUp({ batchMaxMessages: 2, heartbeatFails: lost });
+    await run([valid(1), valid(2), valid(3), valid(4)]);
+    assert.deepEqual(fatal, []);
+    assert.deepEqual(
+      journal.filter((event) => event.startsWith('commit') || event === 'heartbeat'),
+      ['commit 2', 'heartbeat'],
+    );
   });
 
   it('commits a large batch chunk by chunk, heartbeating between chunks', async () => {
