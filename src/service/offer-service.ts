@@ -61,7 +61,7 @@ export async function startOfferService(
   logger: Logger,
   tracing: Tracing,
 ): Promise<OfferService> {
-  const metrics = createMetrics(tracing.stats);
+  const metrics = createMetrics(tracing.stats, { shadow: config.model.shadow !== undefined });
   const readiness = new Readiness(['model', 'ClickHouse', 'Redis', 'Kafka']);
   const http = await startHttpServer({
     host: config.http.host,

@@ -49,7 +49,7 @@ export async function startReplay(
     clickhouse: { ...liveConfig.clickhouse, deduplicationToken: false },
   };
   const { topic, groupId } = config.kafka;
-  const metrics = createMetrics(tracing.stats);
+  const metrics = createMetrics(tracing.stats, { shadow: config.model.shadow !== undefined });
   const parts = await openParts(config, logger, metrics);
   let admin: TopicAdmin | undefined;
   let progress: ReplayProgress;

@@ -38,6 +38,7 @@ export interface MembershipStatus {
 /** The service's Prometheus metrics, on their own registry (no global state). */
 export function createMetrics(
   traceStats: Readonly<TraceExportStats> = { exported: 0, dropped: 0 },
+  options: { shadow?: boolean } = {},
 ) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -56,7 +57,12 @@ export function createMetrics(
     /** The model's inputs and outputs; `model.observer` watches the loaded scorer. */
     model: createModelMetrics(registry),
   };
-  zeroEveryLabelSet(metrics);
+  // The shadow table is a sink only with a shadow model: otherwise its series would say "up"
+  // about a table nothing writes.
+  zeroEveryLabelSet(
+    metrics,
+    SINKS.filter((sink) => options.shadow === true || sink !== 'clickhouse_shadow'),
+  );
   return metrics;
 }
 
@@ -252,15 +258,16 @@ function zeroEveryLabelSet(
   metrics: ReturnType<typeof flowMetrics> &
     ReturnType<typeof sinkMetrics> &
     ReturnType<typeof membershipMetrics>,
+  sinks: readonly SinkName[],
 ): void {
-  for (const sink of SINKS) {
+  for (const sink of sinks) {
     metrics.sinkUp.set({ sink }, 1);
     metrics.sinkRetries.inc({ sink }, 0);
     for (const retriable of ['true', 'false']) metrics.sinkErrors.inc({ sink, retriable }, 0);
   }
   for (const reason of REJECT_REASONS) metrics.deadLettered.inc({ reason }, 0);
   for (const stage of STAGES) metrics.stageSeconds.zero({ stage });
-  for (const sink of SINKS) metrics.sinkWriteSeconds.zero({ sink });
+  for (const sink of sinks) metrics.sinkWriteSeconds.zero({ sink });
   metrics.fetchPaused.set(0);
   metrics.kafkaMembershipLost.inc(0);
 }

@@ -14,6 +14,9 @@ import {
   randomRegistration,
   seededRandom,
 } from '../../src/cli/registration-generator.js';
+import { decodeRegistration } from '../../src/contract/decode.js';
+import type { Registration } from '../../src/contract/registration.js';
+import { loadScorer } from '../../src/scoring/scorer.js';
 
 import {
   infraDir,
@@ -22,6 +25,7 @@ import {
   stopService,
   type InfraEnv,
 } from '../support/infra.js';
+import { MODEL_PATH } from '../support/golden.js';
 import { PipelineFixture } from '../support/pipeline-fixture.js';
 import {
   PrometheusProcess,
@@ -43,6 +47,13 @@ const MONITORING = fileURLToPath(
   new URL('../../charts/realtime-offers/monitoring/', import.meta.url),
 );
 const SPEED_UP = 30;
+/**
+ * OffersModelPredictionShift compares the last hour with the same hour a day before: on its
+ * own clock, 360 times faster, the hour is 10 s and the day 4 minutes, which the suite lasts.
+ */
+const SHIFT_SPEED_UP = 360;
+const SHIFT_WINDOW = `${3600 / SHIFT_SPEED_UP}s`;
+const SHIFT_OFFSET = `${86_400 / SHIFT_SPEED_UP}s`;
 const NAMESPACE = 'offers-monitoring-test';
 const JOB = 'realtime-offers';
 /** What Grafana puts for $__rate_interval, for 1 s scrapes and a short time range. */
@@ -106,6 +117,7 @@ describe('monitoring on a real Prometheus: dashboard queries and alerts', () => 
     const rules = scaleRuleDurations(
       await readFile(join(MONITORING, 'rules.yaml'), 'utf8'),
       SPEED_UP,
+      { OffersModelPredictionShift: SHIFT_SPEED_UP },
     );
     prometheus = await PrometheusProcess.start({
       dir: stateDir,
@@ -227,6 +239,111 @@ describe('monitoring on a real Prometheus: dashboard queries and alerts', () => 
       500,
     ).catch(() => undefined);
     assert.deepEqual(active, []);
+  });
+
+  it("OffersModelPredictionShift stays quiet on the steady traffic, and fires while a stream of alike users moves one function's probability", async () => {
+    // Right after the steady start: the day before (4 minutes on this clock) must hold the
+    // steady load only, not the faults of the tests below.
+    // The user the model scores furthest from the traffic's mean on one function, found by
+    // scoring generated users with the real model.
+    const random = seededRandom(23);
+    const candidates: { message: Record<string, unknown>; registration: Registration }[] = [];
+    for (let userId = 1; userId <= 400; userId += 1) {
+      const message = randomRegistration(random, userId);
+      const decoded = decodeRegistration(Buffer.from(encodeRegistration(message, 'bare')), 65_536);
+      if (decoded.ok) candidates.push({ message, registration: decoded.registration });
+    }
+    const scorer = await loadScorer(MODEL_PATH, { workers: 0, intraOpThreads: 1 });
+    const predictions = await scorer
+      .score(candidates.map(({ registration }) => registration))
+      .finally(() => scorer.close());
+    const functions = Object.keys(predictions[0] ?? {})
+      .filter((name) => name.startsWith('predicted_function_'))
+      .map((name) => name.slice('predicted_function_'.length));
+    let pick = { candidate: 0, fn: '', deviation: 0 };
+    for (const fn of functions) {
+      const key = `predicted_function_${fn}` as keyof (typeof predictions)[number];
+      const mean = predictions.reduce((sum, row) => sum + row[key], 0) / predictions.length;
+      predictions.forEach((row, candidate) => {
+        if (Math.abs(row[key] - mean) > Math.abs(pick.deviation)) {
+          pick = { candidate, fn, deviation: row[key] - mean };
+        }
+      });
+    }
+    assert.ok(Math.abs(pick.deviation) > 0.25, `largest deviation ${pick.deviation}`);
+
+    // The rule's own comparison, on its clock: quiet on the steady traffic, with both windows
+    // holding data.
+    const mean = (fn: string, offset: string) =>
+      `sum(rate(offers_model_function_probability_sum{function="${fn}"}[${SHIFT_WINDOW}]${offset})) / ` +
+      `sum(rate(offers_model_function_probability_count{function="${fn}"}[${SHIFT_WINDOW}]${offset}))`;
+    const shift = (fn: string) => `abs(${mean(fn, '')} - ${mean(fn, ` offset ${SHIFT_OFFSET}`)})`;
+    await waitFor(
+      `a day (${SHIFT_OFFSET}) of history`,
+      // A window with no rows scored gives 0/0: wait for both to hold the load's.
+      async () => Number.isFinite(await value(shift(pick.fn))),
+      300_000,
+      1_000,
+    );
+    for (const fn of functions) {
+      const before = await value(shift(fn));
+      assert.ok(before !== undefined && before < 0.1, `steady shift of ${fn}: ${before}`);
+    }
+    assert.deepEqual(
+      (await prometheus.alerts()).filter(
+        ({ labels }) => labels.alertname === 'OffersModelPredictionShift',
+      ),
+      [],
+    );
+
+    // About 400 a second of that user's copies on top of the load's 200.
+    const kafka = new kafkajs.Kafka({
+      brokers: infra.kafkaBrokers,
+      logLevel: kafkajs.logLevel.NOTHING,
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    const template = candidates[pick.candidate]?.message ?? {};
+    let userId = 7_000_000;
+    const stop = new AbortController();
+    const stream = (async () => {
+      while (!stop.signal.aborted) {
+        const messages = Array.from({ length: 40 }, () => {
+          userId += 1;
+          return {
+            key: String(userId),
+            value: encodeRegistration({ ...template, user_id: userId }, 'bare'),
+          };
+        });
+        await producer.send({ topic: fixture.topic, messages });
+        await sleep(100);
+      }
+    })();
+    try {
+      const alerts = await waitFiring('OffersModelPredictionShift', 180_000).catch(
+        async (error: unknown) => {
+          const seen = await Promise.all(
+            functions.map(async (fn) => `${fn} ${await value(shift(fn))}`),
+          );
+          const lag = await value('max(sum by (instance) (offers_consumer_lag))');
+          throw new Error(
+            `${String(error)}; shifts now: ${seen.join(', ')}; lag ${lag}; streamed ${userId - 7_000_000}`,
+          );
+        },
+      );
+      const alert = alerts.find(({ labels }) => labels.function === pick.fn);
+      assert.ok(
+        alert !== undefined,
+        `no shift of ${pick.fn}; firing: ${alerts.map(({ labels }) => labels.function).join(', ')}`,
+      );
+      assert.equal(alert.labels.severity, 'warning');
+      assert.ok(Number(alert.value) > 0.1, `shift ${alert.value}`);
+    } finally {
+      stop.abort();
+      await stream;
+      await producer.disconnect();
+    }
+    await waitResolved('OffersModelPredictionShift');
   });
 
   it('OffersModelInputDrift fires while registrations from a country the model never saw arrive, and resolves after', async () => {

@@ -5,8 +5,16 @@ import { REJECT_REASONS } from '../../src/contract/decode.js';
 import { createMetrics, SINKS, STAGES } from '../../src/telemetry/metrics.js';
 
 describe('metrics', () => {
+  it('has the shadow table as a sink only with a shadow model', async () => {
+    const without = await createMetrics().registry.metrics();
+    assert.doesNotMatch(without, /sink="clickhouse_shadow"/);
+    assert.match(without, /^offers_sink_up\{sink="clickhouse"\} 1$/m);
+    const withShadow = await createMetrics(undefined, { shadow: true }).registry.metrics();
+    assert.match(withShadow, /^offers_sink_up\{sink="clickhouse_shadow"\} 1$/m);
+  });
+
   it('has every label set at 0 from the start, so rates and alerts see the series', async () => {
-    const text = await createMetrics().registry.metrics();
+    const text = await createMetrics(undefined, { shadow: true }).registry.metrics();
     for (const sink of SINKS) {
       assert.match(text, new RegExp(`^offers_sink_up\\{sink="${sink}"\\} 1$`, 'm'));
       assert.match(text, new RegExp(`^offers_sink_retries_total\\{sink="${sink}"\\} 0$`, 'm'));
