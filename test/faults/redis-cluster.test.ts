@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 
 import { REDIS_CLUSTER_INFRA_DIR, Services } from '../support/infra.js';
 import type { PipelineFixture } from '../support/pipeline-fixture.js';
+import { clusterNodes } from '../support/redis-cluster-nodes.js';
 import { waitFor } from '../support/service.js';
 import { drainSeconds, metricSample } from './observation.js';
 import { planMessages } from './traffic.js';
@@ -18,28 +19,6 @@ import { FAULT_CONSUMER_ENV, FaultSuite, hasExited } from './suite.js';
 
 /** Scenarios that add a line to the accounting table. */
 const SCENARIOS = 1;
-
-/** One line of CLUSTER NODES: address, flags and whether it serves slots. */
-interface ClusterNodeLine {
-  readonly address: string;
-  readonly flags: readonly string[];
-  readonly slots: boolean;
-}
-
-async function clusterNodes(via: Redis): Promise<ClusterNodeLine[]> {
-  const text = String(await via.cluster('NODES'));
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      const fields = line.split(' ');
-      return {
-        address: (fields[1] ?? '').split('@')[0] ?? '',
-        flags: (fields[2] ?? '').split(','),
-        slots: fields.length > 8,
-      };
-    });
-}
 
 /** `redis-N` of scripts/infra for a node address: REDIS_URL lists the nodes in that order. */
 function serviceOf(fixture: PipelineFixture, address: string): `redis-${number}` {

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 
 import type { TopicAdmin } from '../../src/kafka/kafka-adapter.js';
 import type { InfraEnv, Services } from '../support/infra.js';
+import { clusterNodes } from '../support/redis-cluster-nodes.js';
 import { waitFor } from '../support/service.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
 import type { ConsumerGroup } from './consumers.js';
@@ -158,27 +159,6 @@ function nodeAt(nodes: readonly Redis[], index: number): Redis {
   const node = nodes[index];
   if (node === undefined) throw new Error(`no Redis node ${index + 1}`);
   return node;
-}
-
-interface ClusterNodeLine {
-  readonly address: string;
-  readonly flags: readonly string[];
-  readonly slots: boolean;
-}
-
-async function clusterNodes(via: Redis): Promise<ClusterNodeLine[]> {
-  const text = String(await via.cluster('NODES'));
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      const fields = line.split(' ');
-      return {
-        address: (fields[1] ?? '').split('@')[0] ?? '',
-        flags: (fields[2] ?? '').split(','),
-        slots: fields.length > 8,
-      };
-    });
 }
 
 /**

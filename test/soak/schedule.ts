@@ -1,5 +1,6 @@
 // The soak's fault schedule: drawn from a seed, so the same seed gives the same faults at the
 // same times. Pure: what a fault does to the running processes is in faults.ts.
+import { seededRandom } from '../../src/cli/registration-generator.js';
 
 /** Every kind of fault the soak injects. */
 export const FAULT_KINDS = [
@@ -57,17 +58,8 @@ export interface ScheduleOptions {
   readonly meanGapSeconds?: number;
 }
 
-/** mulberry32: a small, fast, well-distributed 32-bit PRNG; enough for a schedule. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** The generator the producer's users come from (mulberry32), re-exported for the tests. */
+export { seededRandom };
 
 const BROKERS = 3;
 const REDIS_PRIMARIES = 3;
