@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
 
 import { loadClickHouseConfig, loadServiceConfig, loadTracingConfig } from '../config/config.js';
 import { errorMessage, isOfferError } from '../errors.js';
@@ -8,6 +7,7 @@ import { startOfferService } from '../service/offer-service.js';
 import { SERVICE_VERSION } from '../service/version.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
+import { logFatal } from './fatal.js';
 import { migrateCommand } from './migrate.js';
 import { parseReplayTime, replayCommand, type ReplayCommandOptions } from './replay.js';
 import { smokeCommand } from './smoke.js';
@@ -50,17 +50,7 @@ async function consume(): Promise<number> {
     }
     return await service.stopped;
   } catch (error) {
-    // On stderr, written synchronously: the process exits right after.
-    const fatal = createLogger('fatal', undefined, pino.destination({ dest: 2, sync: true }));
-    fatal.fatal(
-      {
-        ...(isOfferError(error) ? { code: error.code } : {}),
-        ...(error instanceof Error && error.cause !== undefined
-          ? { cause: errorMessage(error.cause) }
-          : {}),
-      },
-      `cannot start: ${errorMessage(error)}`,
-    );
+    logFatal('cannot start', error);
     return 1;
   }
 }

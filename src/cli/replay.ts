@@ -1,11 +1,10 @@
 import { InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
 
 import { loadServiceConfig, loadTracingConfig } from '../config/config.js';
-import { errorMessage, isOfferError } from '../errors.js';
 import { startReplay } from '../service/replay.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
+import { logFatal } from './fatal.js';
 
 export interface ReplayCommandOptions {
   /** Start of the range, ms since the epoch (inclusive). */
@@ -114,17 +113,7 @@ export async function replayCommand(
     createLogger('info').info({ groupId, ...counts }, 'replay finished');
     return exitCode;
   } catch (error) {
-    // On stderr, written synchronously: the process exits right after.
-    const fatal = createLogger('fatal', undefined, pino.destination({ dest: 2, sync: true }));
-    fatal.fatal(
-      {
-        ...(isOfferError(error) ? { code: error.code } : {}),
-        ...(error instanceof Error && error.cause !== undefined
-          ? { cause: errorMessage(error.cause) }
-          : {}),
-      },
-      `replay failed: ${errorMessage(error)}`,
-    );
+    logFatal('replay failed', error);
     return 1;
   }
 }
