@@ -303,7 +303,8 @@ describe('monitoring on a real Prometheus: dashboard queries and alerts', () => 
     });
     const producer = kafka.producer();
     await producer.connect();
-    const template = candidates[pick.candidate]?.message ?? {};
+    // The picked user's fields under new ids (its own id, user_id or id, left out).
+    const { id: _id, user_id: _userId, ...fields } = candidates[pick.candidate]?.message ?? {};
     let userId = 7_000_000;
     const stop = new AbortController();
     const stream = (async () => {
@@ -312,7 +313,7 @@ describe('monitoring on a real Prometheus: dashboard queries and alerts', () => 
           userId += 1;
           return {
             key: String(userId),
-            value: encodeRegistration({ ...template, user_id: userId }, 'bare'),
+            value: encodeRegistration({ ...fields, user_id: userId }, 'bare'),
           };
         });
         await producer.send({ topic: fixture.topic, messages });
