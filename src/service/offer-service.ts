@@ -1,5 +1,3 @@
-import { trace } from '@opentelemetry/api';
-
 import type { ServiceConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
@@ -9,19 +7,15 @@ import {
   type GroupPositions,
   type KafkaClients,
 } from '../kafka/kafka-adapter.js';
-import { createBatchProcessor } from '../pipeline/batch-processor.js';
-import { createPipelineObserver } from '../pipeline/chunk-observer.js';
-import { SinkHealth } from '../pipeline/sink-health.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
-import { TRACER_NAME } from '../telemetry/semconv.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createShutdown, GroupMembership } from './lifecycle.js';
 import {
   clickhouseFlush,
   closeShadow,
   openParts,
-  shadowScoring,
+  partsProcessor,
   startupChecks,
   type Parts,
 } from './parts.js';
@@ -132,7 +126,7 @@ function scrapeGroupPositions({ config, metrics }: Base, kafka: KafkaClients): G
 
 async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
   const { config, logger, tracing, metrics, readiness, http } = base;
-  const { scorer, clickhouse, redis, kafka, producer, deadLetters } = parts;
+  const { scorer, clickhouse, redis, kafka, producer } = parts;
   const { topic, groupId, dlqTopic } = config.kafka;
   metrics.consumed.inc({ topic }, 0);
   const positions = scrapeGroupPositions(base, kafka);
@@ -147,32 +141,11 @@ async function wirePipeline(base: Base, parts: Parts): Promise<OfferService> {
   const consumer = kafka.consumer(config.kafka, consumerEvents(base, group, requestStop));
   const membership = () => group.status(consumer.lastContactMs());
   metrics.membership.use(membership);
-  const health = new SinkHealth({
+  const { processor, health } = partsProcessor(config, parts, {
     metrics,
     logger,
-    onPause: () => {
-      consumer.pauseFetching();
-    },
-    onResume: () => {
-      consumer.resumeFetching();
-    },
-  });
-  const processor = createBatchProcessor({
-    scorer,
-    ...shadowScoring(parts),
-    sinks: { clickhouse, redis, deadLetters },
-    retry: { ...config.sinkRetry, health, metrics },
-    settings: {
-      messageMaxBytes: config.messageMaxBytes,
-      batchMaxMessages: config.batchMaxMessages,
-      alignChunksToOffsets: config.clickhouse.cluster !== '',
-    },
-    observer: createPipelineObserver({
-      metrics,
-      logger,
-      ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
-      groupId,
-    }),
+    tracing,
+    consumer,
     onFatal: (error) => {
       logger.fatal({ err: errorMessage(error) }, 'unrecoverable failure; stopping without commit');
       requestStop('fatal error');

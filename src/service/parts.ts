@@ -1,18 +1,26 @@
+import { trace } from '@opentelemetry/api';
+
 import type { ServiceConfig } from '../config/config.js';
 import { errorMessage, OfferError } from '../errors.js';
 import {
   createKafkaClients,
   refusalsAreFinal,
   requireTopics,
+  type BatchHandler,
   type KafkaClients,
   type MessageProducer,
 } from '../kafka/kafka-adapter.js';
+import { createBatchProcessor } from '../pipeline/batch-processor.js';
+import { createPipelineObserver } from '../pipeline/chunk-observer.js';
+import { SinkHealth } from '../pipeline/sink-health.js';
 import { loadScorer, type Scorer } from '../scoring/scorer.js';
 import { openClickHouseSink, type ClickHouseOfferSink } from '../sinks/clickhouse-sink.js';
 import { DeadLetterSink } from '../sinks/dead-letter-sink.js';
 import { openRedisSink, type RedisOffers } from '../sinks/redis-offer-sinks.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { TRACER_NAME } from '../telemetry/semconv.js';
+import type { Tracing } from '../telemetry/tracing.js';
 import type { StartupCheck } from './startup.js';
 import { SERVICE_VERSION } from './version.js';
 
@@ -182,4 +190,55 @@ export function startupChecks(config: ServiceConfig, parts: Parts, logger: Logge
     { part: 'Kafka', check: () => refusalsAreFinal(() => parts.producer.connect()) },
     { part: 'Kafka', check: () => refusalsAreFinal(() => parts.deadLetters.healthcheck()) },
   ];
+}
+
+/** What the batch processor over the parts reports to, and pauses. */
+export interface ProcessorWiring {
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly tracing: Tracing;
+  readonly consumer: { pauseFetching(): void; resumeFetching(): void };
+  readonly onAcknowledged?: (partition: number, scored: number, deadLettered: number) => void;
+  readonly onFatal: (error: unknown) => void;
+}
+
+/**
+ * The batch processor over the open parts (the live model and its shadow, the three sinks),
+ * with the sinks' health pausing the consumer's fetching: the service's and the replay's.
+ */
+export function partsProcessor(
+  config: ServiceConfig,
+  parts: Parts,
+  { metrics, logger, tracing, consumer, onAcknowledged, onFatal }: ProcessorWiring,
+): { processor: BatchHandler; health: SinkHealth } {
+  const health = new SinkHealth({
+    metrics,
+    logger,
+    onPause: () => {
+      consumer.pauseFetching();
+    },
+    onResume: () => {
+      consumer.resumeFetching();
+    },
+  });
+  const processor = createBatchProcessor({
+    scorer: parts.scorer,
+    ...shadowScoring(parts),
+    sinks: { clickhouse: parts.clickhouse, redis: parts.redis, deadLetters: parts.deadLetters },
+    retry: { ...config.sinkRetry, health, metrics },
+    settings: {
+      messageMaxBytes: config.messageMaxBytes,
+      batchMaxMessages: config.batchMaxMessages,
+      alignChunksToOffsets: config.clickhouse.cluster !== '',
+    },
+    observer: createPipelineObserver({
+      metrics,
+      logger,
+      ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
+      groupId: config.kafka.groupId,
+      ...(onAcknowledged === undefined ? {} : { onAcknowledged }),
+    }),
+    onFatal,
+  });
+  return { processor, health };
 }

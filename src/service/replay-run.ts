@@ -1,5 +1,3 @@
-import { trace } from '@opentelemetry/api';
-
 import type { ServiceConfig } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type {
@@ -8,21 +6,17 @@ import type {
   RegistrationConsumer,
   TopicAdmin,
 } from '../kafka/kafka-adapter.js';
-import { createBatchProcessor } from '../pipeline/batch-processor.js';
-import { createPipelineObserver } from '../pipeline/chunk-observer.js';
 import {
   replayBatchHandler,
   ReplayCounts,
   type PartitionReplay,
   type ReplayProgress,
 } from '../pipeline/replay-range.js';
-import { SinkHealth } from '../pipeline/sink-health.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { TRACER_NAME } from '../telemetry/semconv.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createShutdown } from './lifecycle.js';
-import { clickhouseFlush, closeShadow, shadowScoring, type Parts } from './parts.js';
+import { clickhouseFlush, closeShadow, partsProcessor, type Parts } from './parts.js';
 
 // The replay's last phase: wire consumer -> range filter -> processor, follow the progress,
 // stop once every partition reached the end of the range (replay.ts opens and plans).
@@ -87,39 +81,17 @@ function replayProcessor(
     onFatal: () => void;
   },
 ): BatchHandler {
-  const health = new SinkHealth({
+  return partsProcessor(config, parts, {
     metrics,
     logger,
-    onPause: () => {
-      consumer.pauseFetching();
-    },
-    onResume: () => {
-      consumer.resumeFetching();
-    },
-  });
-  return createBatchProcessor({
-    scorer: parts.scorer,
-    // With a shadow model configured, the replayed records are shadow-scored too.
-    ...shadowScoring(parts),
-    sinks: { clickhouse: parts.clickhouse, redis: parts.redis, deadLetters: parts.deadLetters },
-    retry: { ...config.sinkRetry, health, metrics },
-    settings: {
-      messageMaxBytes: config.messageMaxBytes,
-      batchMaxMessages: config.batchMaxMessages,
-      alignChunksToOffsets: config.clickhouse.cluster !== '',
-    },
-    observer: createPipelineObserver({
-      metrics,
-      logger,
-      ...(tracing.enabled ? { tracer: trace.getTracer(TRACER_NAME) } : {}),
-      groupId: config.kafka.groupId,
-      onAcknowledged: events.onAcknowledged,
-    }),
+    tracing,
+    consumer,
+    onAcknowledged: events.onAcknowledged,
     onFatal: (error) => {
       logger.fatal({ err: errorMessage(error) }, 'unrecoverable failure; stopping the replay');
       events.onFatal();
     },
-  });
+  }).processor;
 }
 
 /**
